@@ -1,0 +1,1 @@
+"""Regulator accounts and routes."""

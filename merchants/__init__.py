@@ -1,0 +1,1 @@
+"""Merchants, stores and staff; the merchant-facing routes."""

@@ -1,0 +1,1 @@
+"""Versioned schema migrations, one package per Tortoise app (tortoise makemigrations / xinyi migrate)."""

@@ -1,0 +1,1 @@
+"""Resident accounts: WeChat login, consent, real-name identity."""

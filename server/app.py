@@ -1,0 +1,184 @@
+"""``create_app(settings)``: the Sanic application, its listeners, middleware and error model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse
+from sanic_ext import Extend
+from tortoise import connections
+
+from server.auth import LoginThrottle, TokenService
+from server.crypto import FieldCipher, KeyedHasher
+from server.database import close_db, init_db
+from server.errors import AppError
+from server.http import json, request_id
+from server.redis import connect_redis, connect_sync_redis
+from server.settings import Settings, load_settings
+
+log = logging.getLogger("xinyi")
+
+# Sanic's own exceptions mapped onto the contract's codes.
+_SANIC_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
+    413: "PAYLOAD_TOO_LARGE",
+    416: "RANGE_NOT_SATISFIABLE",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+@dataclass
+class AppContext:
+    """What the listeners build and the routes use, typed (held on ``app.ctx``)."""
+
+    settings: Settings
+    tokens: TokenService
+    cipher: FieldCipher
+    hasher: KeyedHasher
+    redis: Any = None
+    throttle: LoginThrottle | None = None
+    wechat: Any = None
+    wechat_sandbox: Any = None
+    background: list[asyncio.Task] = field(default_factory=list)
+
+
+def error_body(request: Request | None, code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "request_id": request_id(request) if request else None, **extra}}
+
+
+def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
+    headers: dict[str, str] = {}
+    if isinstance(exc, AppError):
+        status, body = exc.status_code, error_body(request, exc.code, exc.detail_message, **exc.details)
+        headers.update(exc.headers or {})
+    elif isinstance(exc, SanicException) and 400 <= exc.status_code < 500 or getattr(exc, "status_code", 0) == 503:
+        status = exc.status_code
+        code = _SANIC_CODES.get(status, "BAD_REQUEST")
+        message = {
+            404: "No such resource.",
+            405: "This method is not allowed here.",
+            413: "The request body is too large.",
+        }.get(status, str(exc) or code)
+        body = error_body(request, code, message)
+        headers.update(getattr(exc, "headers", None) or {})
+    else:
+        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        status, body = 500, error_body(request, "INTERNAL_ERROR", "An internal error occurred.")
+    headers["X-Request-Id"] = request_id(request)
+    return json(body, status=status, headers=headers)
+
+
+def _blueprints() -> list[Any]:
+    from admin.routes import bp as admin_bp
+    from merchants.routes import bp as merchant_bp
+    from miniprogram_api.routes import bp as mp_bp
+    from server.routes import bp as ops_bp
+
+    return [ops_bp, mp_bp, merchant_bp, admin_bp]
+
+
+def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sanic:
+    """Build the application; nothing connects until the server starts."""
+    settings = settings or load_settings()
+    app = Sanic(name, ctx=AppContext(
+        settings=settings,
+        tokens=TokenService(settings),
+        cipher=FieldCipher(settings.data_encryption_key),
+        hasher=KeyedHasher(settings.data_hash_key),
+    ))
+    app.config.REQUEST_MAX_SIZE = settings.request_max_size
+    app.config.REQUEST_TIMEOUT = settings.request_timeout_s
+    app.config.RESPONSE_TIMEOUT = settings.response_timeout_s
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.DEBUG = False
+    app.config.OAS_URL_PREFIX = "/docs"
+    app.config.OAS_URI_TO_JSON = "/openapi.json"
+    app.config.OAS_UI_DEFAULT = "swagger"
+    app.config.OAS_TITLE = "xinyi — 信易游 credit benefits API"
+    app.config.OAS_VERSION = "1.0.0"
+    app.config.OAS_DESCRIPTION = "Residents (/api/v1/mp), merchants (/api/v1/merchant), partners (/api/v1/partner, signed), regulators (/api/v1/admin)."
+    app.config.CORS = False
+    app.config.HEALTH = False
+    Extend(app)
+    app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
+
+    for bp in _blueprints():
+        app.blueprint(bp)
+
+    app.error_handler.add(Exception, _render_error)
+
+    @app.on_request(priority=100)
+    async def _body_limit(request: Request) -> HTTPResponse | None:
+        # Sanic's HTTP server enforces REQUEST_MAX_SIZE while reading; this covers ASGI servers too.
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.request_max_size:
+            return json(error_body(request, "PAYLOAD_TOO_LARGE", "The request body is too large."), status=413)
+        return None
+
+    @app.on_response(priority=100)
+    async def _stamp(request: Request, response: HTTPResponse) -> None:
+        response.headers["X-Request-Id"] = request_id(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+    @app.before_server_start
+    async def _start(app: Sanic, _loop: Any = None) -> None:
+        ctx: AppContext = app.ctx
+        await init_db(settings)
+        ctx.redis = connect_redis(settings)
+        ctx.throttle = LoginThrottle(ctx.redis, settings)
+        ctx.wechat = _make_wechat(ctx)
+
+    @app.after_server_stop
+    async def _stop(app: Sanic, _loop: Any = None) -> None:
+        ctx: AppContext = app.ctx
+        for task in ctx.background:
+            task.cancel()
+        if ctx.background:
+            await asyncio.gather(*ctx.background, return_exceptions=True)
+            ctx.background.clear()
+        if ctx.redis is not None:
+            await ctx.redis.aclose()
+        if ctx.wechat_sandbox is not None:
+            ctx.wechat_sandbox.stop()
+            ctx.wechat_sandbox = None
+        await close_db()
+
+    return app
+
+
+def _make_wechat(ctx: AppContext) -> Any:
+    """The WeChat client; in dev/test without ``WECHAT_API_BASE`` it talks to an in-process sandbox."""
+    from wechatpy.session.redisstorage import RedisStorage
+
+    from server.wechat import WeChat
+
+    settings = ctx.settings
+    api_base = settings.wechat_api_base
+    if api_base is None:
+        if ctx.wechat_sandbox is None:
+            from server.wechat_sandbox import WeChatSandbox
+
+            ctx.wechat_sandbox = WeChatSandbox(appid=settings.wechat_appid, secret=settings.wechat_secret)
+            ctx.wechat_sandbox.start()
+        api_base = ctx.wechat_sandbox.base_url
+    storage = RedisStorage(connect_sync_redis(settings), prefix="xinyi:wechat")
+    return WeChat(appid=settings.wechat_appid, secret=settings.wechat_secret, api_base=api_base, session_storage=storage)
+
+
+async def database_ready() -> bool:
+    try:
+        await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), timeout=2.0)
+        return True
+    except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+        return False

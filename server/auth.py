@@ -1,0 +1,252 @@
+"""Tokens and passwords for the three human audiences: residents, merchant staff, regulators.
+
+Access tokens are short-lived JWTs, HS256 pinned, with ``iss``, ``aud`` and a ``typ`` header;
+each audience signs with its own key derived from ``JWT_SECRET``, so a token of one audience
+fails both the signature and the audience check of the others. Refresh tokens are opaque
+random strings stored as SHA-256 in families (see ``server.models.RefreshToken``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise.transactions import in_transaction
+
+from server.errors import AppError, TooManyRequests, Unauthenticated
+from server.models import RefreshToken
+from server.settings import Settings
+
+ISSUER = "xinyi"
+ACCESS_TYP = "at+jwt"
+_ALGORITHM = "HS256"
+
+
+class Audience(StrEnum):
+    RESIDENT = "resident"
+    MERCHANT = "merchant"
+    ADMIN = "admin"
+
+
+class RefreshTokenInvalid(AppError):
+    status_code = 401
+    code = "UNAUTHENTICATED"
+    message = "The refresh token is invalid, expired or already used."
+
+
+class InvalidCredentials(AppError):
+    status_code = 401
+    code = "INVALID_CREDENTIALS"
+    message = "Wrong username or password."
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    audience: Audience
+    subject_id: str
+    claims: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        }
+
+
+class TokenService:
+    """Issues and checks access tokens; rotates refresh tokens."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._keys = {
+            aud: hmac.new(settings.jwt_secret.encode(), f"xinyi-jwt:{aud.value}".encode(), hashlib.sha256).digest()
+            for aud in Audience
+        }
+
+    def issue_access(self, audience: Audience, subject_id: str, *, extra: dict[str, Any] | None = None) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": f"xinyi:{audience.value}",
+            "sub": subject_id,
+            "iat": now,
+            "exp": now + self._settings.access_token_ttl_s,
+            "jti": secrets.token_urlsafe(9),
+            **(extra or {}),
+        }
+        return jwt.encode(claims, self._keys[audience], algorithm=_ALGORITHM, headers={"typ": ACCESS_TYP})
+
+    def verify_access(self, token: str, audience: Audience) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("typ") != ACCESS_TYP or header.get("alg") != _ALGORITHM:
+                raise Unauthenticated("The access token is invalid.")
+            claims = jwt.decode(
+                token,
+                self._keys[audience],
+                algorithms=[_ALGORITHM],
+                audience=f"xinyi:{audience.value}",
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("The access token has expired.") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("The access token is invalid.") from exc
+        return Principal(audience=audience, subject_id=str(claims["sub"]), claims=claims)
+
+    async def issue_pair(
+        self, audience: Audience, subject_id: str, *, extra: dict[str, Any] | None = None, family_id: uuid.UUID | None = None
+    ) -> TokenPair:
+        """A new access token and a refresh token (of a new family unless one is given)."""
+        raw = secrets.token_urlsafe(32)
+        await RefreshToken.create(
+            token_hash=_hash(raw),
+            family_id=family_id or uuid.uuid4(),
+            audience=audience.value,
+            subject_id=subject_id,
+            expires_at=datetime.now(UTC) + timedelta(seconds=self._settings.refresh_token_ttl_s),
+        )
+        return TokenPair(
+            access_token=self.issue_access(audience, subject_id, extra=extra),
+            refresh_token=raw,
+            expires_in=self._settings.access_token_ttl_s,
+        )
+
+    async def rotate(self, raw_refresh: str, audience: Audience) -> RefreshToken:
+        """Spend a refresh token; the caller issues the next pair in the same family.
+
+        The spend is a conditional UPDATE (``used_at IS NULL``) so two concurrent uses of one
+        token cannot both win. Presenting an already-used token revokes its whole family.
+        """
+        if not isinstance(raw_refresh, str) or not 10 <= len(raw_refresh) <= 200:
+            raise RefreshTokenInvalid()
+        now = datetime.now(UTC)
+        token_hash = _hash(raw_refresh)
+        async with in_transaction() as conn:
+            row = await RefreshToken.filter(token_hash=token_hash, audience=audience.value).using_db(conn).first()
+            if row is None:
+                raise RefreshTokenInvalid()
+            if row.revoked_at is not None or row.expires_at <= now:
+                raise RefreshTokenInvalid()
+            spent = (
+                await RefreshToken.filter(id=row.id, used_at__isnull=True, revoked_at__isnull=True)
+                .using_db(conn)
+                .update(used_at=now)
+            )
+        if not spent:
+            # Reuse of a used token: someone else holds a copy. Kill the family.
+            await RefreshToken.filter(family_id=row.family_id, revoked_at__isnull=True).update(revoked_at=now)
+            raise RefreshTokenInvalid("This refresh token was already used; the session has been revoked.")
+        return row
+
+    async def revoke_subject(self, audience: Audience, subject_id: str) -> None:
+        await RefreshToken.filter(audience=audience.value, subject_id=subject_id, revoked_at__isnull=True).update(
+            revoked_at=datetime.now(UTC)
+        )
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+# --- passwords ---------------------------------------------------------------------------
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant work whether or not the user exists (a dummy hash is checked when it does not)."""
+
+    def check() -> bool:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)
+
+
+class LoginThrottle:
+    """Counts failed logins per (audience, username) in Redis; too many → 429 for a while.
+
+    Unknown usernames count too, so the lockout does not tell which usernames exist.
+    """
+
+    def __init__(self, redis, settings: Settings):
+        self._redis = redis
+        self._max = settings.login_max_failures
+        self._window = settings.login_lockout_s
+
+    def _key(self, audience: Audience, username: str) -> str:
+        return f"login-fail:{audience.value}:{hashlib.sha256(username.lower().encode()).hexdigest()[:32]}"
+
+    async def check(self, audience: Audience, username: str) -> None:
+        key = self._key(audience, username)
+        failures = await self._redis.get(key)
+        if failures is not None and int(failures) >= self._max:
+            ttl = await self._redis.ttl(key)
+            retry = max(int(ttl), 1)
+            raise TooManyRequests(
+                "Too many failed logins; try again later.", headers={"Retry-After": str(retry)}, retry_after_s=retry
+            )
+
+    async def failed(self, audience: Audience, username: str) -> None:
+        key = self._key(audience, username)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self._window, nx=True)
+            await pipe.execute()
+
+    async def succeeded(self, audience: Audience, username: str) -> None:
+        await self._redis.delete(self._key(audience, username))
+
+
+async def password_login(
+    *,
+    throttle: LoginThrottle,
+    audience: Audience,
+    username: str,
+    password: str,
+    lookup: Callable[[str], Awaitable[Any]],
+) -> Any:
+    """Check a username/password pair with lockout; returns the account row (with ``password_hash``).
+
+    The lockout is checked before the password so a locked account cannot be probed, and every
+    failure (unknown user, wrong password, disabled account) counts the same.
+    """
+    await throttle.check(audience, username)
+    account = await lookup(username)
+    ok = await verify_password(account.password_hash if account else None, password)
+    if not ok or account is None or not getattr(account, "is_active", True):
+        await throttle.failed(audience, username)
+        raise InvalidCredentials()
+    await throttle.succeeded(audience, username)
+    return account

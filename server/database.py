@@ -1,0 +1,64 @@
+"""Tortoise ORM configuration: one Tortoise app per domain package, each with its migrations.
+
+The schema is only ever created by the versioned migrations under ``migrations/<app>/``
+(``xinyi migrate``), never by ``generate_schemas`` at boot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+
+from server.settings import Settings
+
+# label -> models module. The order is the order of dependencies between apps.
+APPS: dict[str, str] = {
+    "core": "server.models",
+    "residents": "residents.models",
+    "admin": "admin.models",
+    "merchants": "merchants.models",
+}
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    url = settings.effective_database_url
+    if url.startswith("sqlite://"):
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    credentials_url = url
+    if url.startswith("postgres://"):
+        sep = "&" if "?" in url else "?"
+        credentials_url = f"{url}{sep}minsize=1&maxsize=20"
+    return {
+        "connections": {"default": credentials_url},
+        "apps": {
+            label: {"models": [module], "migrations": f"migrations.{label}", "default_connection": "default"}
+            for label, module in APPS.items()
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def init_db(settings: Settings) -> None:
+    # The global fallback makes the connections visible to every request task, not only to
+    # the listener task that initialised them (Tortoise 1.x keeps its context in a contextvar).
+    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def run_migrations(settings: Settings) -> None:
+    """Apply every migration not yet applied (``xinyi migrate``)."""
+    from tortoise.migrations.api import migrate
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            print(f"  applied {app_label}.{name}")
+
+    try:
+        await migrate(config=tortoise_config(settings), progress=progress)
+    finally:
+        await Tortoise.close_connections()

@@ -1,0 +1,198 @@
+"""One typed settings object, read once from the environment (and an optional ``.env``)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a server that may start; the message names what is missing."""
+
+
+_DEV_WECHAT_APPID = "wxd0000000000000dev"
+_DEV_WECHAT_SECRET = "sandbox-secret"
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Environment = Environment.DEV
+    database_url: str | None = None
+    redis_url: str | None = None
+    wechat_appid: str = _DEV_WECHAT_APPID
+    wechat_secret: str = _DEV_WECHAT_SECRET
+    wechat_api_base: str | None = None  # None in dev/test: start the in-process sandbox
+    jwt_secret: str = ""
+    data_encryption_key: bytes = b""  # 32 bytes, AES-256-GCM for personal data at rest
+    data_hash_key: bytes = b""  # keyed hash (HMAC-SHA256) for matching ID numbers and phones
+    pass_signing_keys_required: bool = False
+    var_dir: Path = Path("var")
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    login_max_failures: int = 5
+    login_lockout_s: int = 900
+    request_max_size: int = 1_000_000
+    request_timeout_s: int = 30
+    response_timeout_s: int = 30
+    webhook_backoff_base_s: float = 30.0
+    webhook_backoff_max_s: float = 3600.0
+    webhook_retry_for_s: float = 86400.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.env is Environment.PROD
+
+    @property
+    def effective_database_url(self) -> str:
+        """``DATABASE_URL`` in Tortoise's spelling, or the embedded SQLite file under ``var_dir``."""
+        if not self.database_url:
+            return f"sqlite://{(self.var_dir / 'xinyi.sqlite3').as_posix()}"
+        url = self.database_url
+        for prefix in ("postgresql://", "postgresql+asyncpg://", "postgres+asyncpg://"):
+            if url.startswith(prefix):
+                return "postgres://" + url[len(prefix) :]
+        return url
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite://")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _env(environ: dict[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _decode_key(name: str, value: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be 32 bytes in base64") from exc
+    if len(raw) != 32:
+        raise SettingsError(f"{name} must decode to exactly 32 bytes (got {len(raw)})")
+    return raw
+
+
+def _dev_secrets(var_dir: Path) -> dict[str, str]:
+    """Secrets for dev/test, generated once and kept under ``var/`` so restarts keep sessions."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / "dev-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "JWT_SECRET": secrets.token_urlsafe(48),
+        "DATA_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "DATA_HASH_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(values))
+    os.chmod(tmp, 0o600)
+    try:
+        os.link(tmp, path)  # atomic: two workers racing keep the first file
+    except FileExistsError:
+        pass
+    tmp.unlink(missing_ok=True)
+    return json.loads(path.read_text())
+
+
+def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``) over a ``.env`` file; validate for ``prod``."""
+    env_values: dict[str, str] = dict(_read_dotenv(dotenv) if dotenv else {})
+    env_values.update(os.environ if environ is None else environ)
+
+    try:
+        env = Environment(_env(env_values, "XINYI_ENV") or "dev")
+    except ValueError as exc:
+        raise SettingsError("XINYI_ENV must be one of dev, test, prod") from exc
+    var_dir = Path(_env(env_values, "XINYI_VAR_DIR") or "var")
+
+    if env is Environment.PROD:
+        missing = [
+            name
+            for name in (
+                "DATABASE_URL",
+                "REDIS_URL",
+                "WECHAT_APPID",
+                "WECHAT_SECRET",
+                "JWT_SECRET",
+                "DATA_ENCRYPTION_KEY",
+                "DATA_HASH_KEY",
+            )
+            if not _env(env_values, name)
+        ]
+        db = _env(env_values, "DATABASE_URL") or ""
+        if db.startswith("sqlite"):
+            missing.append("DATABASE_URL (a real database: PostgreSQL, not SQLite)")
+        if missing:
+            raise SettingsError("XINYI_ENV=prod refuses to start; missing: " + ", ".join(missing))
+        generated: dict[str, str] = {}
+    else:
+        generated = _dev_secrets(var_dir)
+
+    def secret(name: str) -> str:
+        return _env(env_values, name) or generated[name]
+
+    jwt_secret = secret("JWT_SECRET")
+    if env is Environment.PROD and len(jwt_secret) < 32:
+        raise SettingsError("JWT_SECRET must be at least 32 characters in prod")
+
+    def number(name: str, default: float, cast: type = int) -> Any:
+        raw = _env(env_values, name)
+        if raw is None:
+            return default
+        try:
+            value = cast(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+        if value <= 0:
+            raise SettingsError(f"{name} must be positive")
+        return value
+
+    return Settings(
+        env=env,
+        database_url=_env(env_values, "DATABASE_URL"),
+        redis_url=_env(env_values, "REDIS_URL"),
+        wechat_appid=_env(env_values, "WECHAT_APPID") or _DEV_WECHAT_APPID,
+        wechat_secret=_env(env_values, "WECHAT_SECRET") or _DEV_WECHAT_SECRET,
+        wechat_api_base=_env(env_values, "WECHAT_API_BASE")
+        or ("https://api.weixin.qq.com/" if env is Environment.PROD else None),
+        jwt_secret=jwt_secret,
+        data_encryption_key=_decode_key("DATA_ENCRYPTION_KEY", secret("DATA_ENCRYPTION_KEY")),
+        data_hash_key=_decode_key("DATA_HASH_KEY", secret("DATA_HASH_KEY")),
+        pass_signing_keys_required=env is Environment.PROD,
+        var_dir=var_dir,
+        access_token_ttl_s=number("ACCESS_TOKEN_TTL_S", 900),
+        refresh_token_ttl_s=number("REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
+        login_max_failures=number("LOGIN_MAX_FAILURES", 5),
+        login_lockout_s=number("LOGIN_LOCKOUT_S", 900),
+        request_max_size=number("REQUEST_MAX_SIZE", 1_000_000),
+        request_timeout_s=number("REQUEST_TIMEOUT_S", 30),
+        response_timeout_s=number("RESPONSE_TIMEOUT_S", 30),
+        webhook_backoff_base_s=number("WEBHOOK_BACKOFF_BASE_S", 30.0, float),
+        webhook_backoff_max_s=number("WEBHOOK_BACKOFF_MAX_S", 3600.0, float),
+        webhook_retry_for_s=number("WEBHOOK_RETRY_FOR_S", 86400.0, float),
+    )

@@ -1,0 +1,255 @@
+"""Test fixtures: a real database (PostgreSQL when DATABASE_URL says so, else SQLite) with the
+migrations applied, real Redis when REDIS_URL is set (else the in-process store), the WeChat
+sandbox over HTTP, and a fresh app per test driven through ASGI with httpx.
+
+Each test run gets its own PostgreSQL database, created here and dropped at the end; each test
+starts from empty tables and an empty Redis database. With CI=true a missing PostgreSQL or Redis
+is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from sanic import Sanic
+
+from server.settings import Settings, load_settings
+from server.wechat_sandbox import WeChatSandbox
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+DATABASE_URL = os.environ.get("DATABASE_URL") or ""
+REDIS_URL = os.environ.get("REDIS_URL") or ""
+USES_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
+
+if IN_CI and not (USES_POSTGRES and REDIS_URL):
+    raise pytest.UsageError("CI=true needs DATABASE_URL (PostgreSQL) and REDIS_URL: tests must run on the real services")
+
+Sanic.test_mode = True
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(DATABASE_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def var_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="xinyi-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def wechat_sandbox() -> Iterator[WeChatSandbox]:
+    sandbox = WeChatSandbox(appid="wxtest0000000000", secret="test-secret")
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(var_dir: Path) -> Iterator[dict[str, Any]]:
+    """A database with every migration applied, once per test run."""
+    from server.database import run_migrations
+
+    if USES_POSTGRES:
+        name = f"xinyi_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        try:
+            asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        except OSError as exc:
+            pytest.exit(f"PostgreSQL at DATABASE_URL is unreachable: {exc}", returncode=3)
+        url = _with_database(DATABASE_URL, name)
+        template = None
+    else:
+        name, url = "", ""
+        template = var_dir / "template.sqlite3"
+    settings = _settings(var_dir, url or None, template)
+    asyncio.run(run_migrations(settings))
+    yield {"url": url, "template": template, "name": name}
+    if USES_POSTGRES:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _settings(var_dir: Path, database_url: str | None, sqlite_file: Path | None, **extra: str) -> Settings:
+    environ = {
+        "XINYI_ENV": "test",
+        "XINYI_VAR_DIR": str(var_dir),
+        "WECHAT_APPID": "wxtest0000000000",
+        "WECHAT_SECRET": "test-secret",
+        **extra,
+    }
+    if database_url:
+        environ["DATABASE_URL"] = database_url
+    elif sqlite_file is not None:
+        environ["DATABASE_URL"] = f"sqlite://{sqlite_file}"
+    if REDIS_URL:
+        environ["REDIS_URL"] = REDIS_URL
+    return load_settings(environ, dotenv=None)
+
+
+async def _reset_postgres(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'tortoise_migrations%'"
+        )
+        if tables:
+            names = ", ".join(f'"{r["tablename"]}"' for r in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+async def _reset_redis() -> None:
+    if REDIS_URL:
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(REDIS_URL)
+        try:
+            await client.flushdb()
+        finally:
+            await client.aclose()
+    else:
+        from server.redis import _shared_fake_server
+
+        import fakeredis
+
+        await fakeredis.FakeAsyncRedis(server=_shared_fake_server()).flushall()
+
+
+@pytest.fixture
+async def settings(migrated_database: dict[str, Any], var_dir: Path, wechat_sandbox: WeChatSandbox, tmp_path: Path) -> Settings:
+    """Settings of a fresh, empty, migrated database and an empty Redis."""
+    if USES_POSTGRES:
+        await _reset_postgres(migrated_database["url"])
+        db_url, sqlite_file = migrated_database["url"], None
+    else:
+        sqlite_file = tmp_path / "xinyi.sqlite3"
+        shutil.copyfile(migrated_database["template"], sqlite_file)
+        db_url = None
+    await _reset_redis()
+    return _settings(var_dir, db_url, sqlite_file, WECHAT_API_BASE=wechat_sandbox.base_url)
+
+
+class AppClient(httpx.AsyncClient):
+    """httpx over ASGI into a started Sanic app (listeners run once, like a real server)."""
+
+    def __init__(self, app: Sanic):
+        self.app = app
+        super().__init__(transport=httpx.ASGITransport(app=app), base_url="http://xinyi.test")
+
+    async def start(self) -> None:
+        self.app.asgi = True
+        await self.app._startup()
+        await self.app._server_event("init", "before")
+        await self.app._server_event("init", "after")
+
+    async def stop(self) -> None:
+        await self.app._server_event("shutdown", "before")
+        await self.app._server_event("shutdown", "after")
+
+    async def login_resident(self, openid: str | None = None, *, consent: bool = False, identity: str | None = None,
+                             name: str = "张三") -> dict[str, Any]:
+        """Log a resident in (and optionally consent and bind ``identity``); returns the login answer + headers."""
+        openid = openid or f"o{uuid.uuid4().hex[:20]}"
+        r = await self.post("/api/v1/mp/auth/login", json={"code": f"mock:{openid}:{uuid.uuid4().hex[:6]}"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        body["headers"] = {"Authorization": f"Bearer {body['access_token']}"}
+        if consent or identity:
+            version = (await self.get("/api/v1/mp/consent", headers=body["headers"])).json()["version"]
+            r = await self.post("/api/v1/mp/consent", json={"version": version}, headers=body["headers"])
+            assert r.status_code == 200, r.text
+        if identity:
+            r = await self.post("/api/v1/mp/identity", json={"name": name, "id_number": identity}, headers=body["headers"])
+            assert r.status_code == 200, r.text
+        return body
+
+    async def admin_headers(self, username: str = "regulator", password: str = "regulator-password") -> dict[str, str]:
+        """An admin (created through the service the CLI uses) logged in over HTTP."""
+        from admin.models import AdminUser
+        from admin.service import create_admin
+
+        if not await AdminUser.exists(username=username):
+            await create_admin(username=username, password=password)
+        r = await self.post("/api/v1/admin/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    async def make_merchant(self, *, category: str = "scenic_spot", region: str = "530700",
+                            stores: int = 1, name: str = "玉龙雪山景区") -> dict[str, Any]:
+        """A merchant with ``stores`` stores and an owner account, made over the admin API."""
+        admin = await self.admin_headers()
+        r = await self.post("/api/v1/admin/merchants", json={"name": name, "category": category, "region": region}, headers=admin)
+        assert r.status_code == 201, r.text
+        merchant = r.json()
+        merchant["stores"] = []
+        for i in range(stores):
+            r = await self.post(f"/api/v1/admin/merchants/{merchant['id']}/stores",
+                                json={"name": f"门店{i + 1}", "region": region}, headers=admin)
+            assert r.status_code == 201, r.text
+            merchant["stores"].append(r.json())
+        owner = f"owner-{uuid.uuid4().hex[:8]}"
+        r = await self.post(f"/api/v1/admin/merchants/{merchant['id']}/staff",
+                            json={"username": owner, "password": "owner-password", "role": "owner", "store_ids": []},
+                            headers=admin)
+        assert r.status_code == 201, r.text
+        merchant["owner"] = {"username": owner, "password": "owner-password", **r.json()}
+        return merchant
+
+    async def staff_headers(self, username: str, password: str) -> dict[str, str]:
+        r = await self.post("/api/v1/merchant/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.fixture
+async def app(settings: Settings) -> Sanic:
+    from server.app import create_app
+
+    return create_app(settings, name=f"xinyi_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+async def client(app: Sanic) -> AsyncIterator[AppClient]:
+    c = AppClient(app)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.aclose()
+        await c.stop()
+
+
+def valid_id_number(seed: int = 1) -> str:
+    """A GB 11643-valid ID number (Kunming, born 1990), distinct for each seed."""
+    from residents.identity import with_check_digit
+
+    return with_check_digit(f"530102199001{(seed % 28) + 1:02d}{seed % 1000:03d}")
+
+
+@pytest.fixture
+def id_number() -> Any:
+    return valid_id_number
