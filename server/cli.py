@@ -107,7 +107,7 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _makemigrations_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("apps", nargs="*", help="app labels (default: all)")
+    p.add_argument("apps", nargs="*", help="app labels (default: all; apps with relations to others need all)")
     p.add_argument("--name", default=None)
 
 

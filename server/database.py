@@ -18,6 +18,7 @@ APPS: dict[str, str] = {
     "residents": "residents.models",
     "admin": "admin.models",
     "merchants": "merchants.models",
+    "credit": "credit.models",
 }
 
 

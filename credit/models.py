@@ -1,0 +1,123 @@
+"""Credit data: subjects, public credit records, volunteer records, rulesets and scores.
+
+A subject is whoever the records are about, keyed by a keyed hash of its identifier (the ID
+number of a natural person, the unified social credit code of a legal person), never by the
+plain identifier. A resident is linked to its subject when it binds its identity, so records
+imported before sign-up attach the moment the resident appears.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Subject(Model):
+    """Whoever credit records are about (natural person first, legal persons later)."""
+
+    id = fields.BigIntField(primary_key=True)
+    subject_type = fields.CharField(max_length=24, default="natural_person")
+    id_hash = fields.CharField(max_length=64)
+    name_enc = fields.TextField(null=True)
+    resident = fields.OneToOneField(
+        "residents.Resident", related_name="credit_subject", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "credit_subjects"
+        unique_together = (("subject_type", "id_hash"),)
+
+
+class CreditRecord(Model):
+    """One public credit record, idempotent by (source, source_record_id)."""
+
+    id = fields.BigIntField(primary_key=True)
+    subject = fields.ForeignKeyField("credit.Subject", related_name="records", on_delete=fields.CASCADE)
+    source = fields.CharField(max_length=64)
+    source_record_id = fields.CharField(max_length=128)
+    category = fields.CharField(max_length=32)
+    severity = fields.CharField(max_length=16, null=True)
+    title = fields.CharField(max_length=255)
+    decided_at = fields.DateField()
+    publicity_until = fields.DateField(null=True)
+    status = fields.CharField(max_length=16, default="active")  # active, repaired, revoked, corrected
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "credit_records"
+        unique_together = (("source", "source_record_id"),)
+
+
+class VolunteerRecord(Model):
+    """Service hours posted by a volunteer platform, idempotent by (partner, external_id).
+
+    ``duplicate_of`` marks a record that overlaps in time with one of the same subject posted
+    earlier (by any platform), so the same activity is never counted twice.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    subject = fields.ForeignKeyField("credit.Subject", related_name="volunteer_records", on_delete=fields.CASCADE)
+    partner_id = fields.UUIDField(db_index=True)
+    external_id = fields.CharField(max_length=128)
+    activity = fields.CharField(max_length=255)
+    organization = fields.CharField(max_length=255)
+    started_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField()
+    hours = fields.DecimalField(max_digits=5, decimal_places=2)
+    status = fields.CharField(max_length=16, default="active")  # active, revoked
+    duplicate_of = fields.ForeignKeyField(
+        "credit.VolunteerRecord", related_name="duplicates", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "volunteer_records"
+        unique_together = (("partner_id", "external_id"),)
+
+
+class Ruleset(Model):
+    """A versioned scoring ruleset, as data. Exactly one is active at a time."""
+
+    version = fields.CharField(max_length=32, primary_key=True)
+    data = fields.JSONField()
+    status = fields.CharField(max_length=16, default="draft")  # draft, active, retired
+    created_at = fields.DatetimeField(auto_now_add=True)
+    activated_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "credit_rulesets"
+
+
+class CreditScore(Model):
+    """The current score of a subject (one row per subject), read on every scan for the live tier."""
+
+    subject = fields.OneToOneField("credit.Subject", related_name="score", primary_key=True, on_delete=fields.CASCADE)
+    score = fields.IntField()
+    tier = fields.CharField(max_length=16)
+    ruleset_version = fields.CharField(max_length=32)
+    as_of = fields.DateField()
+    factors = fields.JSONField()
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "credit_scores"
+
+
+class ScoreHistory(Model):
+    """A score that changed, with why (record added, ruleset activated, daily decay …)."""
+
+    id = fields.BigIntField(primary_key=True)
+    subject = fields.ForeignKeyField("credit.Subject", related_name="score_history", on_delete=fields.CASCADE)
+    score = fields.IntField()
+    tier = fields.CharField(max_length=16)
+    previous_tier = fields.CharField(max_length=16, null=True)
+    ruleset_version = fields.CharField(max_length=32)
+    reason = fields.CharField(max_length=64)
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "credit_score_history"
+        indexes = (("subject_id", "computed_at"),)
