@@ -94,7 +94,8 @@ class Ruleset(Model):
 class CreditScore(Model):
     """The current score of a subject (one row per subject), read on every scan for the live tier."""
 
-    subject = fields.OneToOneField("credit.Subject", related_name="score", primary_key=True, on_delete=fields.CASCADE)
+    id = fields.BigIntField(primary_key=True)
+    subject = fields.OneToOneField("credit.Subject", related_name="score", on_delete=fields.CASCADE)
     score = fields.IntField()
     tier = fields.CharField(max_length=16)
     ruleset_version = fields.CharField(max_length=32)

@@ -109,6 +109,7 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _makemigrations_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("apps", nargs="*", help="app labels (default: all; apps with relations to others need all)")
     p.add_argument("--name", default=None)
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if models and migrations differ")
 
 
 @command("makemigrations", "write new migrations for model changes (developers)", _makemigrations_args)
@@ -117,6 +118,11 @@ def makemigrations(args: argparse.Namespace, settings: Settings) -> int:
 
     from server import database
 
+    if args.check:
+        changes = asyncio.run(database.model_changes_without_migration(settings))
+        for line in changes:
+            print(f"models differ from migrations in {line}")
+        return 1 if changes else 0
     database.CLI_CONFIG = database.tortoise_config(settings)  # type: ignore[attr-defined]
     ctx = tortoise_cli.CLIContext(config="server.database.CLI_CONFIG", config_file=None)
     asyncio.run(tortoise_cli.makemigrations(ctx, tuple(args.apps), False, args.name))

@@ -63,3 +63,15 @@ async def run_migrations(settings: Settings) -> None:
         await migrate(config=tortoise_config(settings), progress=progress)
     finally:
         await Tortoise.close_connections()
+
+
+async def model_changes_without_migration(settings: Settings) -> list[str]:
+    """Apps whose models differ from what their migrations build (``xinyi makemigrations --check``)."""
+    from tortoise.context import TortoiseContext
+    from tortoise.migrations.autodetector import MigrationAutodetector
+
+    config = tortoise_config(settings)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
+        return [f"{w.app_label}: {[type(op).__name__ for op in w.operations]}" for w in writers]

@@ -59,7 +59,8 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='CreditScore',
             fields=[
-                ('subject', fields.OneToOneField('credit.Subject', source_field='subject_id', primary_key=True, db_index=True, db_constraint=True, to_field='id', related_name='score', on_delete=OnDelete.CASCADE)),
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('subject', fields.OneToOneField('credit.Subject', source_field='subject_id', db_constraint=True, to_field='id', related_name='score', on_delete=OnDelete.CASCADE)),
                 ('score', fields.IntField()),
                 ('tier', fields.CharField(max_length=16)),
                 ('ruleset_version', fields.CharField(max_length=32)),
@@ -67,7 +68,7 @@ class Migration(migrations.Migration):
                 ('factors', fields.JSONField(encoder=JSON_DUMPS, decoder=loads)),
                 ('computed_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'credit_scores', 'app': 'credit', 'pk_attr': 'subject_id', 'table_description': 'The current score of a subject (one row per subject), read on every scan for the live tier.'},
+            options={'table': 'credit_scores', 'app': 'credit', 'pk_attr': 'id', 'table_description': 'The current score of a subject (one row per subject), read on every scan for the live tier.'},
             bases=['Model'],
         ),
         ops.CreateModel(
