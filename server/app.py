@@ -13,7 +13,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import Extend
 from tortoise import connections
 
-from server.auth import LoginThrottle, TokenService
+from server.auth import LoginThrottle, TokenService, configure_password_hashing
 from server.crypto import FieldCipher, KeyedHasher
 from server.database import close_db, init_db
 from server.errors import AppError
@@ -90,6 +90,7 @@ def _blueprints() -> list[Any]:
 def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sanic:
     """Build the application; nothing connects until the server starts."""
     settings = settings or load_settings()
+    configure_password_hashing(settings)
     app = Sanic(name, ctx=AppContext(
         settings=settings,
         tokens=TokenService(settings),

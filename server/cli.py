@@ -26,7 +26,10 @@ def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser],
 
 def with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
     """Run ``work`` with Tortoise initialised, then close the connections."""
+    from server.auth import configure_password_hashing
     from server.database import close_db, init_db
+
+    configure_password_hashing(settings)
 
     async def main() -> int:
         await init_db(settings)

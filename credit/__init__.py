@@ -1,0 +1,1 @@
+"""Credit scoring: rulesets as versioned data and the pure scoring engine."""
