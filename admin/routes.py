@@ -46,8 +46,8 @@ async def refresh(request: Request):
 @openapi.response(201, {"application/json": MerchantOut})
 @admin_only
 async def create_merchant(request: Request):
-    body = parse_body(request, MerchantIn)
     await service.current_admin(request.ctx.principal)
+    body = parse_body(request, MerchantIn)
     return json(merchants.merchant_out(await merchants.create_merchant(body)), status=201)
 
 
@@ -58,8 +58,8 @@ async def create_merchant(request: Request):
 @openapi.response(201, {"application/json": StoreOut})
 @admin_only
 async def create_store(request: Request, merchant_id: str):
-    body = parse_body(request, StoreIn)
     await service.current_admin(request.ctx.principal)
+    body = parse_body(request, StoreIn)
     store = await merchants.create_store(parse_uuid(merchant_id, what="merchant"), body)
     return json(merchants.store_out(store), status=201)
 
@@ -72,6 +72,6 @@ async def create_store(request: Request, merchant_id: str):
 @openapi.response(409, description="USERNAME_TAKEN")
 @admin_only
 async def create_staff(request: Request, merchant_id: str):
-    body = parse_body(request, StaffIn)
     await service.current_admin(request.ctx.principal)
+    body = parse_body(request, StaffIn)
     return json(await merchants.create_staff(parse_uuid(merchant_id, what="merchant"), body), status=201)

@@ -44,9 +44,9 @@ async def refresh(request: Request):
 @openapi.response(201, {"application/json": StaffOut})
 @staff_only
 async def create_staff(request: Request):
-    body = parse_body(request, StaffIn)
     staff = await service.current_staff(request.ctx.principal)
     service.require_owner(staff)
+    body = parse_body(request, StaffIn)
     return json(await service.create_staff(staff.merchant_id, body), status=201)
 
 
