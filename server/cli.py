@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -58,7 +60,9 @@ async def pending_migrations(settings: Settings) -> list[str]:
     from server.database import tortoise_config
 
     try:
-        return [ln for ln in await plan(config=tortoise_config(settings)) if ln.strip() and not ln.lstrip().startswith("#")]
+        with contextlib.redirect_stdout(io.StringIO()):  # plan() prints as well as returns
+            lines = await plan(config=tortoise_config(settings))
+        return [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     finally:
         await Tortoise.close_connections()
 
