@@ -79,12 +79,23 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
 
 
 def _blueprints() -> list[Any]:
+    from admin.credit_routes import bp as admin_credit_bp
+    from admin.offer_routes import bp as admin_offers_bp
     from admin.routes import bp as admin_bp
+    from merchants.offer_routes import bp as merchant_offers_bp
     from merchants.routes import bp as merchant_bp
+    from merchants.scan_routes import bp as merchant_scans_bp
+    from miniprogram_api.credit_routes import bp as mp_credit_bp
+    from miniprogram_api.pass_routes import bp as mp_passes_bp
     from miniprogram_api.routes import bp as mp_bp
+    from partners.admin_routes import bp as admin_partners_bp
+    from partners.routes import bp as partner_bp
+    from passes.routes import bp as passes_bp
     from server.routes import bp as ops_bp
 
-    return [ops_bp, mp_bp, merchant_bp, admin_bp]
+    return [ops_bp, mp_bp, merchant_bp, admin_bp, mp_credit_bp, admin_credit_bp,
+            passes_bp, mp_passes_bp, merchant_scans_bp, merchant_offers_bp, admin_offers_bp,
+            partner_bp, admin_partners_bp]
 
 
 def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sanic:
@@ -181,5 +192,6 @@ async def database_ready() -> bool:
     try:
         await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), timeout=2.0)
         return True
-    except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+    except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+        log.warning("readiness: the database did not answer: %s", type(exc).__name__)
         return False

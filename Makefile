@@ -1,0 +1,46 @@
+# xinyi — the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+PORT ?= 8000
+
+.PHONY: run test check lint format bench migrate install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+## make run: venv + install + migrate + demo data + serve on :8000 (SQLite, in-process store, WeChat sandbox)
+run: $(STAMP)
+	$(BIN)/xinyi migrate
+	$(BIN)/xinyi seed-demo
+	$(BIN)/xinyi serve --host 127.0.0.1 --port $(PORT)
+
+migrate: $(STAMP)
+	$(BIN)/xinyi migrate
+
+## make test: the whole suite. Uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set (CI), else SQLite + in-process store.
+test: $(STAMP)
+	$(BIN)/xinyi makemigrations --check
+	$(BIN)/pytest -q
+
+check: lint
+	$(BIN)/xinyi makemigrations --check
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+
+## make bench: the benchmark scripts (need PostgreSQL and Redis on this machine)
+bench: $(STAMP)
+	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
