@@ -12,6 +12,7 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic_ext import Extend
 from tortoise import connections
+from tortoise.exceptions import ValidationError as TortoiseValidationError
 
 from server.auth import LoginThrottle, TokenService, configure_password_hashing
 from server.crypto import FieldCipher, KeyedHasher
@@ -71,6 +72,11 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
         }.get(status, str(exc) or code)
         body = error_body(request, code, message)
         headers.update(getattr(exc, "headers", None) or {})
+    elif isinstance(exc, TortoiseValidationError):
+        # A value the ORM refuses (too long, out of range) that a schema should have caught:
+        # still the client's bad input, so 422, but logged so the schema gets fixed.
+        log.warning("ORM validation error on %s %s: %s", request.method, request.path, type(exc).__name__)
+        status, body = 422, error_body(request, "VALIDATION_ERROR", "Some fields are invalid.", fields={})
     else:
         log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         status, body = 500, error_body(request, "INTERNAL_ERROR", "An internal error occurred.")
