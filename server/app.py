@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import RedisError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
@@ -72,6 +73,11 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
         }.get(status, str(exc) or code)
         body = error_body(request, code, message)
         headers.update(getattr(exc, "headers", None) or {})
+    elif isinstance(exc, RedisError):
+        # Redis holds replay guards, nonces and lockouts: without it we refuse rather than skip them.
+        log.warning("Redis unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+        status, body = 503, error_body(request, "SERVICE_UNAVAILABLE", "A backing service is unavailable; try again shortly.")
+        headers["Retry-After"] = "5"
     elif isinstance(exc, TortoiseValidationError):
         # A value the ORM refuses (too long, out of range) that a schema should have caught:
         # still the client's bad input, so 422, but logged so the schema gets fixed.

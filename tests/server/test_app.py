@@ -110,3 +110,14 @@ class TestAudiences:
         assert_error_shape(await client.get("/api/v1/mp/me", headers={"Authorization": f"Bearer {forged}"}), 401)
         none = jwt.encode(claims, None, algorithm="none", headers={"typ": "at+jwt"})
         assert_error_shape(await client.get("/api/v1/mp/me", headers={"Authorization": f"Bearer {none}"}), 401)
+
+
+class TestRedisDown:
+    async def test_login_answers_503_with_retry_after_not_500(self, settings):
+        from tests_support import started_client
+
+        broken = settings.with_overrides(redis_url="redis://127.0.0.1:1/0")
+        async with started_client(create_app(broken, name=f"x{uuid.uuid4().hex[:6]}")) as c:
+            r = await c.post("/api/v1/admin/auth/login", json={"username": "someone", "password": "something"})
+        err = assert_error_shape(r, 503, "SERVICE_UNAVAILABLE")
+        assert err and int(r.headers["Retry-After"]) > 0
