@@ -133,6 +133,11 @@ def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sani
     app.config.OAS_DESCRIPTION = "Residents (/api/v1/mp), merchants (/api/v1/merchant), partners (/api/v1/partner, signed), regulators (/api/v1/admin)."
     app.config.CORS = False
     app.config.HEALTH = False
+    # sanic-ext's automatic HEAD/OPTIONS routes re-finalise the router once per route (seconds
+    # at every start); the API has no use for them.
+    app.config.HTTP_AUTO_HEAD = False
+    app.config.HTTP_AUTO_OPTIONS = False
+    app.config.HTTP_AUTO_TRACE = False
     Extend(app)
     app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
 
