@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 
 from admin.models import AdminUser
-from server.auth import Audience, LoginThrottle, Principal, TokenPair, TokenService, hash_password, password_login
+from server.auth import (
+    Audience,
+    LoginThrottle,
+    Principal,
+    TokenPair,
+    TokenService,
+    hash_password,
+    password_login,
+)
 from server.errors import Conflict, Unauthenticated, ValidationFailed
 
 

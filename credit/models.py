@@ -42,12 +42,15 @@ class CreditRecord(Model):
     decided_at = fields.DateField()
     publicity_until = fields.DateField(null=True)
     status = fields.CharField(max_length=16, default="active")  # active, repaired, revoked, corrected
+    # SHA-256 of the imported content: a re-import of the same content changes nothing.
+    content_hash = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "credit_records"
         unique_together = (("source", "source_record_id"),)
+        indexes = (("subject_id", "decided_at"),)
 
 
 class VolunteerRecord(Model):
@@ -76,6 +79,7 @@ class VolunteerRecord(Model):
     class Meta:
         table = "volunteer_records"
         unique_together = (("partner_id", "external_id"),)
+        indexes = (("subject_id", "started_at"),)
 
 
 class Ruleset(Model):
@@ -92,7 +96,11 @@ class Ruleset(Model):
 
 
 class CreditScore(Model):
-    """The current score of a subject (one row per subject), read on every scan for the live tier."""
+    """The current score of a subject (one row per subject), read on every scan for the live tier.
+
+    Only subjects linked to a resident are scored: the row is made when the resident binds the
+    identity and kept current whenever a record of the subject changes.
+    """
 
     id = fields.BigIntField(primary_key=True)
     subject = fields.OneToOneField("credit.Subject", related_name="score", on_delete=fields.CASCADE)
@@ -101,6 +109,8 @@ class CreditScore(Model):
     ruleset_version = fields.CharField(max_length=32)
     as_of = fields.DateField()
     factors = fields.JSONField()
+    next_tier = fields.CharField(max_length=16, null=True)
+    points_needed = fields.IntField(null=True)
     computed_at = fields.DatetimeField()
 
     class Meta:
@@ -121,4 +131,4 @@ class ScoreHistory(Model):
 
     class Meta:
         table = "credit_score_history"
-        indexes = (("subject_id", "computed_at"),)
+        indexes = (("subject_id", "id"),)

@@ -5,8 +5,18 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
+from credit.service import live_tier
 from residents import service
-from residents.schemas import ConsentIn, ConsentOut, IdentityIn, IdentityOut, LoginIn, LoginOut, MeOut, RefreshIn
+from residents.schemas import (
+    ConsentIn,
+    ConsentOut,
+    IdentityIn,
+    IdentityOut,
+    LoginIn,
+    LoginOut,
+    MeOut,
+    RefreshIn,
+)
 from server.auth import Audience
 from server.http import authenticated, json, parse_body
 
@@ -94,4 +104,5 @@ async def bind_identity(request: Request):
 @resident_only
 async def me(request: Request):
     resident = await service.current_resident(request.ctx.principal)
-    return json(service.profile(resident, cipher=request.app.ctx.cipher, tier=None))
+    tier = await live_tier(resident.id) if resident.identity_bound else None
+    return json(service.profile(resident, cipher=request.app.ctx.cipher, tier=tier))
