@@ -1,0 +1,1 @@
+"""Partner platforms: accounts, signed requests, volunteer intake (grants and webhooks later)."""

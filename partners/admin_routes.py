@@ -1,0 +1,149 @@
+"""Regulator routes for partner accounts, their merchants and their webhook deliveries (/api/v1/admin)."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from admin.service import current_admin
+from partners import grants, service, webhooks
+from partners.schemas import (
+    DeliveryListOut,
+    DeliveryListQuery,
+    DeliveryOut,
+    PartnerCreatedOut,
+    PartnerIn,
+    PartnerListOut,
+    PartnerListQuery,
+    PartnerMerchantsIn,
+    PartnerMerchantsOut,
+    PartnerOut,
+    RotatedSecretOut,
+)
+from server.auth import Audience
+from server.http import authenticated, json, page, parse_body, parse_query, parse_uuid
+
+bp = Blueprint("admin_partners", url_prefix="/api/v1/admin")
+admin_only = authenticated(Audience.ADMIN)
+
+
+@bp.post("/partners")
+@openapi.summary("Register a partner platform (its secret is shown once, in this answer)")
+@openapi.tag("admin")
+@openapi.secured("bearer")
+@openapi.body({"application/json": PartnerIn})
+@openapi.response(201, {"application/json": PartnerCreatedOut})
+@openapi.response(422, description="VALIDATION_ERROR: unknown kind or scope, bad webhook_url")
+@admin_only
+async def create_partner(request: Request):
+    await current_admin(request.ctx.principal)
+    body = parse_body(request, PartnerIn)
+    ctx = request.app.ctx
+    partner, secret = await service.create_partner(body, cipher=ctx.cipher, prod=ctx.settings.is_prod)
+    return json({**service.partner_out(partner), "secret": secret}, status=201)
+
+
+@bp.get("/partners")
+@openapi.summary("List partner platforms, newest first (never their secrets)")
+@openapi.tag("admin")
+@openapi.secured("bearer")
+@openapi.parameter("limit", int, "query")
+@openapi.parameter("cursor", str, "query")
+@openapi.response(200, {"application/json": PartnerListOut})
+@admin_only
+async def list_partners(request: Request):
+    await current_admin(request.ctx.principal)
+    query = parse_query(request, PartnerListQuery)
+    partners, next_cursor = await service.list_partners(limit=query.limit, cursor=query.cursor)
+    return json(page([service.partner_out(p) for p in partners], next_cursor))
+
+
+@bp.get("/partners/<partner_id:str>")
+@openapi.summary("One partner platform (never its secret)")
+@openapi.tag("admin")
+@openapi.secured("bearer")
+@openapi.response(200, {"application/json": PartnerOut})
+@openapi.response(404, description="PARTNER_NOT_FOUND")
+@admin_only
+async def get_partner(request: Request, partner_id: str):
+    await current_admin(request.ctx.principal)
+    partner = await service.get_partner(parse_uuid(partner_id, what="partner"))
+    return json(service.partner_out(partner))
+
+
+@bp.post("/partners/<partner_id:str>/rotate-secret")
+@openapi.summary("Issue a new secret; the previous one keeps working for a grace period")
+@openapi.tag("admin")
+@openapi.secured("bearer")
+@openapi.response(200, {"application/json": RotatedSecretOut})
+@openapi.response(404, description="PARTNER_NOT_FOUND")
+@admin_only
+async def rotate_secret(request: Request, partner_id: str):
+    await current_admin(request.ctx.principal)
+    ctx = request.app.ctx
+    partner, secret = await service.rotate_secret(
+        parse_uuid(partner_id, what="partner"), cipher=ctx.cipher, now=service.utcnow()
+    )
+    return json({
+        "id": str(partner.id),
+        "key": partner.key,
+        "secret": secret,
+        "previous_secret_expires_at": partner.previous_secret_expires_at,
+    })
+
+
+@bp.put("/partners/<partner_id:str>/merchants")
+@openapi.summary("Set the merchants whose offers the partner may redeem online (replaces the list)")
+@openapi.tag("admin")
+@openapi.secured("bearer")
+@openapi.body({"application/json": PartnerMerchantsIn})
+@openapi.response(200, {"application/json": PartnerMerchantsOut})
+@openapi.response(404, description="PARTNER_NOT_FOUND")
+@openapi.response(422, description="VALIDATION_ERROR: unknown merchants")
+@admin_only
+async def set_partner_merchants(request: Request, partner_id: str):
+    await current_admin(request.ctx.principal)
+    body = parse_body(request, PartnerMerchantsIn)
+    return json(await grants.set_partner_merchants(parse_uuid(partner_id, what="partner"), body.merchant_ids))
+
+
+@bp.get("/partners/<partner_id:str>/merchants")
+@openapi.summary("The merchants whose offers the partner may redeem online")
+@openapi.tag("admin")
+@openapi.secured("bearer")
+@openapi.response(200, {"application/json": PartnerMerchantsOut})
+@openapi.response(404, description="PARTNER_NOT_FOUND")
+@admin_only
+async def get_partner_merchants(request: Request, partner_id: str):
+    await current_admin(request.ctx.principal)
+    return json(await grants.partner_merchants(parse_uuid(partner_id, what="partner")))
+
+
+@bp.get("/partners/<partner_id:str>/webhook-deliveries")
+@openapi.summary("The partner's webhook events, newest first: status, attempts, last error")
+@openapi.tag("admin")
+@openapi.secured("bearer")
+@openapi.parameter("status", str, "query", description="pending | delivering | delivered | failed")
+@openapi.parameter("limit", int, "query")
+@openapi.parameter("cursor", str, "query")
+@openapi.response(200, {"application/json": DeliveryListOut})
+@openapi.response(404, description="PARTNER_NOT_FOUND")
+@admin_only
+async def list_webhook_deliveries(request: Request, partner_id: str):
+    await current_admin(request.ctx.principal)
+    query = parse_query(request, DeliveryListQuery)
+    return json(await webhooks.list_deliveries(
+        parse_uuid(partner_id, what="partner"), status=query.status, limit=query.limit, cursor=query.cursor))
+
+
+@bp.post("/webhook-deliveries/<delivery_id:str>/redeliver")
+@openapi.summary("Send a failed (or waiting) webhook event again now, with a fresh retry window")
+@openapi.tag("admin")
+@openapi.secured("bearer")
+@openapi.response(200, {"application/json": DeliveryOut})
+@openapi.response(404, description="WEBHOOK_DELIVERY_NOT_FOUND")
+@openapi.response(409, description="WEBHOOK_ALREADY_DELIVERED / WEBHOOK_DELIVERY_IN_FLIGHT")
+@admin_only
+async def redeliver_webhook(request: Request, delivery_id: str):
+    await current_admin(request.ctx.principal)
+    return json(await webhooks.redeliver(parse_uuid(delivery_id, what="webhook delivery"), now=service.utcnow()))
