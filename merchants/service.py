@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
+from redis.exceptions import RedisError
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from merchants.exceptions import MerchantNotFound, OwnerOnly, StoreNotYours, UsernameTaken
 from merchants.models import Merchant, Staff, Store
 from merchants.schemas import MerchantIn, StaffIn, StoreIn
-from server.auth import Audience, LoginThrottle, Principal, TokenPair, TokenService, hash_password, password_login
+from server.auth import (
+    Audience,
+    LoginThrottle,
+    Principal,
+    TokenPair,
+    TokenService,
+    hash_password,
+    password_login,
+)
 from server.errors import Unauthenticated, ValidationFailed
 
 
@@ -133,3 +143,44 @@ async def require_store(staff: Staff, store_id: uuid.UUID) -> Store:
     if staff.role != "owner" and not await staff.stores.filter(id=store_id).exists():
         raise StoreNotYours()
     return store
+
+
+# --- scanning support (pass scans, store entry codes) ----------------------------------------
+
+ENTRY_PAGE = "pages/store/index"
+"""The mini-program page a store's entry code opens; its ``scene`` is the store id in hex (32 characters)."""
+ENTRY_CODE_WIDTH_PX = 430
+_ENTRY_CODE_CACHE_S = 30 * 24 * 3600
+_log = logging.getLogger(__name__)
+
+
+async def visible_store_ids(staff: Staff, store_id: uuid.UUID | None) -> list[uuid.UUID] | None:
+    """The stores whose records this staff member may list: one (checked), theirs, or None for all (owners)."""
+    if store_id is not None:
+        await require_store(staff, store_id)
+        return [store_id]
+    if staff.role == "owner":
+        return None
+    return [uuid.UUID(i) for i in await staff_store_ids(staff)]
+
+
+async def store_entry_code(store: Store, *, wechat: Any, redis: Any) -> bytes:
+    """The store's mini-program code (wxacode getUnlimited) as PNG, from WeChat once, then from Redis.
+
+    The code never changes for a store (the scene is the store id), so it is cached for a month;
+    if Redis is down the code is fetched from WeChat anyway rather than failing.
+    """
+    key = f"store-entry-code:{store.id}:{ENTRY_CODE_WIDTH_PX}"
+    try:
+        cached = await redis.get(key)
+    except (RedisError, OSError):
+        _log.warning("Redis unavailable: fetching the store entry code from WeChat without the cache")
+        cached = None
+    if cached:
+        return bytes(cached)
+    image = await wechat.wxacode_unlimited(scene=store.id.hex, page=ENTRY_PAGE, width=ENTRY_CODE_WIDTH_PX)
+    try:
+        await redis.set(key, image, ex=_ENTRY_CODE_CACHE_S)
+    except (RedisError, OSError):
+        _log.warning("Redis unavailable: the store entry code was not cached")
+    return image

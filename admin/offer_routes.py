@@ -1,0 +1,92 @@
+"""Regulator routes for benefits (/api/v1/admin): review offers, read the scan log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from admin import service as admins
+from coupons import service
+from coupons.schemas import AdminOfferListQuery, OfferOut, RejectIn
+from passes import service as passes
+from passes.schemas import AdminScanListQuery
+from server.auth import Audience
+from server.http import authenticated, json, parse_body, parse_query, parse_uuid
+
+bp = Blueprint("admin_offers", url_prefix="/api/v1/admin")
+admin_only = authenticated(Audience.ADMIN)
+
+
+@bp.get("/offers")
+@openapi.summary("Offers of every merchant, newest first (e.g. ?status=pending_approval)")
+@openapi.secured("bearer")
+@openapi.parameter("status", str, "query")
+@openapi.parameter("merchant_id", str, "query")
+@admin_only
+async def list_offers(request: Request):
+    query = parse_query(request, AdminOfferListQuery)
+    await admins.current_admin(request.ctx.principal)
+    return json(
+        await service.list_offers(merchant_id=query.merchant_id, status=query.status, limit=query.limit, cursor=query.cursor)
+    )
+
+
+@bp.post("/offers/<offer_id:str>/approve")
+@openapi.summary("Approve an offer waiting for approval: it becomes active")
+@openapi.secured("bearer")
+@openapi.response(200, {"application/json": OfferOut})
+@openapi.response(409, description="OFFER_NOT_PENDING")
+@admin_only
+async def approve_offer(request: Request, offer_id: str):
+    admin = await admins.current_admin(request.ctx.principal)
+    offer = await service.approve_offer(
+        parse_uuid(offer_id, what="offer"),
+        admin_id=admin.id,
+        now=datetime.now(UTC),
+        cache=passes.pass_runtime(request.app).store_offers,
+    )
+    return json(offer)
+
+
+@bp.post("/offers/<offer_id:str>/reject")
+@openapi.summary("Reject an offer waiting for approval, with a note to the merchant")
+@openapi.secured("bearer")
+@openapi.body({"application/json": RejectIn})
+@openapi.response(200, {"application/json": OfferOut})
+@openapi.response(409, description="OFFER_NOT_PENDING")
+@admin_only
+async def reject_offer(request: Request, offer_id: str):
+    body = parse_body(request, RejectIn)
+    admin = await admins.current_admin(request.ctx.principal)
+    offer = await service.reject_offer(
+        parse_uuid(offer_id, what="offer"),
+        admin_id=admin.id,
+        note=body.note,
+        now=datetime.now(UTC),
+        cache=passes.pass_runtime(request.app).store_offers,
+    )
+    return json(offer)
+
+
+@bp.get("/scans")
+@openapi.summary("The scan log of every merchant, newest first; filter by merchant, store and outcome")
+@openapi.secured("bearer")
+@openapi.parameter("merchant_id", str, "query")
+@openapi.parameter("store_id", str, "query")
+@openapi.parameter("outcome", str, "query", description="accepted | refused")
+@admin_only
+async def list_scans(request: Request):
+    query = parse_query(request, AdminScanListQuery)
+    await admins.current_admin(request.ctx.principal)
+    result = await passes.list_scans(
+        passes.pass_runtime(request.app).pseudonyms,
+        merchant_id=query.merchant_id,
+        store_ids=[query.store_id] if query.store_id else None,
+        outcome=query.outcome,
+        limit=query.limit,
+        cursor=query.cursor,
+        with_merchant=True,
+    )
+    return json(result)

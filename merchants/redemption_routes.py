@@ -1,0 +1,188 @@
+"""Merchant redemption routes (/api/v1/merchant): redeem after a scan, reverse, the ledger, statistics, breaches."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sanic import Blueprint, Request, Sanic
+from sanic_ext import openapi
+
+from coupons import ledger
+from coupons.ledger_schemas import (
+    BreachIn,
+    BreachListQuery,
+    BreachOut,
+    MerchantRedemptionPage,
+    RedemptionIn,
+    RedemptionListQuery,
+    RedemptionOut,
+    ReverseIn,
+    ReverseOut,
+    StatsOut,
+    StatsQuery,
+    parse_idempotency_key,
+)
+from merchants import service as merchants
+from passes.service import pass_runtime
+from server.auth import Audience
+from server.errors import Unauthenticated
+from server.http import authenticated, json, parse_body, parse_query, parse_uuid
+
+bp = Blueprint("merchant_redemptions", url_prefix="/api/v1/merchant")
+staff_only = authenticated(Audience.MERCHANT)
+
+
+@bp.before_server_start
+async def open_ledger(app: Sanic, _loop: Any = None) -> None:
+    await ledger.open_ledger(app.ctx.settings.effective_database_url)
+
+
+@bp.after_server_start
+async def start_purge(app: Sanic, _loop: Any = None) -> None:
+    app.ctx.background.append(asyncio.create_task(ledger.purge_periodically()))
+
+
+@bp.after_server_stop
+async def close_ledger(app: Sanic, _loop: Any = None) -> None:
+    await ledger.close_ledger(app.ctx.settings.effective_database_url)
+
+
+def _staff_id(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.ctx.principal.subject_id)
+    except ValueError:
+        raise Unauthenticated() from None
+
+
+@bp.post("/redemptions")
+@openapi.summary("Redeem an offer for the resident of a scan (live tier, window, stock, limits and coupon re-checked)")
+@openapi.description(
+    "Send `Idempotency-Key`: a retry with the same key and body answers the stored redemption again (same status, "
+    "`Idempotency-Replayed: true`), also after a restart; another body is 409 IDEMPOTENCY_CONFLICT. Keys are kept 48 h, "
+    "per staff account. `order_amount_fen` is required for percent_off (discount rounded down to the fen); "
+    "amount_off is capped at the order; deposit_waiver reports `deposit_waived_fen`."
+)
+@openapi.secured("bearer")
+@openapi.body({"application/json": RedemptionIn})
+@openapi.parameter("Idempotency-Key", str, "header")
+@openapi.response(201, {"application/json": RedemptionOut})
+@openapi.response(403, description="TIER_TOO_LOW / TIER_RESTRICTED / STORE_NOT_YOURS")
+@openapi.response(404, description="SCAN_NOT_FOUND (unknown or another merchant's) / OFFER_NOT_FOUND")
+@openapi.response(409, description="OUT_OF_STOCK / LIMIT_REACHED / SCAN_EXPIRED / SCAN_REFUSED / OFFER_NOT_ACTIVE / "
+                                   "OFFER_NOT_AT_STORE / ALREADY_REDEEMED / COUPON_REQUIRED / COUPON_INVALID / "
+                                   "COUPON_USED / COUPON_EXPIRED / IDEMPOTENCY_CONFLICT")
+@openapi.response(422, description="VALIDATION_ERROR (order_amount_fen required for percent_off)")
+@staff_only
+async def redeem(request: Request):
+    body = parse_body(request, RedemptionIn)
+    result = await ledger.redeem_at_store(
+        staff_id=_staff_id(request),
+        scan_id=body.scan_id,
+        offer_id=body.offer_id,
+        coupon_id=body.coupon_id,
+        order_amount_fen=body.order_amount_fen,
+        idempotency_key=parse_idempotency_key(request.headers.get("idempotency-key")),
+        now=datetime.now(UTC),
+    )
+    headers = {"Idempotency-Replayed": "true"} if result.replayed else None
+    return json(result.redemption, status=result.status_code, headers=headers)
+
+
+@bp.post("/redemptions/<redemption_id:str>/reverse")
+@openapi.summary("Reverse a redemption (once): the stock, the resident's limit and the coupon come back")
+@openapi.secured("bearer")
+@openapi.body({"application/json": ReverseIn})
+@openapi.response(200, {"application/json": ReverseOut})
+@openapi.response(403, description="STORE_NOT_YOURS / FORBIDDEN (online redemptions: owner only)")
+@openapi.response(404, description="REDEMPTION_NOT_FOUND")
+@openapi.response(409, description="ALREADY_REVERSED")
+@staff_only
+async def reverse(request: Request, redemption_id: str):
+    staff = await merchants.current_staff(request.ctx.principal)
+    body = parse_body(request, ReverseIn)
+    result = await ledger.reverse_redemption(
+        staff, parse_uuid(redemption_id, what="redemption"), reason=body.reason, now=datetime.now(UTC)
+    )
+    return json(result)
+
+
+@bp.get("/redemptions")
+@openapi.summary("My merchant's redemptions, newest first (owners: all; others: their stores)")
+@openapi.secured("bearer")
+@openapi.parameter("store_id", str, "query")
+@openapi.parameter("from", str, "query", description="a day (YYYY-MM-DD, China Standard Time) or an instant with offset")
+@openapi.parameter("to", str, "query", description="a day (inclusive) or an instant (exclusive)")
+@openapi.parameter("status", str, "query", description="completed | reversed")
+@openapi.parameter("offer_id", str, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.parameter("cursor", str, "query")
+@openapi.response(200, {"application/json": MerchantRedemptionPage})
+@openapi.response(403, description="STORE_NOT_YOURS")
+@staff_only
+async def list_redemptions(request: Request):
+    staff = await merchants.current_staff(request.ctx.principal)
+    query = parse_query(request, RedemptionListQuery)
+    result = await ledger.list_redemptions(
+        staff,
+        pass_runtime(request.app).pseudonyms,
+        store_id=query.store_id,
+        from_=query.from_,
+        to=query.to,
+        status=query.status,
+        offer_id=query.offer_id,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return json(result)
+
+
+@bp.get("/stats")
+@openapi.summary("Redemption counts and discount totals by offer and by day (default: the last 30 days)")
+@openapi.secured("bearer")
+@openapi.parameter("store_id", str, "query")
+@openapi.parameter("from", str, "query", description="a day (YYYY-MM-DD, China Standard Time) or an instant with offset")
+@openapi.parameter("to", str, "query", description="a day (inclusive) or an instant (exclusive)")
+@openapi.response(200, {"application/json": StatsOut})
+@openapi.response(403, description="STORE_NOT_YOURS")
+@staff_only
+async def stats(request: Request):
+    staff = await merchants.current_staff(request.ctx.principal)
+    query = parse_query(request, StatsQuery)
+    result = await ledger.redemption_stats(
+        staff, store_id=query.store_id, from_=query.from_, to=query.to, now=datetime.now(UTC)
+    )
+    return json(result)
+
+
+@bp.post("/breaches")
+@openapi.summary("Report a breach of a benefit's terms (no-show, damage, unpaid) for one of my redemptions")
+@openapi.description("The report is `under_review` and changes nothing until a regulator decides it.")
+@openapi.secured("bearer")
+@openapi.body({"application/json": BreachIn})
+@openapi.response(201, {"application/json": BreachOut})
+@openapi.response(404, description="REDEMPTION_NOT_FOUND")
+@openapi.response(409, description="BREACH_EXISTS / REDEMPTION_REVERSED")
+@staff_only
+async def report_breach(request: Request):
+    staff = await merchants.current_staff(request.ctx.principal)
+    body = parse_body(request, BreachIn)
+    return json(await ledger.report_breach(staff, body, now=datetime.now(UTC)), status=201)
+
+
+@bp.get("/breaches")
+@openapi.summary("My merchant's breach reports and their decisions, newest first")
+@openapi.secured("bearer")
+@openapi.parameter("status", str, "query", description="under_review | upheld | rejected")
+@openapi.parameter("limit", int, "query")
+@openapi.parameter("cursor", str, "query")
+@staff_only
+async def list_breaches(request: Request):
+    staff = await merchants.current_staff(request.ctx.principal)
+    query = parse_query(request, BreachListQuery)
+    result = await ledger.list_breaches(
+        merchant_id=staff.merchant_id, status=query.status, limit=query.limit, cursor=query.cursor, for_admin=False
+    )
+    return json(result)
