@@ -91,13 +91,17 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
 
 
 def _blueprints() -> list[Any]:
+    from admin.breach_routes import bp as admin_breaches_bp
     from admin.credit_routes import bp as admin_credit_bp
     from admin.offer_routes import bp as admin_offers_bp
     from admin.routes import bp as admin_bp
     from merchants.offer_routes import bp as merchant_offers_bp
+    from merchants.redemption_routes import bp as merchant_redemptions_bp
     from merchants.routes import bp as merchant_bp
     from merchants.scan_routes import bp as merchant_scans_bp
+    from miniprogram_api.coupon_routes import bp as mp_coupons_bp
     from miniprogram_api.credit_routes import bp as mp_credit_bp
+    from miniprogram_api.grant_routes import bp as mp_grants_bp
     from miniprogram_api.pass_routes import bp as mp_passes_bp
     from miniprogram_api.routes import bp as mp_bp
     from partners.admin_routes import bp as admin_partners_bp
@@ -107,7 +111,8 @@ def _blueprints() -> list[Any]:
 
     return [ops_bp, mp_bp, merchant_bp, admin_bp, mp_credit_bp, admin_credit_bp,
             passes_bp, mp_passes_bp, merchant_scans_bp, merchant_offers_bp, admin_offers_bp,
-            partner_bp, admin_partners_bp]
+            partner_bp, admin_partners_bp, mp_grants_bp,
+            merchant_redemptions_bp, mp_coupons_bp, admin_breaches_bp]
 
 
 def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sanic:
@@ -167,6 +172,10 @@ def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sani
         ctx.redis = connect_redis(settings)
         ctx.throttle = LoginThrottle(ctx.redis, settings)
         ctx.wechat = _make_wechat(ctx)
+        if settings.webhook_worker:  # WEBHOOK_WORKER: deliver partner webhooks from this process
+            from partners.webhooks import start_webhook_worker
+
+            ctx.background.append(start_webhook_worker(settings, ctx.cipher)[1])
 
     @app.after_server_stop
     async def _stop(app: Sanic, _loop: Any = None) -> None:

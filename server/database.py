@@ -19,6 +19,10 @@ APPS: dict[str, str] = {
     "admin": "admin.models",
     "merchants": "merchants.models",
     "credit": "credit.models",
+    "partners": "partners.models",
+    "passes": "passes.models",
+    "coupons": "coupons.models",
+    "redemptions": "coupons.ledger_models",
 }
 
 

@@ -49,6 +49,11 @@ class Settings:
     webhook_backoff_base_s: float = 30.0
     webhook_backoff_max_s: float = 3600.0
     webhook_retry_for_s: float = 86400.0
+    # The webhook delivery worker inside `serve` (WEBHOOK_WORKER, default on, off under XINYI_ENV=test),
+    # its HTTP timeout per attempt, and how often it looks at the outbox when nothing woke it up.
+    webhook_worker: bool = True
+    webhook_timeout_s: float = 10.0
+    webhook_poll_s: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -172,6 +177,14 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None 
             raise SettingsError(f"{name} must be positive")
         return value
 
+    def flag(name: str, default: bool) -> bool:
+        raw = _env(env_values, name)
+        if raw is None:
+            return default
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
+        return raw.lower() in ("1", "true", "yes", "on")
+
     return Settings(
         env=env,
         database_url=_env(env_values, "DATABASE_URL"),
@@ -195,4 +208,7 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None 
         webhook_backoff_base_s=number("WEBHOOK_BACKOFF_BASE_S", 30.0, float),
         webhook_backoff_max_s=number("WEBHOOK_BACKOFF_MAX_S", 3600.0, float),
         webhook_retry_for_s=number("WEBHOOK_RETRY_FOR_S", 86400.0, float),
+        webhook_worker=flag("WEBHOOK_WORKER", env is not Environment.TEST),
+        webhook_timeout_s=number("WEBHOOK_TIMEOUT_S", 10.0, float),
+        webhook_poll_s=number("WEBHOOK_POLL_S", 1.0, float),
     )

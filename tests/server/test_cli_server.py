@@ -72,9 +72,12 @@ def test_migrate_create_admin_serve_and_use_it_over_http(workdir):
     assert xinyi(workdir, "seed-demo").returncode == 0  # idempotent
 
     port = _free_port()
+    log_path = workdir / "serve.log"
+    log = log_path.open("w")
+    # Its own process group, so the Sanic worker processes are stopped with it.
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "serve", "--port", str(port)], cwd=workdir, env=_env(workdir),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -86,9 +89,8 @@ def test_migrate_create_admin_serve_and_use_it_over_http(workdir):
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("server did not become ready:\n" + server.stdout.read())
-            assert server.poll() is None, server.stdout.read()
+                pytest.fail("server did not become ready:\n" + log_path.read_text())
+            assert server.poll() is None, log_path.read_text()
             time.sleep(0.2)
         with httpx.Client(base_url=base, timeout=10) as http:
             r = http.post("/api/v1/admin/auth/login", json={"username": "chief", "password": "chief-password-1"})
@@ -102,9 +104,10 @@ def test_migrate_create_admin_serve_and_use_it_over_http(workdir):
             r = http.get("/docs/openapi.json")
             assert r.status_code == 200 and "/api/v1/mp/auth/login" in r.json()["paths"]
     finally:
-        server.send_signal(signal.SIGINT)
+        os.killpg(server.pid, signal.SIGINT)
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+        log.close()

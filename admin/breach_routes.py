@@ -1,0 +1,77 @@
+"""Regulator ledger routes (/api/v1/admin): breach reports and their decisions, the ledger's audit trail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from admin.service import current_admin
+from coupons import ledger
+from coupons.ledger_schemas import (
+    AdminBreachListQuery,
+    AdminBreachOut,
+    AdminBreachPage,
+    AuditPage,
+    AuditQuery,
+    BreachDecisionIn,
+)
+from server.auth import Audience
+from server.http import authenticated, json, parse_body, parse_query, parse_uuid
+
+bp = Blueprint("admin_breaches", url_prefix="/api/v1/admin")
+admin_only = authenticated(Audience.ADMIN)
+
+
+@bp.get("/breaches")
+@openapi.summary("Breach reports of every merchant, newest first (e.g. ?status=under_review)")
+@openapi.secured("bearer")
+@openapi.parameter("status", str, "query", description="under_review | upheld | rejected")
+@openapi.parameter("merchant_id", str, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.parameter("cursor", str, "query")
+@openapi.response(200, {"application/json": AdminBreachPage})
+@admin_only
+async def list_breaches(request: Request):
+    await current_admin(request.ctx.principal)
+    query = parse_query(request, AdminBreachListQuery)
+    result = await ledger.list_breaches(
+        merchant_id=query.merchant_id, status=query.status, limit=query.limit, cursor=query.cursor, for_admin=True
+    )
+    return json(result)
+
+
+@bp.post("/breaches/<breach_id:str>/decision")
+@openapi.summary("Decide a breach report once: upheld creates a contract_breach record (the score follows), rejected changes nothing")
+@openapi.secured("bearer")
+@openapi.body({"application/json": BreachDecisionIn})
+@openapi.response(200, {"application/json": AdminBreachOut})
+@openapi.response(404, description="BREACH_NOT_FOUND")
+@openapi.response(409, description="BREACH_ALREADY_DECIDED / RESIDENT_UNIDENTIFIED")
+@admin_only
+async def decide(request: Request, breach_id: str):
+    admin = await current_admin(request.ctx.principal)
+    body = parse_body(request, BreachDecisionIn)
+    result = await ledger.decide_breach(
+        parse_uuid(breach_id, what="breach report"), body, admin_id=admin.id, now=datetime.now(UTC)
+    )
+    return json(result)
+
+
+@bp.get("/ledger-audit")
+@openapi.summary("The ledger's audit trail, newest first: who redeemed, reversed, claimed, reported or decided what, and when")
+@openapi.secured("bearer")
+@openapi.parameter("target_id", str, "query", description="a redemption, coupon or breach report")
+@openapi.parameter("merchant_id", str, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.parameter("cursor", str, "query")
+@openapi.response(200, {"application/json": AuditPage})
+@admin_only
+async def ledger_audit(request: Request):
+    await current_admin(request.ctx.principal)
+    query = parse_query(request, AuditQuery)
+    result = await ledger.list_audit(
+        target_id=query.target_id, merchant_id=query.merchant_id, limit=query.limit, cursor=query.cursor
+    )
+    return json(result)

@@ -1,0 +1,515 @@
+"""Redemptions against a real server: throughput and latency beside its trivial endpoint, and an open-loop run.
+
+What it does, from the repository root (``.venv/bin/python bench/bench_redeem.py``):
+
+1. creates a fresh PostgreSQL database (``BENCH_DATABASE_URL``, default
+   ``postgres://postgres@127.0.0.1:5432/postgres`` for the server to create it in), migrates it
+   with ``xinyi migrate``, and empties Redis database 14 (``BENCH_REDIS_URL``);
+2. starts ``xinyi serve --workers 2`` on a free port (its own WeChat sandbox included);
+3. seeds over HTTP: a regulator, a merchant with a store, a cashier, an approved offer without
+   stock or limit (the redemptions' offer, 20 % off) and two more, and ``RESIDENTS`` residents
+   who consented and bound an identity;
+4. drives the server from this process over loopback with a small keep-alive HTTP/1.1 client
+   on asyncio (uvloop): ``CONNECTIONS`` connections in a closed loop for ``DURATION_S`` seconds
+   after a warm-up, for ``GET /healthz`` (the trivial endpoint), ``POST /merchant/scans`` (each
+   with a fresh pass issued just before), ``POST /merchant/redemptions`` alone (each on a scan
+   made before, with an ``Idempotency-Key`` as a cashier app sends it), and the scan → redeem
+   pair (latency from sending the scan to the redemption's answer). ``GET /healthz`` is also
+   measured with ``wrk`` when it is installed, and every ratio is taken against the higher of
+   the two trivial figures, so a slow load generator cannot flatter the ratios;
+5. then offers scan → redeem pairs open-loop at 70 % of the measured peak pair rate for
+   ``OPEN_LOOP_S`` seconds: pairs start on a fixed schedule whatever the answers, and latency
+   counts from the scheduled start, so queueing shows;
+6. checks the ledger (redemptions in the database = successful answers = offer's
+   ``redeemed_count``), prints every figure with its target, stops the server and drops the database.
+
+Everything shares the machine's CPUs (server workers, PostgreSQL, Redis and this load
+generator), as in ``bench_scan``. Targets (issue 6): redemption ≥ 10 % of the trivial
+endpoint's requests per second, pair ≥ 5 %, open-loop p99 ≤ 50 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from residents.identity import with_check_digit  # noqa: E402
+
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+WORKERS = 2
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+DURATION_S = float(os.environ.get("BENCH_DURATION_S", "5"))
+WARMUP_S = 1.5
+OPEN_LOOP_S = float(os.environ.get("BENCH_OPEN_LOOP_S", "10"))
+OPEN_LOOP_SHARE = 0.70
+MAX_IN_FLIGHT = 512
+RESIDENTS = 40
+TARGETS = {"redeem": 0.10, "pair": 0.05, "open_loop_p99_ms": 50.0}
+
+
+# --- a small keep-alive HTTP/1.1 client ---------------------------------------------------------
+
+
+class Connection:
+    """One keep-alive connection; requests are pre-encoded bytes, answers are (status, body)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(reader, writer)
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+        body = await self.reader.readexactly(int(match.group(1))) if match else b""
+        return status, body
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def http_request(method: str, path: str, *, auth: str | None = None, body: dict | None = None,
+                 headers: dict[str, str] | None = None) -> bytes:
+    payload = orjson.dumps(body) if body is not None else b""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    if auth:
+        lines.append(f"Authorization: {auth}")
+    if body is not None:
+        lines.append("Content-Type: application/json")
+    lines.append(f"Content-Length: {len(payload)}")
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+@dataclass
+class Figure:
+    done: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    codes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+    def fail(self, status: int, body: bytes) -> None:
+        self.failed += 1
+        try:
+            code = orjson.loads(body)["error"]["code"]
+        except Exception:  # noqa: BLE001
+            code = str(status)
+        self.codes[code] = self.codes.get(code, 0) + 1
+
+
+async def closed_loop(port: int, duration_s: float, operation, *, warmup_s: float = WARMUP_S) -> Figure:
+    """``CONNECTIONS`` workers each running ``operation(conn) -> (ok, status, body)`` back to back."""
+    figure = Figure()
+    conns = [await Connection.open(port) for _ in range(CONNECTIONS)]
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup_s, start + warmup_s + duration_s
+
+    async def worker(conn: Connection) -> None:
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= stop_at:
+                return
+            result = await operation(conn)
+            if result is None:  # out of work
+                return
+            ok, status, body = result
+            t1 = time.perf_counter()
+            if t0 >= measure_from and t1 <= stop_at:
+                if ok:
+                    figure.done += 1
+                    figure.latencies.append(t1 - t0)
+                else:
+                    figure.fail(status, body)
+
+    await asyncio.gather(*(worker(c) for c in conns))
+    figure.seconds = min(time.perf_counter(), stop_at) - measure_from
+    for c in conns:
+        c.close()
+    return figure
+
+
+# --- the scenario -------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    port: int
+    store_id: str
+    offer_id: str
+    cashier: str
+    residents: list[str]
+    passes: list[str] = field(default_factory=list)
+    scans: list[str] = field(default_factory=list)
+    redeemed: int = 0
+
+    def scan_request(self, token: str) -> bytes:
+        return http_request("POST", "/api/v1/merchant/scans", auth=self.cashier,
+                            body={"pass_token": token, "store_id": self.store_id})
+
+    def redeem_request(self, scan_id: str) -> bytes:
+        return http_request("POST", "/api/v1/merchant/redemptions", auth=self.cashier,
+                            body={"scan_id": scan_id, "offer_id": self.offer_id, "order_amount_fen": 12800},
+                            headers={"Idempotency-Key": uuid.uuid4().hex})
+
+
+async def issue_passes(world: World, count: int) -> list[str]:
+    """``count`` fresh passes (they live 90 s), issued over HTTP before a phase, round-robin over the residents."""
+    tokens: list[str] = []
+    requests = [http_request("POST", "/api/v1/mp/pass?image=false", auth=a) for a in world.residents]
+    conns = [await Connection.open(world.port) for _ in range(16)]
+
+    async def worker(conn: Connection, offset: int) -> None:
+        i = offset
+        while len(tokens) < count:
+            status, body = await conn.send(requests[i % len(requests)])
+            assert status == 200, body
+            tokens.append(orjson.loads(body)["token"])
+            i += len(conns)
+
+    await asyncio.gather(*(worker(c, k) for k, c in enumerate(conns)))
+    for c in conns:
+        c.close()
+    return tokens[:count]
+
+
+async def scan_with(conn: Connection, world: World, token: str) -> tuple[bool, int, bytes, str | None]:
+    status, body = await conn.send(world.scan_request(token))
+    if status != 201:
+        return False, status, body, None
+    return True, status, body, orjson.loads(body)["scan_id"]
+
+
+async def measure(world: World, trivial_wrk: float | None) -> int:
+    port = world.port
+    healthz = http_request("GET", "/healthz")
+
+    async def trivial(conn: Connection):
+        status, body = await conn.send(healthz)
+        return status == 200, status, body
+
+    t = await closed_loop(port, DURATION_S, trivial)
+
+    # The scan alone, each on a fresh pass; the scans it makes feed the redemptions.
+    budget = int(max(t.rate, 1000) * 0.3 * (DURATION_S + WARMUP_S)) + CONNECTIONS
+    tokens = iter(await issue_passes(world, budget))
+
+    async def scan_only(conn: Connection):
+        token = next(tokens, None)
+        if token is None:
+            return None
+        ok, status, body, scan_id = await scan_with(conn, world, token)
+        if scan_id:
+            world.scans.append(scan_id)
+        return ok, status, body
+
+    s = await closed_loop(port, DURATION_S, scan_only)
+
+    scans = iter(list(world.scans))
+
+    async def redeem_only(conn: Connection):
+        scan_id = next(scans, None)
+        if scan_id is None:
+            return None
+        status, body = await conn.send(world.redeem_request(scan_id))
+        world.redeemed += status == 201
+        return status == 201, status, body
+
+    r = await closed_loop(port, DURATION_S, redeem_only)
+    if next(scans, None) is None:
+        print(f"  note: the redemption run used up all {len(world.scans)} scans before its end")
+
+    budget = int(max(s.rate, 500) * 0.8 * (DURATION_S + WARMUP_S)) + CONNECTIONS
+    tokens = iter(await issue_passes(world, budget))
+
+    async def pair(conn: Connection):
+        token = next(tokens, None)
+        if token is None:
+            return None
+        ok, status, body, scan_id = await scan_with(conn, world, token)
+        if not ok:
+            return ok, status, body
+        status, body = await conn.send(world.redeem_request(scan_id))  # type: ignore[arg-type]
+        world.redeemed += status == 201
+        return status == 201, status, body
+
+    p = await closed_loop(port, DURATION_S, pair)
+
+    rate = OPEN_LOOP_SHARE * p.rate
+    o = await open_loop(world, rate)
+
+    base = max(t.rate, trivial_wrk or 0.0)
+    print(f"results (closed loop: {CONNECTIONS} connections, {DURATION_S:g} s each after a {WARMUP_S:g} s warm-up; "
+          f"ratios against {base:.0f} req/s):")
+
+    def line(label: str, f: Figure, target: float | None, unit: str = "req/s") -> None:
+        ratio = f.rate / base
+        verdict = "" if target is None else ("  OK" if ratio >= target else f"  MISSED (target {target:.0%})")
+        print(f"  {label:<40} {f.rate:>8.0f} {unit:<7} {ratio:>6.1%} of trivial  p50 {f.pct(50):6.2f} ms  "
+              f"p99 {f.pct(99):6.2f} ms  failures {f.failed}{' ' + str(f.codes) if f.codes else ''}{verdict}")
+
+    line("GET /healthz (trivial, this client)", t, None)
+    if trivial_wrk is not None:
+        print(f"  {'GET /healthz (trivial, wrk)':<40} {trivial_wrk:>8.0f} req/s")
+    line("POST /merchant/scans (fresh pass each)", s, None)
+    line("POST /merchant/redemptions (alone)", r, TARGETS["redeem"])
+    line("scan → redeem pair", p, TARGETS["pair"], unit="pairs/s")
+    verdict = "OK" if o.pct(99) <= TARGETS["open_loop_p99_ms"] else f"MISSED (target {TARGETS['open_loop_p99_ms']:g} ms)"
+    print(f"  open loop at {OPEN_LOOP_SHARE:.0%} of the peak pair rate: {rate:.0f} pairs/s offered for {OPEN_LOOP_S:g} s, "
+          f"{o.done} done, {o.failed} failed{' ' + str(o.codes) if o.codes else ''}, latency from the scheduled start: "
+          f"p50 {o.pct(50):.2f} ms  p99 {o.pct(99):.2f} ms  max {max(o.latencies, default=0) * 1000:.1f} ms  {verdict}")
+    return world.redeemed
+
+
+async def open_loop(world: World, rate: float) -> Figure:
+    """Pairs started every 1/rate seconds whatever the answers; latency from the scheduled start."""
+    figure = Figure()
+    count = int(rate * OPEN_LOOP_S)
+    tokens = await issue_passes(world, count)
+    idle: list[Connection] = [await Connection.open(world.port) for _ in range(CONNECTIONS)]
+    opened = len(idle)
+    in_flight = 0
+    start = time.perf_counter() + 0.2
+
+    async def one(token: str, due: float) -> None:
+        nonlocal opened, in_flight
+        conn = idle.pop() if idle else None
+        if conn is None:
+            opened += 1
+            conn = await Connection.open(world.port)
+        try:
+            ok, status, body, scan_id = await scan_with(conn, world, token)
+            if ok:
+                status, body = await conn.send(world.redeem_request(scan_id))  # type: ignore[arg-type]
+                ok = status == 201
+                world.redeemed += ok
+            if ok:
+                figure.done += 1
+                figure.latencies.append(time.perf_counter() - due)
+            else:
+                figure.fail(status, body)
+        finally:
+            idle.append(conn)
+            in_flight -= 1
+
+    tasks = []
+    for i, token in enumerate(tokens):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if in_flight >= MAX_IN_FLIGHT:
+            figure.fail(0, b'{"error":{"code":"CLIENT_OVERLOADED"}}')
+            continue
+        in_flight += 1
+        tasks.append(asyncio.create_task(one(token, due)))
+    await asyncio.gather(*tasks)
+    figure.seconds = OPEN_LOOP_S
+    for c in idle:
+        c.close()
+    if opened > CONNECTIONS:
+        print(f"  note: the open-loop run needed {opened} connections (more than {CONNECTIONS} in flight at times)")
+    return figure
+
+
+# --- the server and its data ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def pg(sql: str, *, url: str = DATABASE_URL, fetch: bool = False):
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=5)
+    try:
+        return await conn.fetch(sql) if fetch else await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def flush_redis() -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+def xinyi(env: dict[str, str], *args: str) -> None:
+    subprocess.run([str(ROOT / ".venv/bin/xinyi"), *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+def wrk_healthz(base: str) -> float | None:
+    if shutil.which("wrk") is None:
+        return None
+    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{int(DURATION_S)}s", base + "/healthz"]
+    subprocess.run([*cmd[:3], "-d1s", base + "/healthz"], capture_output=True, check=True)  # warm-up
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+
+def seed(base: str, env: dict[str, str]) -> dict[str, object]:
+    xinyi(env, "create-admin", "--username", "bench-admin", "--password", "bench-admin-password")
+    with httpx.Client(base_url=base, timeout=30) as http:
+
+        def ok(r: httpx.Response, status: int = 200) -> dict:
+            assert r.status_code == status, r.text
+            return r.json()
+
+        admin = {"Authorization": "Bearer " + ok(http.post("/api/v1/admin/auth/login", json={
+            "username": "bench-admin", "password": "bench-admin-password"}))["access_token"]}
+        merchant = ok(http.post("/api/v1/admin/merchants", json={
+            "name": "玉龙雪山景区", "category": "scenic_spot", "region": "530700"}, headers=admin), 201)
+        store = ok(http.post(f"/api/v1/admin/merchants/{merchant['id']}/stores", json={
+            "name": "甘海子游客中心", "region": "530700"}, headers=admin), 201)
+        for username, role, stores in (("bench-owner", "owner", []), ("bench-cashier", "cashier", [store["id"]])):
+            ok(http.post(f"/api/v1/admin/merchants/{merchant['id']}/staff", json={
+                "username": username, "password": "bench-password", "role": role, "store_ids": stores}, headers=admin), 201)
+
+        def staff(username: str) -> str:
+            return "Bearer " + ok(http.post("/api/v1/merchant/auth/login", json={
+                "username": username, "password": "bench-password"}))["access_token"]
+
+        owner = {"Authorization": staff("bench-owner")}
+        window = {"valid_from": "2020-01-01T00:00:00+08:00", "valid_until": "2099-01-01T00:00:00+08:00"}
+        offers = []
+        for terms in (
+            {"type": "percent_off", "value": 20, "label": "门票八折", "min_tier": "A"},
+            {"type": "priority_lane", "label": "索道优先通道", "min_tier": "A", "total_stock": 1_000_000},
+            {"type": "amount_off", "value": 5000, "label": "观光车立减50元", "min_tier": "AA"},
+        ):
+            offer = ok(http.post("/api/v1/merchant/offers", json={"scenario": "travel", **window, **terms},
+                                 headers=owner), 201)
+            ok(http.post(f"/api/v1/admin/offers/{offer['id']}/approve", headers=admin))
+            offers.append(offer["id"])
+
+        residents = []
+        for i in range(RESIDENTS):
+            login = ok(http.post("/api/v1/mp/auth/login", json={"code": f"mock:bench{i}:{uuid.uuid4().hex[:6]}"}))
+            headers = {"Authorization": f"Bearer {login['access_token']}"}
+            version = ok(http.get("/api/v1/mp/consent", headers=headers))["version"]
+            ok(http.post("/api/v1/mp/consent", json={"version": version}, headers=headers))
+            number = with_check_digit(f"5301021990{(i % 12) + 1:02d}{(i % 28) + 1:02d}{i:03d}")
+            ok(http.post("/api/v1/mp/identity", json={"name": "张三", "id_number": number}, headers=headers))
+            residents.append(headers["Authorization"])
+        return {"store_id": store["id"], "offer_id": offers[0], "cashier": staff("bench-cashier"), "residents": residents}
+
+
+def wait_ready(base: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the server did not become ready:\n{log.read_text()[-3000:]}")
+
+
+def main() -> int:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    name = f"xinyi_bench_redeem_{os.getpid()}"
+    db_url = with_database(DATABASE_URL, name)
+    work = Path(tempfile.mkdtemp(prefix="xinyi-bench-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "XINYI_ENV": "dev", "XINYI_VAR_DIR": str(work / "var"), "DATABASE_URL": db_url,
+           "REDIS_URL": REDIS_URL}
+    asyncio.run(pg(f'CREATE DATABASE "{name}"'))
+    asyncio.run(flush_redis())
+    server = None
+    log = work / "server.log"
+    try:
+        xinyi(env, "migrate")
+        with log.open("w") as out:
+            server = subprocess.Popen(
+                [str(ROOT / ".venv/bin/xinyi"), "serve", "--workers", str(WORKERS), "--port", str(port)],
+                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        wait_ready(base, server, log)
+        seeded = seed(base, env)
+        world = World(port=port, store_id=str(seeded["store_id"]), offer_id=str(seeded["offer_id"]),
+                      cashier=str(seeded["cashier"]), residents=list(seeded["residents"]))  # type: ignore[arg-type]
+        print(f"server: xinyi serve --workers {WORKERS} (PostgreSQL {name}, Redis {REDIS_URL}); "
+              f"{os.cpu_count()} CPUs shared by the server, PostgreSQL, Redis and this load generator; "
+              f"load average before: {os.getloadavg()[0]:.2f}")
+        trivial_wrk = wrk_healthz(base)
+        redeemed = asyncio.run(measure(world, trivial_wrk))
+
+        rows = asyncio.run(pg(
+            f"SELECT (SELECT count(*) FROM redemptions) AS n, (SELECT redeemed_count FROM offers WHERE id = '{world.offer_id}') AS c",
+            url=db_url, fetch=True))
+        n, c = rows[0]["n"], rows[0]["c"]
+        print(f"  load average after: {os.getloadavg()[0]:.2f} (anything else running skews every figure)")
+        verdict = "consistent" if n == c == redeemed else "INCONSISTENT"
+        print(f"  ledger: {redeemed} redemptions answered 201, {n} rows, offer redeemed_count {c}: {verdict}")
+        return 0 if verdict == "consistent" else 1
+    finally:
+        if server is not None and server.poll() is None:
+            os.killpg(server.pid, signal.SIGINT)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+        asyncio.run(pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(flush_redis())
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

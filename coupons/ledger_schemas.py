@@ -1,0 +1,289 @@
+"""Shapes of the coupon, redemption, reversal, statistics and breach endpoints."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from coupons.schemas import MAX_FEN, OfferType
+from server.errors import ValidationFailed
+
+BreachKind = Literal["no_show", "damage", "unpaid"]
+BREACH_KINDS = ("no_show", "damage", "unpaid")
+Severity = Literal["minor", "general", "serious"]
+
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    """The ``Idempotency-Key`` header: absent, or 1 to 128 printable ASCII characters (422 otherwise)."""
+    if value is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(value):
+        raise ValidationFailed({"Idempotency-Key": "1 to 128 printable ASCII characters"})
+    return value
+
+
+def _text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+# --- redemptions (merchants) -------------------------------------------------------------------
+
+
+class RedemptionIn(BaseModel):
+    """A redemption at the store of an accepted scan; ``order_amount_fen`` is required for ``percent_off``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scan_id: uuid.UUID
+    offer_id: uuid.UUID
+    coupon_id: uuid.UUID | None = None
+    order_amount_fen: StrictInt | None = Field(default=None, ge=0, le=MAX_FEN)
+
+
+class RedemptionOut(BaseModel):
+    id: str
+    offer_id: str
+    discount_fen: int
+    deposit_waived_fen: int
+    order_amount_fen: int | None
+    coupon_id: str | None
+    store_id: str | None
+    status: Literal["completed", "reversed"]
+    created_at: datetime
+
+
+class ReverseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=255)
+
+    _check_reason = field_validator("reason")(_text)
+
+
+class ReverseOut(BaseModel):
+    id: str
+    status: Literal["reversed"]
+    reversed_at: datetime
+    reason: str
+
+
+class _Window(BaseModel):
+    """``from`` and ``to``: a day (China Standard Time, ``to`` inclusive) or an instant with its offset."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    store_id: uuid.UUID | None = None
+    from_: AwareDatetime | date | None = Field(default=None, alias="from")
+    to: AwareDatetime | date | None = None
+
+
+class RedemptionListQuery(_Window):
+    status: Literal["completed", "reversed"] | None = None
+    offer_id: uuid.UUID | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+
+class StatsQuery(_Window):
+    pass
+
+
+class MerchantRedemptionOut(RedemptionOut):
+    channel: Literal["store", "partner"]
+    type: OfferType
+    staff_id: str | None
+    scan_id: str | None
+    resident_ref: str
+    tier: str
+    reversed_at: datetime | None
+    reversal_reason: str | None
+
+
+class MerchantRedemptionPage(BaseModel):
+    items: list[MerchantRedemptionOut]
+    next_cursor: str | None
+
+
+class StatsTotals(BaseModel):
+    redemptions: int
+    reversed: int
+    discount_fen: int
+    deposit_waived_fen: int
+
+
+class OfferStats(StatsTotals):
+    offer_id: str
+    label: str
+    type: OfferType
+
+
+class DayStats(StatsTotals):
+    day: date
+
+
+class StatsOut(BaseModel):
+    """Completed redemptions (``redemptions``, money totals) and reversed ones, by offer and by day."""
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    totals: StatsTotals
+    by_offer: list[OfferStats]
+    by_day: list[DayStats]
+
+
+# --- coupons and history (residents) -----------------------------------------------------------
+
+
+class CouponView(BaseModel):
+    id: str
+    offer_id: str
+    status: Literal["active", "used", "expired"]
+    expires_at: datetime
+
+
+class ClaimOut(BaseModel):
+    coupon: CouponView
+
+
+class WalletCoupon(CouponView):
+    merchant: dict[str, str]
+    type: OfferType
+    label: str
+    value: int | None
+    claimed_at: datetime
+    used_at: datetime | None
+
+
+class CouponPage(BaseModel):
+    items: list[WalletCoupon]
+    next_cursor: str | None
+
+
+class CouponListQuery(BaseModel):
+    status: Literal["active", "used", "expired"] | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+
+class HistoryQuery(BaseModel):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+
+class ResidentRedemptionOut(BaseModel):
+    id: str
+    offer_id: str
+    merchant: dict[str, str]
+    type: OfferType
+    label: str
+    discount_fen: int
+    deposit_waived_fen: int
+    order_amount_fen: int | None
+    status: Literal["completed", "reversed"]
+    created_at: datetime
+    reversed_at: datetime | None
+
+
+class ResidentRedemptionPage(BaseModel):
+    items: list[ResidentRedemptionOut]
+    next_cursor: str | None
+
+
+# --- breaches ---------------------------------------------------------------------------------
+
+
+class BreachIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    redemption_id: uuid.UUID
+    kind: BreachKind
+    description: str = Field(min_length=1, max_length=1000)
+    amount_fen: StrictInt | None = Field(default=None, ge=1, le=MAX_FEN)
+
+    _check_description = field_validator("description")(_text)
+
+
+class BreachDecisionIn(BaseModel):
+    """``upheld`` creates a ``contract_breach`` record of ``severity`` (default ``minor``); ``rejected`` changes nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["upheld", "rejected"]
+    note: str = Field(min_length=1, max_length=500)
+    severity: Severity = "minor"
+
+    _check_note = field_validator("note")(_text)
+
+
+class BreachOut(BaseModel):
+    id: str
+    redemption_id: str
+    merchant_id: str
+    store_id: str | None
+    offer_id: str
+    kind: BreachKind
+    description: str
+    amount_fen: int | None
+    status: Literal["under_review", "upheld", "rejected"]
+    created_at: datetime
+    decided_at: datetime | None
+    decision_note: str | None
+    severity: Severity | None
+
+
+class AdminBreachOut(BreachOut):
+    resident_id: str
+    merchant_name: str
+    credit_record_id: int | None
+
+
+class BreachListQuery(BaseModel):
+    status: Literal["under_review", "upheld", "rejected"] | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+
+class AdminBreachListQuery(BreachListQuery):
+    merchant_id: uuid.UUID | None = None
+
+
+class AdminBreachPage(BaseModel):
+    items: list[AdminBreachOut]
+    next_cursor: str | None
+
+
+# --- audit (regulators) -------------------------------------------------------------------------
+
+
+class AuditQuery(BaseModel):
+    target_id: uuid.UUID | None = None
+    merchant_id: uuid.UUID | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor_type: Literal["staff", "partner", "resident", "admin"]
+    actor_id: str | None
+    action: str
+    target_type: Literal["redemption", "coupon", "breach"]
+    target_id: str
+    merchant_id: str | None
+    details: dict
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None

@@ -1,0 +1,267 @@
+"""The SQL of a redemption, and the connections it runs on.
+
+A redemption is the second-hottest path of the product (after the scan) and moves money, so
+it is written for few round trips *and* for exactness:
+
+1. ``CONTEXT_SQL`` reads everything the checks need in one statement: the staff member (active,
+   allowed in the scan's store), the scan, the offer (and whether it applies at the store), the
+   live tier, the resident's counter for the offer's period, the coupon, a stored answer for the
+   Idempotency-Key and an earlier redemption of the same partner order. ``coupons.ledger``
+   decides from that row which contract error applies, if any.
+2. The writes then run in one transaction, each one a conditional write that re-checks what a
+   concurrent request could have changed since the read, in this order: the tier (read again),
+   the Idempotency-Key (``INSERT … ON CONFLICT DO NOTHING``: a concurrent first use of the key
+   waits for the first transaction and then finds the key taken), the coupon (``active`` →
+   ``used``), the per-resident counter (an upsert that only increments below the limit), the
+   redemption row (a partial unique index allows one completed redemption per scan and offer,
+   a unique constraint one per partner order), the audit row, and last the offer (status,
+   window and stock re-checked by the ``UPDATE … WHERE redeemed_count < total_stock``; under
+   READ COMMITTED a second writer waits for the row lock and re-evaluates the condition on the
+   committed row). If any step does not happen the transaction is rolled back and the context
+   is read again to name the reason. The offer row, which every redemption of the offer
+   touches, is locked last, so it is held only for the commit.
+
+On PostgreSQL the writes are one statement of chained data-modifying CTEs (``PG_REDEEM_SQL``,
+each step reads the previous one's ``RETURNING``, so they run in that order and stop at the
+first that does not happen), sent on its own: one statement is one transaction. If the chain
+stops after a write (say the counter was incremented and then the stock ran out), the
+statement divides by zero on purpose, which aborts it and with it every write of the chain.
+Why not ``BEGIN`` … ``COMMIT``: the offer row is locked from its ``UPDATE`` until the commit,
+and with an explicit transaction that includes a round trip to the application and back,
+which on a busy worker is milliseconds of waiting for the event loop; every redemption of a
+popular offer queues behind that lock, so it bounds the offer's redemptions per second. In
+one statement the lock is held only for the server's own commit. Two round trips in all
+(the context, the writes), on a small pool of the ledger's own (``LedgerDatabase``), with
+durable commits and no reset query when a connection goes back to the pool. Elsewhere
+(SQLite, or PostgreSQL without the pool) the same steps run one statement at a time in a
+Tortoise transaction (``STEP_SQL``); SQLite serialises writers, so there is nothing to race.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from coupons.ledger_models import AuditEntry, Coupon, IdempotencyRecord, Redemption, RedemptionCounter
+from coupons.models import Offer
+from credit.models import CreditScore
+from credit.models import Subject as CreditSubject
+from merchants.models import Staff
+from passes.models import Scan
+
+log = logging.getLogger(__name__)
+
+OFFERS = Offer._meta.db_table
+OFFER_STORES = Offer._meta.fields_map["stores"].through  # type: ignore[attr-defined]
+STAFF = Staff._meta.db_table
+STAFF_STORES = Staff._meta.fields_map["stores"].through  # type: ignore[attr-defined]
+SCANS = Scan._meta.db_table
+SCORES = CreditScore._meta.db_table
+SUBJECTS = CreditSubject._meta.db_table
+COUPONS = Coupon._meta.db_table
+REDEMPTIONS = Redemption._meta.db_table
+COUNTERS = RedemptionCounter._meta.db_table
+IDEMPOTENCY = IdempotencyRecord._meta.db_table
+AUDIT = AuditEntry._meta.db_table
+
+# Tiers as numbers, lowest first (restricted is 0 and never qualifies).
+TIER_RANK_SQL = "CASE {tier} WHEN 'C' THEN 1 WHEN 'B' THEN 2 WHEN 'A' THEN 3 WHEN 'AA' THEN 4 WHEN 'AAA' THEN 5 ELSE 0 END"
+
+# $1 staff  $2 scan  $3 offer  $4 coupon  $5 idempotency scope  $6 idempotency key  $7 partner
+# $8 external order  $9 resident (partner channel)  $10 store (partner channel)  $11 day key  $12 month key
+_RESIDENT = "COALESCE(sc.resident_id, $9)"
+CONTEXT_SQL = f"""
+SELECT
+  st.merchant_id AS staff_merchant_id,
+  (st.role = 'owner' OR EXISTS (SELECT 1 FROM {STAFF_STORES} ss WHERE ss.staff_id = st.id AND ss.store_id = sc.store_id))
+    AS staff_in_store,
+  sc.merchant_id AS scan_merchant_id, sc.store_id AS scan_store_id, sc.resident_id AS scan_resident_id,
+  sc.outcome AS scan_outcome, sc.expires_at AS scan_expires_at,
+  o.merchant_id AS offer_merchant_id, o.status AS offer_status, o.type AS offer_type, o.value AS offer_value,
+  o.min_tier, o.requires_claim, o.valid_from, o.valid_until, o.total_stock, o.redeemed_count,
+  o.per_resident_limit, o.per_resident_period,
+  (o.all_stores OR EXISTS (SELECT 1 FROM {OFFER_STORES} os
+                           WHERE os.offer_id = o.id AND os.store_id = COALESCE(sc.store_id, $10))) AS offer_at_store,
+  (SELECT s.tier FROM {SCORES} s JOIN {SUBJECTS} j ON j.id = s.subject_id WHERE j.resident_id = {_RESIDENT}) AS tier,
+  (SELECT c.used FROM {COUNTERS} c
+   WHERE c.offer_id = o.id AND c.resident_id = {_RESIDENT}
+     AND c.period_key = CASE o.per_resident_period WHEN 'day' THEN $11 WHEN 'month' THEN $12 ELSE 'total' END) AS used,
+  EXISTS (SELECT 1 FROM {REDEMPTIONS} r WHERE r.scan_id = sc.id AND r.offer_id = o.id AND r.status = 'completed')
+    AS already_redeemed,
+  cp.resident_id AS coupon_resident_id, cp.offer_id AS coupon_offer_id, cp.status AS coupon_status,
+  cp.expires_at AS coupon_expires_at,
+  ir.request_hash AS stored_hash, ir.status_code AS stored_status, ir.response AS stored_response,
+  pr.id AS prior_id, pr.request_hash AS prior_hash, pr.offer_id AS prior_offer_id, pr.discount_fen AS prior_discount_fen,
+  pr.deposit_waived_fen AS prior_deposit_waived_fen, pr.order_amount_fen AS prior_order_amount_fen,
+  pr.coupon_id AS prior_coupon_id, pr.store_id AS prior_store_id, pr.status AS prior_status,
+  pr.created_at AS prior_created_at
+FROM (SELECT 1 AS one) base
+LEFT JOIN {STAFF} st ON st.id = $1 AND st.is_active
+LEFT JOIN {SCANS} sc ON sc.id = $2
+LEFT JOIN {OFFERS} o ON o.id = $3
+LEFT JOIN {COUPONS} cp ON cp.id = $4
+LEFT JOIN {IDEMPOTENCY} ir ON ir.scope = $5 AND ir.key = $6
+LEFT JOIN {REDEMPTIONS} pr ON pr.partner_id = $7 AND pr.external_order_id = $8
+"""
+
+# Parameters of the writes, shared by the chained statement and the step-by-step version.
+WRITE_PARAMS = (
+    "redemption_id", "now", "offer_id", "resident_id", "merchant_id", "store_id", "scan_id", "staff_id",   # 1-8
+    "partner_id", "external_order_id", "coupon_id", "offer_type", "offer_value", "tier",                   # 9-14
+    "order_amount_fen", "discount_fen", "deposit_waived_fen", "period_key", "per_resident_limit",          # 15-19
+    "took_stock", "request_hash", "channel", "business_day", "idem_scope", "idem_key", "idem_hash",       # 20-26
+    "idem_response", "idem_expires_at", "min_rank", "actor_type", "actor_id", "audit_details",            # 27-32
+)
+
+_REDEMPTION_COLUMNS = (
+    "id, channel, merchant_id, offer_id, resident_id, store_id, scan_id, staff_id, partner_id, external_order_id, "
+    "coupon_id, offer_type, offer_value, tier, order_amount_fen, discount_fen, deposit_waived_fen, period_key, "
+    "took_stock, request_hash, status, created_at, business_day"
+)
+_REDEMPTION_VALUES = "$1, $22, $5, $3, $4, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $20, $21, 'completed', $2, $23"
+_AUDIT_COLUMNS = "at, actor_type, actor_id, action, target_type, target_id, merchant_id, details"
+_AUDIT_VALUES = "$2, $30, $31, 'redemption.completed', 'redemption', $1, $5, $32"
+
+PG_REDEEM_SQL = f"""
+WITH tier_ok AS (
+  SELECT 1 AS ok FROM {SCORES} s JOIN {SUBJECTS} j ON j.id = s.subject_id
+  WHERE j.resident_id = $4 AND {TIER_RANK_SQL.format(tier="s.tier")} >= $29
+),
+idem AS (
+  INSERT INTO {IDEMPOTENCY} (scope, key, request_hash, status_code, response, created_at, expires_at)
+  SELECT $24, $25, $26, 201, $27, $2, $28 FROM tier_ok WHERE $25::varchar IS NOT NULL
+  ON CONFLICT (scope, key) DO NOTHING
+  RETURNING 1 AS ok
+),
+gate_coupon AS (SELECT 1 AS ok FROM tier_ok WHERE $25::varchar IS NULL OR EXISTS (SELECT 1 FROM idem)),
+coupon AS (
+  UPDATE {COUPONS} SET status = 'used', used_at = $2, redemption_id = $1
+  WHERE id = $11::uuid AND resident_id = $4 AND offer_id = $3 AND status = 'active' AND expires_at > $2
+    AND EXISTS (SELECT 1 FROM gate_coupon)
+  RETURNING 1 AS ok
+),
+gate_counter AS (SELECT 1 AS ok FROM gate_coupon WHERE $11::uuid IS NULL OR EXISTS (SELECT 1 FROM coupon)),
+counter AS (
+  INSERT INTO {COUNTERS} (offer_id, resident_id, period_key, used)
+  SELECT $3, $4, $18, 1 FROM gate_counter WHERE $18::varchar IS NOT NULL
+  ON CONFLICT (offer_id, resident_id, period_key) DO UPDATE SET used = {COUNTERS}.used + 1
+  WHERE {COUNTERS}.used < $19
+  RETURNING 1 AS ok
+),
+gate_redemption AS (SELECT 1 AS ok FROM gate_counter WHERE $18::varchar IS NULL OR EXISTS (SELECT 1 FROM counter)),
+redemption AS (
+  INSERT INTO {REDEMPTIONS} ({_REDEMPTION_COLUMNS})
+  SELECT {_REDEMPTION_VALUES} FROM gate_redemption
+  RETURNING 1 AS ok
+),
+audit AS (
+  INSERT INTO {AUDIT} ({_AUDIT_COLUMNS})
+  SELECT {_AUDIT_VALUES} FROM redemption
+  RETURNING 1 AS ok
+),
+stock AS (
+  UPDATE {OFFERS} SET redeemed_count = redeemed_count + CASE WHEN $20::boolean THEN 1 ELSE 0 END
+  WHERE id = $3 AND status = 'active' AND valid_from <= $2 AND valid_until > $2
+    AND (NOT $20::boolean OR total_stock IS NULL OR redeemed_count < total_stock)
+    AND EXISTS (SELECT 1 FROM audit)
+  RETURNING 1 AS ok
+)
+SELECT CASE
+  WHEN EXISTS (SELECT 1 FROM idem UNION ALL SELECT 1 FROM coupon UNION ALL SELECT 1 FROM counter
+               UNION ALL SELECT 1 FROM redemption)
+    -- Something was written: with the offer updated too that is the redemption (1/1), without it
+    -- a division by zero aborts the statement, so nothing of the broken chain is kept.
+    THEN 1 / (SELECT count(*) FROM stock)::int = 1
+  ELSE false
+END AS done
+"""
+
+# The same steps one at a time (each returns a row when it happened), in the same order.
+STEP_SQL = {
+    "tier": f"SELECT s.tier FROM {SCORES} s JOIN {SUBJECTS} j ON j.id = s.subject_id WHERE j.resident_id = $1",
+    "idem": f"INSERT INTO {IDEMPOTENCY} (scope, key, request_hash, status_code, response, created_at, expires_at) "
+            "VALUES ($1, $2, $3, 201, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+    "coupon": f"UPDATE {COUPONS} SET status = 'used', used_at = $2, redemption_id = $3 "
+              "WHERE id = $1 AND resident_id = $4 AND offer_id = $5 AND status = 'active' AND expires_at > $2 RETURNING id",
+    "counter": f"INSERT INTO {COUNTERS} (offer_id, resident_id, period_key, used) VALUES ($1, $2, $3, 1) "
+               f"ON CONFLICT (offer_id, resident_id, period_key) DO UPDATE SET used = {COUNTERS}.used + 1 "
+               f"WHERE {COUNTERS}.used < $4 RETURNING used",
+    "redemption": f"INSERT INTO {REDEMPTIONS} ({_REDEMPTION_COLUMNS}) VALUES "
+                  "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, "
+                  "'completed', $21, $22)",
+    "audit": f"INSERT INTO {AUDIT} ({_AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    "stock": f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + $2 "
+             "WHERE id = $1 AND status = 'active' AND valid_from <= $3 AND valid_until > $3 "
+             "AND ($2 = 0 OR total_stock IS NULL OR redeemed_count < total_stock) RETURNING redeemed_count",
+}
+
+
+def redemption_step_args(p: dict[str, Any]) -> list[Any]:
+    """``STEP_SQL["redemption"]``'s parameters, from the write parameters."""
+    return [p["redemption_id"], p["channel"], p["merchant_id"], p["offer_id"], p["resident_id"], p["store_id"],
+            p["scan_id"], p["staff_id"], p["partner_id"], p["external_order_id"], p["coupon_id"], p["offer_type"],
+            p["offer_value"], p["tier"], p["order_amount_fen"], p["discount_fen"], p["deposit_waived_fen"],
+            p["period_key"], p["took_stock"], p["request_hash"], p["now"], p["business_day"]]
+
+
+# --- the ledger's own connections (PostgreSQL) ------------------------------------------------
+
+
+async def _rollback_if_open(connection: Any) -> None:
+    """Release without asyncpg's reset query (one more round trip each time); only undo a transaction left open."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+class LedgerDatabase:
+    """A small asyncpg pool for redemptions, shared by every app of the process on one database.
+
+    Like ``passes.sql.HotDatabase`` it skips asyncpg's reset round trip on release (these
+    connections never change session state: a transaction left open by a cancelled request is
+    rolled back instead), but unlike it, commits are durable (``synchronous_commit`` as the
+    server has it): a redemption moves money. Opened by the first app that starts, closed when
+    the last one stops; on SQLite there is no pool and the ledger uses Tortoise's connection.
+    """
+
+    _pool: Any = None
+    _url: str | None = None
+    _users = 0
+
+    @classmethod
+    async def open(cls, database_url: str, *, max_size: int = 10) -> None:
+        if not database_url.startswith(("postgres://", "postgresql://")):
+            return
+        if cls._pool is not None:
+            if cls._url == database_url:
+                cls._users += 1
+            else:
+                log.warning("the ledger pool is open on another database: this app uses Tortoise's connections")
+            return
+        import asyncpg
+
+        cls._pool = await asyncpg.create_pool(
+            database_url, min_size=1, max_size=max_size, reset=_rollback_if_open,
+            max_inactive_connection_lifetime=0,  # no idle timer re-armed at every release
+        )
+        cls._url, cls._users = database_url, 1
+
+    @classmethod
+    async def close(cls, database_url: str) -> None:
+        if cls._pool is None or cls._url != database_url:
+            return
+        cls._users -= 1
+        if cls._users <= 0:
+            pool, cls._pool, cls._url, cls._users = cls._pool, None, None, 0
+            await pool.close()
+
+    @classmethod
+    def available(cls) -> bool:
+        return cls._pool is not None
+
+    @classmethod
+    @asynccontextmanager
+    async def connection(cls) -> AsyncIterator[Any]:
+        async with cls._pool.acquire() as raw:
+            yield raw

@@ -1,0 +1,81 @@
+"""Resident coupon routes (/api/v1/mp): claim a coupon, my wallet, my redemption history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from coupons import ledger
+from coupons.ledger_schemas import (
+    ClaimOut,
+    CouponListQuery,
+    CouponPage,
+    HistoryQuery,
+    ResidentRedemptionPage,
+    parse_idempotency_key,
+)
+from residents.service import current_resident
+from server.auth import Audience
+from server.http import authenticated, json, parse_query, parse_uuid
+
+bp = Blueprint("mp_coupons", url_prefix="/api/v1/mp")
+resident_only = authenticated(Audience.RESIDENT)
+
+
+@bp.post("/offers/<offer_id:str>/claim")
+@openapi.summary("Claim a coupon for an offer that needs one (my live tier, the stock and my limit are checked)")
+@openapi.description(
+    "The claim takes a unit of the offer's stock and counts against my limit for its period. The coupon expires "
+    "with the offer or 30 days after the claim. Send `Idempotency-Key`: a retry with the same key gets the same "
+    "coupon (`Idempotency-Replayed: true`)."
+)
+@openapi.secured("bearer")
+@openapi.parameter("Idempotency-Key", str, "header")
+@openapi.response(201, {"application/json": ClaimOut})
+@openapi.response(403, description="TIER_TOO_LOW / TIER_RESTRICTED / CONSENT_REQUIRED / IDENTITY_REQUIRED")
+@openapi.response(404, description="OFFER_NOT_FOUND")
+@openapi.response(409, description="OUT_OF_STOCK / LIMIT_REACHED / OFFER_NOT_ACTIVE / OFFER_NOT_CLAIMABLE / "
+                                   "IDEMPOTENCY_CONFLICT")
+@resident_only
+async def claim(request: Request, offer_id: str):
+    resident = await current_resident(request.ctx.principal, need_consent=True, need_identity=True)
+    result = await ledger.claim_coupon(
+        resident_id=resident.id,
+        offer_id=parse_uuid(offer_id, what="offer"),
+        idempotency_key=parse_idempotency_key(request.headers.get("idempotency-key")),
+        now=datetime.now(UTC),
+    )
+    headers = {"Idempotency-Replayed": "true"} if result.replayed else None
+    return json(result.body, status=result.status_code, headers=headers)
+
+
+@bp.get("/coupons")
+@openapi.summary("My wallet: claimed coupons, newest first, as active, used or expired")
+@openapi.secured("bearer")
+@openapi.parameter("status", str, "query", description="active | used | expired")
+@openapi.parameter("limit", int, "query")
+@openapi.parameter("cursor", str, "query")
+@openapi.response(200, {"application/json": CouponPage})
+@resident_only
+async def coupons(request: Request):
+    resident = await current_resident(request.ctx.principal)
+    query = parse_query(request, CouponListQuery)
+    result = await ledger.list_coupons(
+        resident.id, status=query.status, now=datetime.now(UTC), limit=query.limit, cursor=query.cursor
+    )
+    return json(result)
+
+
+@bp.get("/redemptions")
+@openapi.summary("My benefits history: every redemption, newest first, with the merchant and whether it was reversed")
+@openapi.secured("bearer")
+@openapi.parameter("limit", int, "query")
+@openapi.parameter("cursor", str, "query")
+@openapi.response(200, {"application/json": ResidentRedemptionPage})
+@resident_only
+async def redemptions(request: Request):
+    resident = await current_resident(request.ctx.principal)
+    query = parse_query(request, HistoryQuery)
+    return json(await ledger.resident_redemptions(resident.id, limit=query.limit, cursor=query.cursor))

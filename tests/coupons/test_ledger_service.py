@@ -1,0 +1,142 @@
+"""The ledger service as the partner API calls it, and the step-by-step write path on every database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from coupons import ledger
+from coupons.exceptions import OfferNotFound
+from coupons.ledger_exceptions import LimitReached, OutOfStock, TierRestricted
+from coupons.ledger_models import AuditEntry, Redemption
+from coupons.ledger_sql import LedgerDatabase
+from passes.exceptions import ScanNotFound
+from server.errors import IdempotencyConflict
+from tests.coupons import ledger_helpers as h
+from tests.passes import factories as f
+
+
+@pytest.fixture
+async def shop(client):
+    m = await h.shop(client)
+    m["ticket"] = await f.offer(client, m, total_stock=3)
+    return m
+
+
+async def resident_id(client, seed: int) -> uuid.UUID:
+    return uuid.UUID((await f.resident(client, seed))["resident"]["id"])
+
+
+def online(rid: uuid.UUID, offer_id: str, order: str, *, partner: uuid.UUID, amount: int = 10000, **extra):
+    return ledger.redeem(resident_id=rid, offer_id=uuid.UUID(offer_id), order_amount_fen=amount, channel="partner",
+                         now=datetime.now(UTC), partner_id=partner, external_order_id=order, **extra)
+
+
+class TestPartnerRedemptions:
+    async def test_an_order_is_redeemed_once_and_replayed_after(self, client, shop):
+        rid, partner = await resident_id(client, 1), uuid.uuid4()
+        first = await online(rid, shop["ticket"]["id"], "ord-1", partner=partner)
+        assert (first.replayed, first.status_code, first.redemption["discount_fen"]) == (False, 201, 2000)
+        assert first.redemption["store_id"] is None
+        again = await online(rid, shop["ticket"]["id"], "ord-1", partner=partner)
+        assert again.replayed and again.status_code == 200 and again.redemption == first.redemption
+        with pytest.raises(IdempotencyConflict):
+            await online(rid, shop["ticket"]["id"], "ord-1", partner=partner, amount=20000)
+        # Another partner's order number is another order.
+        other = await online(rid, shop["ticket"]["id"], "ord-1", partner=uuid.uuid4())
+        assert not other.replayed and other.redemption["id"] != first.redemption["id"]
+        row = await Redemption.get(id=first.redemption["id"])
+        assert (row.channel, row.partner_id, row.external_order_id) == ("partner", partner, "ord-1")
+        audit = await AuditEntry.get(target_id=row.id)
+        assert (audit.actor_type, audit.actor_id) == ("partner", partner)
+
+    async def test_a_replay_shows_the_redemption_as_it_is_now(self, client, shop):
+        rid, partner = await resident_id(client, 2), uuid.uuid4()
+        first = await online(rid, shop["ticket"]["id"], "ord-2", partner=partner)
+        staff = await ledger_owner(shop)
+        await ledger.reverse_redemption(staff, uuid.UUID(first.redemption["id"]), reason="订单取消", now=datetime.now(UTC))
+        again = await online(rid, shop["ticket"]["id"], "ord-2", partner=partner)
+        assert again.replayed and again.redemption["status"] == "reversed"
+
+    async def test_concurrent_deliveries_of_one_order_make_one_redemption(self, client, shop):
+        rid, partner = await resident_id(client, 3), uuid.uuid4()
+        results = await asyncio.gather(*(online(rid, shop["ticket"]["id"], "ord-3", partner=partner) for _ in range(6)))
+        assert len({r.redemption["id"] for r in results}) == 1
+        assert sorted(r.replayed for r in results) == [False] + [True] * 5
+        assert await Redemption.filter(external_order_id="ord-3").count() == 1
+
+    async def test_the_same_rules_apply_online(self, client, shop, id_number):
+        limited = await f.offer(client, shop, per_resident_limit=1, per_resident_period="day", label="每日一次")
+        rid, partner = await resident_id(client, 4), uuid.uuid4()
+        await online(rid, limited["id"], "a", partner=partner)
+        with pytest.raises(LimitReached):
+            await online(rid, limited["id"], "b", partner=partner)
+        for i, seed in enumerate((5, 6)):
+            await online(await resident_id(client, seed), shop["ticket"]["id"], f"s{i}", partner=partner)
+        await online(rid, shop["ticket"]["id"], "s2", partner=partner)
+        with pytest.raises(OutOfStock):
+            await online(await resident_id(client, 7), shop["ticket"]["id"], "s3", partner=partner)
+        await f.blacklist(client, id_number(4))
+        with pytest.raises(TierRestricted):
+            await online(rid, limited["id"], "c", partner=partner)
+        with pytest.raises(OfferNotFound):
+            await online(rid, str(uuid.uuid4()), "d", partner=partner)
+
+
+class TestStoreChannelThroughRedeem:
+    async def test_the_scan_must_be_of_the_resident_named(self, client, shop):
+        s = await h.scanned(client, shop, 10)
+        staff_id = (await ledger_owner(shop)).id
+        with pytest.raises(ScanNotFound):
+            await ledger.redeem(resident_id=uuid.uuid4(), offer_id=uuid.UUID(shop["ticket"]["id"]), order_amount_fen=100,
+                                channel="store", now=datetime.now(UTC), scan_id=uuid.UUID(s["scan_id"]), staff_id=staff_id)
+        done = await ledger.redeem(resident_id=uuid.UUID(s["resident"]["resident"]["id"]),
+                                   offer_id=uuid.UUID(shop["ticket"]["id"]), order_amount_fen=100, channel="store",
+                                   now=datetime.now(UTC), scan_id=uuid.UUID(s["scan_id"]), staff_id=staff_id)
+        assert done.status_code == 201 and done.redemption["store_id"] == h.store(shop)
+
+
+class TestStepByStepWrites:
+    """Without the ledger's own pool (SQLite always; PostgreSQL here too) the writes run one by one: same results."""
+
+    @pytest.fixture(autouse=True)
+    def without_pool(self, monkeypatch):
+        monkeypatch.setattr(LedgerDatabase, "available", classmethod(lambda cls: False))
+
+    async def test_racing_residents_never_exceed_the_stock(self, client, shop):
+        scans = [await h.scanned(client, shop, 20 + i) for i in range(8)]
+        answers = await asyncio.gather(*(
+            h.redeem(client, shop["cashier"], s["scan_id"], shop["ticket"]["id"], order_amount_fen=100) for s in scans
+        ))
+        assert sorted(r.status_code for r in answers) == [201] * 3 + [409] * 5, [r.text for r in answers]
+        assert {h.error_code(r) for r in answers if r.status_code == 409} == {"OUT_OF_STOCK"}
+        assert (await h.offer_state(client, shop, shop["ticket"]["id"]))["redeemed_count"] == 3
+
+    async def test_racing_redemptions_of_one_resident_respect_the_daily_limit(self, client, shop):
+        daily = await f.offer(client, shop, per_resident_limit=1, per_resident_period="day", label="每日一次")
+        first = await h.scanned(client, shop, 30)
+        scans = [first] + [await h.scanned(client, shop, 30, resident=first["resident"]) for _ in range(4)]
+        answers = await asyncio.gather(*(
+            h.redeem(client, shop["cashier"], s["scan_id"], daily["id"], order_amount_fen=100) for s in scans
+        ))
+        assert sorted(r.status_code for r in answers) == [201] + [409] * 4
+        assert {h.error_code(r) for r in answers if r.status_code == 409} == {"LIMIT_REACHED"}
+
+    async def test_one_key_one_redemption(self, client, shop):
+        s = await h.scanned(client, shop, 31)
+        key = h.new_key()
+        answers = await asyncio.gather(*(
+            h.redeem(client, shop["cashier"], s["scan_id"], shop["ticket"]["id"], key=key, order_amount_fen=100)
+            for _ in range(5)
+        ))
+        assert {r.status_code for r in answers} == {201} and len({r.json()["id"] for r in answers}) == 1
+        assert (await h.offer_state(client, shop, shop["ticket"]["id"]))["redeemed_count"] == 1
+
+
+async def ledger_owner(shop):
+    from merchants.models import Staff
+
+    return await Staff.get(username=shop["owner"]["username"])
