@@ -158,10 +158,18 @@ class ReplayGuard:
     async def consume(self, claims: PassClaims, *, now_s: int) -> bool:
         """True the first time a pass id is presented; kept until the pass could no longer verify."""
         ttl = max(claims.exp + VERIFY_LEEWAY_S - now_s, 0) + 5
+        reply = await self._command("SET", _USED_PREFIX + claims.jti, "1", "NX", "EX", ttl)
+        return reply is not None  # b"OK", or None when the key already existed
+
+    async def is_used(self, claims: PassClaims) -> bool:
+        """Whether this pass was already spent (a look that spends nothing, for partner checks)."""
+        return bool(await self._command("EXISTS", _USED_PREFIX + claims.jti))
+
+    async def _command(self, *args: Any) -> Any:
         async with self._slots:
             connection = self._idle.pop() if self._idle else self._make_connection()
             try:
-                await connection.send_command("SET", _USED_PREFIX + claims.jti, "1", "NX", "EX", ttl)
+                await connection.send_command(*args)
                 reply = await connection.read_response()
             except (TimeoutError, RedisError, OSError):
                 await _drop(connection)
@@ -170,7 +178,7 @@ class ReplayGuard:
                 await _drop(connection)
                 raise
             self._idle.append(connection)
-        return reply is not None  # b"OK", or None when the key already existed
+        return reply
 
     async def close(self) -> None:
         while self._idle:
@@ -230,7 +238,10 @@ async def check_pass(rt: PassRuntime, token: str, *, now: datetime, consume: boo
     now_s = int(now.timestamp())
     claims = await rt.keys.verify(token, now=now_s)
     resident_id = rt.pseudonyms.open_subject(claims.sub, claims.jti)
-    if consume and not await rt.guard.consume(claims, now_s=now_s):
+    if consume:
+        if not await rt.guard.consume(claims, now_s=now_s):
+            raise PassAlreadyUsed()
+    elif await rt.guard.is_used(claims):
         raise PassAlreadyUsed()
     return VerifiedPass(resident_id=resident_id, claims=claims)
 

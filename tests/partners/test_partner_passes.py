@@ -95,6 +95,12 @@ class TestOneSpendingAcrossPaths:
         r = await verify_pass(client, partner, token, consume=True)
         assert r.status_code == 200 and r.json() == {"valid": False, "reason": "PASS_ALREADY_USED"}
 
+    async def test_a_spent_pass_is_already_used_even_when_only_checked(self, client, partner, resident, shop):
+        token = await fresh_pass(client, resident)
+        assert (await f.scan(client, shop["cashier"], token, shop["stores"][0]["id"])).status_code == 201
+        r = await verify_pass(client, partner, token, consume=False)
+        assert r.status_code == 200 and r.json() == {"valid": False, "reason": "PASS_ALREADY_USED"}
+
     async def test_a_pass_is_consumed_once_by_partners(self, client, partner, resident):
         token = await fresh_pass(client, resident)
         other = await tourism_partner(client, "携程旅行")
