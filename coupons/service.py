@@ -393,6 +393,18 @@ def benefits_for_tier(candidates: Iterable[dict[str, Any]], tier: str | None) ->
         return []
     return [
         {"offer_id": c["offer_id"], "type": c["type"], "label": c["label"], "value": c["value"]}
+        | ({"coupon_id": c["coupon_id"]} if c.get("coupon_id") else {})
         for c in candidates
         if tier_qualifies(tier, c["min_tier"])
+    ]
+
+
+def claimed_candidates(
+    offers: Iterable[StoreOffer], coupons: dict[uuid.UUID, uuid.UUID], *, now: datetime
+) -> list[dict[str, Any]]:
+    """Offers that need a claimed coupon, for a resident holding one (``coupons``: offer id → coupon id)."""
+    return [
+        o.candidate() | {"coupon_id": str(coupons[o.id])}
+        for o in offers
+        if o.requires_claim and o.id in coupons and o.valid_from <= now < o.valid_until
     ]

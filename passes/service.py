@@ -43,7 +43,7 @@ from redis.exceptions import RedisError
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from coupons.service import StoreOfferCache, benefits_for_tier, live_tier, scan_candidates
+from coupons.service import StoreOfferCache, benefits_for_tier, claimed_candidates, live_tier, scan_candidates
 from credit.models import CreditScore
 from credit.models import Subject as CreditSubject
 from merchants.exceptions import StoreNotYours
@@ -348,6 +348,8 @@ async def scan_pass(
 
         offers = await rt.store_offers.offers(db, merchant_id=access.merchant_id, store_id=store_id, now=now)
         candidates = scan_candidates(offers, now=now)
+        if any(o.requires_claim for o in offers):  # only stores with coupon offers pay this read
+            candidates += claimed_candidates(offers, await _held_coupons(db, resident_id, now=now), now=now)
         scan_id = uuid.uuid4()
         expires_at = now + timedelta(seconds=SCAN_TTL_S)
         try:
@@ -388,6 +390,26 @@ async def scan_pass(
         "benefits": benefits_for_tier(candidates, tier),
         "expires_at": expires_at,
     }
+
+
+_HELD_COUPONS_SQL = "SELECT offer_id, id, expires_at FROM coupons WHERE resident_id = $1 AND status = 'active'"
+
+
+async def _held_coupons(db: RawConnection, resident_id: uuid.UUID, *, now: datetime) -> dict[uuid.UUID, uuid.UUID]:
+    """The resident's usable coupon per offer (the one expiring first), on the scan's own connection.
+
+    The same answer as ``coupons.ledger.unused_coupons``, read here on the connection the scan
+    already holds (SQLite has a single connection, so an ORM query from inside would wait on it).
+    """
+    rows = sorted(
+        (as_datetime(r["expires_at"]), str(r["id"]), as_uuid(r["offer_id"]))
+        for r in await db.fetch(_HELD_COUPONS_SQL, resident_id)
+    )
+    held: dict[uuid.UUID, uuid.UUID] = {}
+    for expires_at, coupon_id, offer_id in rows:
+        if expires_at is not None and expires_at > now and offer_id is not None:
+            held.setdefault(offer_id, uuid.UUID(coupon_id))
+    return held
 
 
 def _resident_of(rt: PassRuntime, claims: PassClaims | None) -> uuid.UUID | None:

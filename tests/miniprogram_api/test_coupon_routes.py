@@ -170,6 +170,19 @@ class TestRedeemWithCoupon:
         assert await unused_coupons(uuid.UUID(stranger["resident"]["id"]), [uuid.UUID(hotel["stay"]["id"])]) == {}
 
 
+    async def test_the_scan_answer_carries_the_coupon_of_a_holder_only(self, client, hotel):
+        holder = await f.resident(client, 38)
+        coupon = (await claim(client, holder, hotel["stay"]["id"])).json()["coupon"]
+        seen = await h.scanned(client, hotel, 38, resident=holder)
+        stay = [b for b in seen["benefits"] if b["offer_id"] == hotel["stay"]["id"]]
+        assert stay == [{"offer_id": hotel["stay"]["id"], "type": "deposit_waiver", "label": "免押金入住",
+                         "value": 80000, "coupon_id": coupon["id"]}]
+        other = await h.scanned(client, hotel, 39)
+        assert all(b["offer_id"] != hotel["stay"]["id"] for b in other["benefits"])
+        r = await h.redeem(client, hotel["cashier"], seen["scan_id"], hotel["stay"]["id"], coupon_id=stay[0]["coupon_id"])
+        assert r.status_code == 201, r.text
+
+
 class TestHistory:
     async def test_the_resident_sees_every_redemption_with_merchant_and_reversal(self, client):
         shop = await h.shop(client)
