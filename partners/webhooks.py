@@ -39,12 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import os
 import random
 import socket
-import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,12 +69,6 @@ from server.http import decode_cursor, encode_cursor, page
 from server.settings import Settings
 
 log = logging.getLogger("xinyi.webhooks")
-
-# httpcore 1.0 looks for ``sniffio`` on every request and, when it is absent (anyio 4 no longer
-# installs it), pays a full failed import each time: a quarter of a delivery's CPU. A None entry
-# makes that failing import immediate; it changes nothing else (the module is not installed).
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 TIER_CHANGED = "tier.changed"
 GRANT_REVOKED = "grant.revoked"
