@@ -9,6 +9,7 @@ random strings stored as SHA-256 in families (see ``server.models.RefreshToken``
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import secrets
@@ -21,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 import jwt
+import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.transactions import in_transaction
@@ -32,6 +34,12 @@ from server.settings import Settings
 ISSUER = "xinyi"
 ACCESS_TYP = "at+jwt"
 _ALGORITHM = "HS256"
+_LEEWAY_S = 5
+# The header segment of every access token we issue (PyJWT writes it this way); verification
+# accepts nothing else.
+_ACCESS_HEADER_SEGMENT = jwt.api_jws.base64url_encode(
+    orjson.dumps({"alg": _ALGORITHM, "typ": ACCESS_TYP})
+).decode()
 
 
 class Audience(StrEnum):
@@ -98,24 +106,40 @@ class TokenService:
         return jwt.encode(claims, self._keys[audience], algorithm=_ALGORITHM, headers={"typ": ACCESS_TYP})
 
     def verify_access(self, token: str, audience: Audience) -> Principal:
+        """Check an access token of ``audience``: our exact header, HS256 under the audience's key, claims.
+
+        Done by hand rather than through PyJWT because it runs on every authenticated request
+        (PyJWT's generic path was ~15 % of a scan's CPU). It is strict: the header segment must be
+        byte-for-byte the one we issue (so ``alg`` cannot be swapped), the signature is compared in
+        constant time, and ``iss``, ``aud``, ``sub``, ``iat`` and ``exp`` (5 s leeway) are required.
+        """
+        parts = token.split(".") if isinstance(token, str) and len(token) <= 4096 else []
+        if len(parts) != 3 or parts[0] != _ACCESS_HEADER_SEGMENT:
+            raise Unauthenticated("The access token is invalid.")
+        signing_input = f"{parts[0]}.{parts[1]}".encode()
+        expected = hmac.new(self._keys[audience], signing_input, hashlib.sha256).digest()
         try:
-            header = jwt.get_unverified_header(token)
-            if header.get("typ") != ACCESS_TYP or header.get("alg") != _ALGORITHM:
-                raise Unauthenticated("The access token is invalid.")
-            claims = jwt.decode(
-                token,
-                self._keys[audience],
-                algorithms=[_ALGORITHM],
-                audience=f"xinyi:{audience.value}",
-                issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-                leeway=5,
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthenticated("The access token has expired.") from exc
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated("The access token is invalid.") from exc
-        return Principal(audience=audience, subject_id=str(claims["sub"]), claims=claims)
+            signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+            claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        except (ValueError, orjson.JSONDecodeError):
+            raise Unauthenticated("The access token is invalid.") from None
+        if not hmac.compare_digest(signature, expected) or not isinstance(claims, dict):
+            raise Unauthenticated("The access token is invalid.")
+        now = time.time()
+        exp, iat, sub = claims.get("exp"), claims.get("iat"), claims.get("sub")
+        if (
+            claims.get("iss") != ISSUER
+            or claims.get("aud") != f"xinyi:{audience.value}"
+            or not isinstance(sub, str)
+            or not sub
+            or not isinstance(exp, int)
+            or not isinstance(iat, int)
+            or iat > now + _LEEWAY_S
+        ):
+            raise Unauthenticated("The access token is invalid.")
+        if exp + _LEEWAY_S < now:
+            raise Unauthenticated("The access token has expired.")
+        return Principal(audience=audience, subject_id=sub, claims=claims)
 
     async def issue_pair(
         self, audience: Audience, subject_id: str, *, extra: dict[str, Any] | None = None, family_id: uuid.UUID | None = None
