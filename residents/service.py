@@ -20,7 +20,14 @@ from residents.exceptions import (
     IdNumberInvalid,
     ResidentGone,
 )
-from residents.identity import id_number_problem, mask_id_number, mask_name, mask_phone, name_problem, normalize_id_number
+from residents.identity import (
+    id_number_problem,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    name_problem,
+    normalize_id_number,
+)
 from residents.models import ConsentEvent, Resident
 from server.auth import Audience, Principal, TokenPair, TokenService
 from server.crypto import FieldCipher, KeyedHasher

@@ -9,7 +9,6 @@ import io
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
 from server.settings import Settings, SettingsError, load_settings
 
