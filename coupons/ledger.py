@@ -8,7 +8,9 @@ Benefits cost merchants money, so a redemption is never doubled and never lost:
   statements and why they are ordered as they are): the stock by ``UPDATE offers … WHERE
   redeemed_count < total_stock``, the per-resident limit by a counter row per (offer, resident,
   period) incremented only below the limit, a coupon by ``active`` → ``used``, one completed
-  redemption per scan and offer and one per partner order by unique indexes;
+  redemption per scan and offer and one per partner order by unique indexes; an offer without
+  a stock limit is not locked at all, its units reach ``redeemed_count`` by ``fold_counts``
+  (exactly once, within a fraction of a second);
 - an Idempotency-Key's answer is stored in the same transaction as the redemption, so a retry
   (also after a crash or a restart) gets the same redemption and the same status, and a
   concurrent first use of the key waits for the first request and then replays it;
@@ -38,6 +40,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 import orjson
@@ -73,11 +76,13 @@ from coupons.ledger_models import AuditEntry, Breach, Coupon, IdempotencyRecord,
 from coupons.ledger_schemas import BreachDecisionIn, BreachIn
 from coupons.ledger_sql import (
     CONTEXT_SQL,
-    PG_REDEEM_SQL,
+    FOLD_ADD_SQL,
+    FOLD_MARK_SQL,
+    PG_PARAMS,
+    PG_REDEEM_PARTNER_SQL,
+    PG_REDEEM_STORE_SQL,
     STEP_SQL,
-    WRITE_PARAMS,
     LedgerDatabase,
-    redemption_step_args,
 )
 from coupons.models import Offer
 from coupons.service import RESTRICTED, live_tier
@@ -283,28 +288,118 @@ class _LostRace(Exception):
     """A conditional write did not happen: a concurrent request changed something since the read."""
 
 
+@dataclass(frozen=True, slots=True)
+class OfferTerms:
+    """What prices a redemption of an offer; cached per worker, re-checked by the database at every redemption."""
+
+    offer_id: uuid.UUID
+    merchant_id: uuid.UUID
+    type: str
+    value: int | None
+    min_tier: str
+    requires_claim: bool
+    unlimited: bool  # total_stock is null
+    per_resident_limit: int | None
+    per_resident_period: str | None
+
+    @property
+    def takes_stock(self) -> bool:
+        """Whether a redemption takes a unit (a coupon's unit was taken at the claim)."""
+        return not self.requires_claim
+
+    @property
+    def locks_stock(self) -> bool:
+        """Whether the unit is taken from the offer row in the redemption (a stock limit to protect)."""
+        return self.takes_stock and not self.unlimited
+
+
+class _TermsCache:
+    """Offer terms by offer id, kept ``ttl_s`` seconds by this worker.
+
+    Never trusted: the redemption statement checks that the offer still has exactly these terms
+    (and is active, in its window, at the store) and writes nothing otherwise, and the ledger then
+    reads the offer again. So the cache only saves the read, it cannot grant on stale terms.
+    """
+
+    def __init__(self, ttl_s: float = 300.0, max_entries: int = 10_000):
+        self._ttl_s, self._max = ttl_s, max_entries
+        self._entries: dict[uuid.UUID, tuple[float, OfferTerms]] = {}
+
+    def get(self, offer_id: uuid.UUID) -> OfferTerms | None:
+        entry = self._entries.get(offer_id)
+        return entry[1] if entry is not None and monotonic() < entry[0] else None
+
+    def put(self, terms: OfferTerms) -> None:
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[terms.offer_id] = (monotonic() + self._ttl_s, terms)
+
+
+_terms = _TermsCache()
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """The context read and checked: the terms, and who and where (for the step-by-step writes)."""
+
+    terms: OfferTerms
+    resident_id: uuid.UUID
+    store_id: uuid.UUID | None
+    tier: str
+
+
 async def _redeem(request: _Request) -> Redeemed:
-    for _ in range(ATTEMPTS):
-        if LedgerDatabase.available():
-            async with LedgerDatabase.connection() as raw:
-                db = RawConnection(raw, "postgres")
-                outcome = await _decide(db, request)
-                if isinstance(outcome, Redeemed):
-                    return outcome
-                if await _write_chained(raw, outcome):
-                    return Redeemed(outcome["response"], replayed=False)
-        else:
-            async with raw_connection() as db:
-                outcome = await _decide(db, request)
+    if LedgerDatabase.available():
+        return await _redeem_in_one_statement(request)
+    return await _redeem_step_by_step(request)
+
+
+async def _redeem_in_one_statement(request: _Request) -> Redeemed:
+    """PostgreSQL: one round trip when the offer's terms are cached and nothing is refused.
+
+    Otherwise (first redemption of the offer in this worker, changed terms, a refusal, a lost
+    race, a replay) the context is read and checked, which names the error, answers the replay
+    or refreshes the terms for another go.
+    """
+    terms = _terms.get(request.offer_id)
+    async with LedgerDatabase.connection() as raw:
+        for _ in range(ATTEMPTS + 1):
+            if terms is not None and (terms.type != "percent_off" or request.order_amount_fen is not None):
+                values = _values(terms, request)
+                done, store_id = await _write_in_one_statement(raw, request, terms, values)
+                if done:
+                    return _done(request, terms, values, store_id=store_id, tier=None)
+            outcome = await _decide(RawConnection(raw, "postgres"), request)
             if isinstance(outcome, Redeemed):
                 return outcome
-            if await _write_steps(outcome):
-                return Redeemed(outcome["response"], replayed=False)
+            terms = outcome.terms
+            _terms.put(terms)
     raise LedgerBusy()
 
 
-async def _decide(db: RawConnection, request: _Request) -> Redeemed | dict[str, Any]:
-    """Read the context; a replay, a contract error, or the parameters of the writes."""
+async def _redeem_step_by_step(request: _Request) -> Redeemed:
+    for _ in range(ATTEMPTS):
+        async with raw_connection() as db:
+            outcome = await _decide(db, request)
+        if isinstance(outcome, Redeemed):
+            return outcome
+        values = _values(outcome.terms, request)
+        response = _response(request, values, store_id=outcome.store_id)
+        if await _write_steps(request, outcome, values, response):
+            return _done(request, outcome.terms, values, store_id=outcome.store_id, tier=outcome.tier)
+    raise LedgerBusy()
+
+
+def _done(
+    request: _Request, terms: OfferTerms, values: dict[str, Any], *, store_id: uuid.UUID | None, tier: str | None
+) -> Redeemed:
+    if terms.takes_stock and terms.unlimited:
+        _fold.due = True
+    return Redeemed(_response(request, values, store_id=store_id), replayed=False)
+
+
+async def _decide(db: RawConnection, request: _Request) -> Redeemed | _Checked:
+    """Read the context: a replay, a contract error (raised), or the checked terms and parties."""
     ctx = await db.fetchrow(CONTEXT_SQL, *request.context_args())
     assert ctx is not None
     replay = _replay(ctx, request)
@@ -314,7 +409,9 @@ async def _decide(db: RawConnection, request: _Request) -> Redeemed | dict[str, 
     tier = ctx["tier"]
     if tier is None:  # a resident bound before the credit engine had a score row: the engine makes one
         tier = await live_tier(resident_id)
-    return _plan(ctx, request, resident_id=resident_id, tier=tier)
+    terms = _check(ctx, request, resident_id=resident_id, tier=tier)
+    store_id = as_uuid(ctx["scan_store_id"]) if request.channel == STORE else request.store_id
+    return _Checked(terms=terms, resident_id=resident_id, store_id=store_id, tier=tier)
 
 
 def _replay(ctx: dict[str, Any], request: _Request) -> Redeemed | None:
@@ -363,8 +460,8 @@ def _check_caller_and_scan(ctx: dict[str, Any], request: _Request) -> uuid.UUID:
     return scan_resident
 
 
-def _plan(ctx: dict[str, Any], request: _Request, *, resident_id: uuid.UUID, tier: str) -> dict[str, Any]:
-    """Check the offer, the tier, the coupon, the limit and the stock; the parameters of the writes."""
+def _check(ctx: dict[str, Any], request: _Request, *, resident_id: uuid.UUID, tier: str) -> OfferTerms:
+    """Check the offer, the tier, the coupon, the limit and the stock (raising the contract's error); the terms."""
     now = request.now
     offer_merchant = as_uuid(ctx["offer_merchant_id"])
     if offer_merchant is None or (request.channel == STORE and offer_merchant != as_uuid(ctx["staff_merchant_id"])):
@@ -389,48 +486,52 @@ def _plan(ctx: dict[str, Any], request: _Request, *, resident_id: uuid.UUID, tie
             raise CouponExpired()
     elif request.coupon_id is not None:
         raise CouponInvalid("This offer needs no coupon: redeem it without coupon_id.")
-    offer_type, value = ctx["offer_type"], ctx["offer_value"]
-    if offer_type == "percent_off" and request.order_amount_fen is None:
+    if ctx["offer_type"] == "percent_off" and request.order_amount_fen is None:
         raise ValidationFailed({"order_amount_fen": "required for a percent_off offer"})
     if ctx["already_redeemed"]:
         raise AlreadyRedeemed()
     limit = ctx["per_resident_limit"]
-    key = None
-    if not requires_claim and limit is not None:
-        key = period_key(ctx["per_resident_period"], now)
-        if (ctx["used"] or 0) >= limit:
-            raise LimitReached(limit=limit, period=ctx["per_resident_period"])
+    if not requires_claim and limit is not None and (ctx["used"] or 0) >= limit:
+        raise LimitReached(limit=limit, period=ctx["per_resident_period"])
     if not requires_claim and ctx["total_stock"] is not None and ctx["redeemed_count"] >= ctx["total_stock"]:
         raise OutOfStock()
-
-    discount, waived = discount_for(offer_type, value, request.order_amount_fen)
-    redemption_id = uuid.uuid4()
-    response = _render(
-        id=redemption_id, offer_id=request.offer_id, discount_fen=discount, deposit_waived_fen=waived,
-        order_amount_fen=request.order_amount_fen, coupon_id=request.coupon_id, store_id=store_id,
-        status=COMPLETED, created_at=now,
+    return OfferTerms(
+        offer_id=request.offer_id, merchant_id=offer_merchant, type=ctx["offer_type"], value=ctx["offer_value"],
+        min_tier=ctx["min_tier"], requires_claim=requires_claim, unlimited=ctx["total_stock"] is None,
+        per_resident_limit=limit, per_resident_period=ctx["per_resident_period"],
     )
+
+
+def _values(terms: OfferTerms, request: _Request) -> dict[str, Any]:
+    """What a redemption on these terms writes, priced (the caller checked that ``percent_off`` has an amount)."""
+    now = request.now
+    discount, waived = discount_for(terms.type, terms.value, request.order_amount_fen)
+    charged = terms.takes_stock and terms.per_resident_limit is not None
     actor_type, actor_id = ("staff", request.staff_id) if request.channel == STORE else (PARTNER, request.partner_id)
-    details = {
-        "channel": request.channel, "offer_id": str(request.offer_id), "scan_id": _str(request.scan_id),
-        "store_id": _str(store_id), "coupon_id": _str(request.coupon_id), "tier": tier,
-        "order_amount_fen": request.order_amount_fen, "discount_fen": discount, "deposit_waived_fen": waived,
-        "partner_id": _str(request.partner_id), "external_order_id": request.external_order_id,
-    }
     return {
-        "redemption_id": redemption_id, "now": now, "offer_id": request.offer_id, "resident_id": resident_id,
-        "merchant_id": offer_merchant, "store_id": store_id, "scan_id": request.scan_id, "staff_id": request.staff_id,
-        "partner_id": request.partner_id, "external_order_id": request.external_order_id,
-        "coupon_id": request.coupon_id, "offer_type": offer_type, "offer_value": value, "tier": tier,
-        "order_amount_fen": request.order_amount_fen, "discount_fen": discount, "deposit_waived_fen": waived,
-        "period_key": key, "per_resident_limit": limit, "took_stock": not requires_claim,
-        "request_hash": request.request_hash if request.channel == PARTNER else None, "channel": request.channel,
-        "business_day": business_day(now), "idem_scope": request.idem_scope, "idem_key": request.idem_key,
-        "idem_hash": request.request_hash, "idem_response": orjson.dumps(response).decode(),
-        "idem_expires_at": now + IDEMPOTENCY_TTL, "min_rank": tier_rank(ctx["min_tier"]),
-        "actor_type": actor_type, "actor_id": actor_id, "audit_details": orjson.dumps(details).decode(),
-        "response": response,
+        "redemption_id": uuid.uuid4(),
+        "discount_fen": discount,
+        "deposit_waived_fen": waived,
+        "period_key": period_key(terms.per_resident_period, now) if charged else None,
+        "business_day": business_day(now),
+        "created_at_text": _iso(now),
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "audit_details": orjson.dumps({
+            "channel": request.channel, "offer_id": str(request.offer_id), "scan_id": _str(request.scan_id),
+            "coupon_id": _str(request.coupon_id), "order_amount_fen": request.order_amount_fen,
+            "discount_fen": discount, "deposit_waived_fen": waived, "partner_id": _str(request.partner_id),
+            "external_order_id": request.external_order_id,
+        }).decode(),
     }
+
+
+def _response(request: _Request, values: dict[str, Any], *, store_id: uuid.UUID | None) -> dict[str, Any]:
+    return _render(
+        id=values["redemption_id"], offer_id=request.offer_id, discount_fen=values["discount_fen"],
+        deposit_waived_fen=values["deposit_waived_fen"], order_amount_fen=request.order_amount_fen,
+        coupon_id=request.coupon_id, store_id=store_id, status=COMPLETED, created_at=request.now,
+    )
 
 
 def _str(value: Any) -> str | None:
@@ -475,54 +576,83 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, IntegrityError) or _caused_by(exc, "UniqueViolationError", "DeadlockDetectedError")
 
 
-async def _write_chained(raw: Any, plan: dict[str, Any]) -> bool:
-    """PostgreSQL: the writes as one statement, which is its own transaction (see ``coupons.ledger_sql``).
+async def _write_in_one_statement(
+    raw: Any, request: _Request, terms: OfferTerms, values: dict[str, Any]
+) -> tuple[bool, uuid.UUID | None]:
+    """PostgreSQL: the checks and the writes as one statement, which is its own transaction (``coupons.ledger_sql``).
 
-    False when the chain stopped: before any write, or after one (the statement then aborted
-    itself with a division by zero, so nothing was kept).
+    (False, None) when anything was refused or a step did not happen: before any write, or
+    after one (the statement then aborted itself with a division by zero, so nothing was kept).
     """
     import asyncpg
 
+    params = {
+        **values, "now": request.now, "offer_id": request.offer_id, "staff_id": request.staff_id,
+        "scan_id": request.scan_id, "resident_id": request.resident_id, "store_id": request.store_id,
+        "partner_id": request.partner_id,
+        "external_order_id": request.external_order_id, "coupon_id": request.coupon_id, "offer_type": terms.type,
+        "offer_value": terms.value, "min_tier": terms.min_tier, "requires_claim": terms.requires_claim,
+        "unlimited": terms.unlimited, "per_resident_limit": terms.per_resident_limit,
+        "per_resident_period": terms.per_resident_period, "order_amount_fen": request.order_amount_fen,
+        "request_hash": request.request_hash if request.channel == PARTNER else None, "channel": request.channel,
+        "idem_scope": request.idem_scope, "idem_key": request.idem_key, "idem_hash": request.request_hash,
+        "idem_expires_at": request.now + IDEMPOTENCY_TTL,
+    }
+    sql = PG_REDEEM_STORE_SQL if request.channel == STORE else PG_REDEEM_PARTNER_SQL
     try:
-        row = await raw.fetchrow(PG_REDEEM_SQL, *[plan[name] for name in WRITE_PARAMS])
+        row = await raw.fetchrow(sql, *[params[name] for name in PG_PARAMS])
     except asyncpg.DivisionByZeroError:
-        return False
+        return False, None
     except Exception as exc:
         if _is_retryable(exc):
-            return False
+            return False, None
         raise
-    return bool(row["done"])
+    return bool(row["done"]), row["store_id"]
 
 
-async def _write_steps(plan: dict[str, Any]) -> bool:
+async def _write_steps(request: _Request, checked: _Checked, values: dict[str, Any], response: dict[str, Any]) -> bool:
     """The writes one statement at a time in a Tortoise transaction (SQLite, or PostgreSQL without the pool)."""
-    p = plan
+    terms, now = checked.terms, request.now
     try:
         async with in_transaction() as tx:
             async with tx.acquire_connection() as connection:
                 db = RawConnection(connection, tx.capabilities.dialect)
-                row = await db.fetchrow(STEP_SQL["tier"], p["resident_id"])
-                if row is None or tier_rank(row["tier"]) < p["min_rank"]:
+                row = await db.fetchrow(STEP_SQL["tier"], checked.resident_id)
+                if row is None or tier_rank(row["tier"]) < tier_rank(terms.min_tier):
                     raise _LostRace()
-                if p["idem_key"] is not None and not await db.fetchrow(
-                    STEP_SQL["idem"], p["idem_scope"], p["idem_key"], p["idem_hash"], p["idem_response"], p["now"],
-                    p["idem_expires_at"],
+                if request.idem_key is not None and not await db.fetchrow(
+                    STEP_SQL["idem"], request.idem_scope, request.idem_key, request.request_hash,
+                    orjson.dumps(response).decode(), now, now + IDEMPOTENCY_TTL,
                 ):
                     raise _LostRace()
-                if p["coupon_id"] is not None and not await db.fetchrow(
-                    STEP_SQL["coupon"], p["coupon_id"], p["now"], p["redemption_id"], p["resident_id"], p["offer_id"]
+                if request.coupon_id is not None and not await db.fetchrow(
+                    STEP_SQL["coupon"], request.coupon_id, now, values["redemption_id"], checked.resident_id,
+                    request.offer_id,
                 ):
                     raise _LostRace()
-                if p["period_key"] is not None and not await db.fetchrow(
-                    STEP_SQL["counter"], p["offer_id"], p["resident_id"], p["period_key"], p["per_resident_limit"]
+                if values["period_key"] is not None and not await db.fetchrow(
+                    STEP_SQL["counter"], request.offer_id, checked.resident_id, values["period_key"],
+                    terms.per_resident_limit,
                 ):
                     raise _LostRace()
-                await db.execute(STEP_SQL["redemption"], *redemption_step_args(p))
                 await db.execute(
-                    STEP_SQL["audit"], p["now"], p["actor_type"], p["actor_id"], "redemption.completed", "redemption",
-                    p["redemption_id"], p["merchant_id"], p["audit_details"],
+                    STEP_SQL["redemption"], values["redemption_id"], request.channel, terms.merchant_id,
+                    request.offer_id, checked.resident_id, checked.store_id, request.scan_id, request.staff_id,
+                    request.partner_id, request.external_order_id, request.coupon_id, terms.type, terms.value,
+                    row["tier"], request.order_amount_fen, values["discount_fen"], values["deposit_waived_fen"],
+                    values["period_key"], terms.takes_stock, not (terms.takes_stock and terms.unlimited),
+                    request.request_hash if request.channel == PARTNER else None, now, values["business_day"],
                 )
-                if not await db.fetchrow(STEP_SQL["stock"], p["offer_id"], 1 if p["took_stock"] else 0, p["now"]):
+                details = {**orjson.loads(values["audit_details"]), "store_id": _str(checked.store_id), "tier": row["tier"]}
+                await db.execute(
+                    STEP_SQL["audit"], now, values["actor_type"], values["actor_id"], "redemption.completed",
+                    "redemption", values["redemption_id"], terms.merchant_id, orjson.dumps(details).decode(),
+                )
+                if terms.locks_stock:
+                    last = await db.fetchrow(STEP_SQL["stock"], request.offer_id, now)
+                else:  # a coupon took its unit at the claim, an unlimited offer's unit is folded in later
+                    last = await db.fetchrow(STEP_SQL["running"], request.offer_id, now, 1 if terms.takes_stock else 0)
+                if not last:
                     raise _LostRace()
     except _LostRace:
         return False
@@ -593,7 +723,7 @@ async def claim_coupon(
             await _audit(tx, at=now, actor_type="resident", actor_id=resident_id, action="coupon.claimed",
                          target_type="coupon", target_id=coupon_id, merchant_id=offer.merchant_id,
                          details={"offer_id": str(offer.id), "period_key": key})
-            if not await _fetchrow(tx, STEP_SQL["stock"], offer.id, 1, now):  # the offer row last, as redemptions do
+            if not await _fetchrow(tx, STEP_SQL["stock"], offer.id, now):  # the offer row last, as redemptions do
                 current = await Offer.get(id=offer.id).using_db(tx)
                 if current.status != "active" or not (current.valid_from <= now < current.valid_until):
                     raise OfferNotActive()
@@ -610,6 +740,11 @@ async def _fetchrow(tx: Any, sql: str, *args: Any) -> dict[str, Any] | None:
     """One raw statement in a Tortoise transaction (its connection is held only for that statement)."""
     async with tx.acquire_connection() as connection:
         return await RawConnection(connection, tx.capabilities.dialect).fetchrow(sql, *args)
+
+
+async def _fetch(tx: Any, sql: str, *args: Any) -> list[dict[str, Any]]:
+    async with tx.acquire_connection() as connection:
+        return await RawConnection(connection, tx.capabilities.dialect).fetch(sql, *args)
 
 
 async def _stored_answer(scope: str, key: str, request_hash: str) -> tuple[int, Any] | None:
@@ -726,11 +861,13 @@ async def reverse_redemption(staff: Staff, redemption_id: uuid.UUID, *, reason: 
 
 async def _reverse(staff: Staff, redemption: Redemption, *, reason: str, now: datetime) -> None:
     async with in_transaction() as tx:
-        flipped = await Redemption.filter(id=redemption.id, status=COMPLETED).using_db(tx).update(
-            status=REVERSED, reversed_at=now, reversed_by_id=staff.id, reversal_reason=reason
-        )
-        if not flipped:
+        # The row lock orders this reversal with racing ones and with a fold of the unit (counted).
+        current = await Redemption.filter(id=redemption.id).select_for_update().using_db(tx).first()
+        if current is None or current.status != COMPLETED:
             raise AlreadyReversed()
+        await Redemption.filter(id=redemption.id).using_db(tx).update(
+            status=REVERSED, reversed_at=now, reversed_by_id=staff.id, reversal_reason=reason, counted=True
+        )
         if redemption.coupon_id is not None:
             await Coupon.filter(id=redemption.coupon_id, redemption_id=redemption.id, status="used").using_db(tx).update(
                 status="active", used_at=None, redemption_id=None
@@ -744,7 +881,7 @@ async def _reverse(staff: Staff, redemption: Redemption, *, reason: str, now: da
                      target_type="redemption", target_id=redemption.id, merchant_id=redemption.merchant_id,
                      details={"reason": reason, "offer_id": str(redemption.offer_id),
                               "coupon_id": _str(redemption.coupon_id), "stock_returned": redemption.took_stock})
-        if redemption.took_stock:
+        if current.took_stock and current.counted:  # a unit not folded in yet never reached redeemed_count
             await Offer.filter(id=redemption.offer_id, redeemed_count__gt=0).using_db(tx).update(
                 redeemed_count=F("redeemed_count") - 1
             )
@@ -1084,6 +1221,63 @@ async def list_audit(
         for a in rows[:limit]
     ]
     return page(items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
+
+
+FOLD_BATCH = 5000
+FOLD_EVERY_S = 0.25
+"""How soon a redemption of an unlimited offer shows in ``redeemed_count`` (a sweep also runs every minute)."""
+
+
+class _FoldSignal:
+    """Set when this process redeemed a unit of an unlimited offer, so its fold loop runs soon."""
+
+    due = False
+
+
+_fold = _FoldSignal()
+
+
+async def fold_counts(*, batch: int = FOLD_BATCH) -> int:
+    """Add the units of unlimited offers redeemed since the last fold to ``offers.redeemed_count``.
+
+    Why not in the redemption: the offer row would be locked from the redemption's update to
+    its commit, so every redemption of a popular offer would wait for the previous one's commit
+    (its WAL flush) — a few hundred a second at best, whatever the hardware. An offer without
+    a stock limit has nothing to protect, so its redemptions are written with ``counted``
+    false and folded here: each row is marked counted once (a concurrent fold waits for the
+    row and then finds it counted) and added in the same transaction, so the count is exact,
+    only late by ``FOLD_EVERY_S``. Offers with a stock take their unit in the redemption.
+    Returns how many units were added.
+    """
+    added = 0
+    async with in_transaction() as tx:
+        rows = await _fetch(tx, FOLD_MARK_SQL, batch)
+        per_offer: dict[uuid.UUID, int] = defaultdict(int)
+        for row in rows:
+            if row["status"] == COMPLETED:
+                per_offer[as_uuid(row["offer_id"])] += 1  # type: ignore[index]
+        for offer_id in sorted(per_offer):  # a fixed order: two folds never wait on each other in a cycle
+            await _fetch(tx, FOLD_ADD_SQL, offer_id, per_offer[offer_id])
+            added += per_offer[offer_id]
+    return added
+
+
+async def fold_periodically(*, every_s: float = FOLD_EVERY_S, sweep_s: float = 60.0) -> None:
+    """Background task of each worker: fold soon after this worker's unlimited redemptions, and sweep every minute
+    (for units left by a worker that stopped before folding). A flag polled by a sleep, no database round trip
+    while nothing is due."""
+    since_sweep = 0.0
+    while True:
+        await asyncio.sleep(every_s)
+        since_sweep += every_s
+        if not _fold.due and since_sweep < sweep_s:
+            continue
+        _fold.due, since_sweep = False, 0.0
+        try:
+            while await fold_counts() >= FOLD_BATCH:
+                pass
+        except Exception:  # noqa: BLE001 - the next round folds what this one could not
+            log.warning("folding redemption counts failed", exc_info=True)
 
 
 async def purge_idempotency_records(now: datetime) -> int:

@@ -49,6 +49,9 @@ class Redemption(Model):
     gives back the unit of stock, the per-resident count (period_key) and the coupon.
     At most one completed redemption per scan and offer (a partial unique index, migration
     0002), and one per partner order (partner_id, external_order_id).
+    A unit of an offer without a stock limit is not taken from the offer row in the redemption
+    transaction (that row would serialise every redemption of the offer) but folded into
+    redeemed_count shortly after, exactly once (counted, see coupons.ledger.fold_counts).
     """
 
     id = fields.UUIDField(primary_key=True)
@@ -70,6 +73,7 @@ class Redemption(Model):
     deposit_waived_fen = fields.IntField()
     period_key = fields.CharField(max_length=10, null=True)  # the per-resident counter charged, if any
     took_stock = fields.BooleanField()
+    counted = fields.BooleanField(default=True)  # False: an unlimited offer's unit, folded into redeemed_count later
     request_hash = fields.CharField(max_length=64, null=True)  # partner orders: the body, for replays
     status = fields.CharField(max_length=12)  # completed | reversed
     created_at = fields.DatetimeField()

@@ -17,9 +17,12 @@ it is written for few round trips *and* for exactness:
    a unique constraint one per partner order), the audit row, and last the offer (status,
    window and stock re-checked by the ``UPDATE … WHERE redeemed_count < total_stock``; under
    READ COMMITTED a second writer waits for the row lock and re-evaluates the condition on the
-   committed row). If any step does not happen the transaction is rolled back and the context
-   is read again to name the reason. The offer row, which every redemption of the offer
-   touches, is locked last, so it is held only for the commit.
+   committed row). The offer row, which every redemption of a limited offer updates, is locked
+   last, so it is held only for the commit. Where there is no stock to take now, the offer is
+   only read (no lock): a coupon took its unit at the claim, and an offer without a stock
+   limit gets its unit folded into ``redeemed_count`` shortly after (``coupons.ledger.fold_counts``),
+   so its redemptions never queue behind each other's commits. If any step does not happen
+   the transaction is rolled back and the context is read again to name the reason.
 
 On PostgreSQL the writes are one statement of chained data-modifying CTEs (``PG_REDEEM_SQL``,
 each step reads the previous one's ``RETURNING``, so they run in that order and stop at the
@@ -69,6 +72,11 @@ AUDIT = AuditEntry._meta.db_table
 # Tiers as numbers, lowest first (restricted is 0 and never qualifies).
 TIER_RANK_SQL = "CASE {tier} WHEN 'C' THEN 1 WHEN 'B' THEN 2 WHEN 'A' THEN 3 WHEN 'AA' THEN 4 WHEN 'AAA' THEN 5 ELSE 0 END"
 
+# Units of the offer redeemed while it had no stock limit and not folded into redeemed_count yet
+# (see coupons.ledger.fold_counts): a stock set meanwhile counts them too. Nearly always none,
+# found through a partial index of just those rows.
+_PENDING = f"(SELECT count(*) FROM {REDEMPTIONS} p WHERE p.offer_id = {{offer}} AND NOT p.counted AND p.status = 'completed')"
+
 # $1 staff  $2 scan  $3 offer  $4 coupon  $5 idempotency scope  $6 idempotency key  $7 partner
 # $8 external order  $9 resident (partner channel)  $10 store (partner channel)  $11 day key  $12 month key
 _RESIDENT = "COALESCE(sc.resident_id, $9)"
@@ -80,8 +88,8 @@ SELECT
   sc.merchant_id AS scan_merchant_id, sc.store_id AS scan_store_id, sc.resident_id AS scan_resident_id,
   sc.outcome AS scan_outcome, sc.expires_at AS scan_expires_at,
   o.merchant_id AS offer_merchant_id, o.status AS offer_status, o.type AS offer_type, o.value AS offer_value,
-  o.min_tier, o.requires_claim, o.valid_from, o.valid_until, o.total_stock, o.redeemed_count,
-  o.per_resident_limit, o.per_resident_period,
+  o.min_tier, o.requires_claim, o.valid_from, o.valid_until, o.total_stock, o.redeemed_count + {_PENDING.format(offer="o.id")}
+    AS redeemed_count, o.per_resident_limit, o.per_resident_period,
   (o.all_stores OR EXISTS (SELECT 1 FROM {OFFER_STORES} os
                            WHERE os.offer_id = o.id AND os.store_id = COALESCE(sc.store_id, $10))) AS offer_at_store,
   (SELECT s.tier FROM {SCORES} s JOIN {SUBJECTS} j ON j.id = s.subject_id WHERE j.resident_id = {_RESIDENT}) AS tier,
@@ -106,77 +114,143 @@ LEFT JOIN {IDEMPOTENCY} ir ON ir.scope = $5 AND ir.key = $6
 LEFT JOIN {REDEMPTIONS} pr ON pr.partner_id = $7 AND pr.external_order_id = $8
 """
 
-# Parameters of the writes, shared by the chained statement and the step-by-step version.
-WRITE_PARAMS = (
-    "redemption_id", "now", "offer_id", "resident_id", "merchant_id", "store_id", "scan_id", "staff_id",   # 1-8
-    "partner_id", "external_order_id", "coupon_id", "offer_type", "offer_value", "tier",                   # 9-14
-    "order_amount_fen", "discount_fen", "deposit_waived_fen", "period_key", "per_resident_limit",          # 15-19
-    "took_stock", "request_hash", "channel", "business_day", "idem_scope", "idem_key", "idem_hash",       # 20-26
-    "idem_response", "idem_expires_at", "min_rank", "actor_type", "actor_id", "audit_details",            # 27-32
+# --- the writes on PostgreSQL: one statement ------------------------------------------------------
+#
+# The offer's terms that price a redemption come from a per-worker cache (``coupons.ledger``), so
+# the statement can be sent without reading first. It re-checks everything itself (``gate``): the
+# staff member and the scan (or the partner's resident), the offer's status, window and store,
+# and that the cached terms are still the offer's terms. When anything differs, or a step does
+# not happen, nothing is written and ``coupons.ledger`` reads the context to name the reason (or
+# to refresh the terms and go again).
+
+PG_PARAMS = (
+    "redemption_id", "now", "offer_id", "staff_id", "scan_id", "resident_id", "store_id", "partner_id",   # 1-8
+    "external_order_id", "coupon_id", "offer_type", "offer_value", "min_tier", "requires_claim",          # 9-14
+    "unlimited", "per_resident_limit", "per_resident_period", "order_amount_fen", "discount_fen",         # 15-19
+    "deposit_waived_fen", "period_key", "request_hash", "channel", "business_day", "idem_scope",          # 20-25
+    "idem_key", "idem_hash", "idem_expires_at", "created_at_text", "actor_type", "actor_id",              # 26-31
+    "audit_details",                                                                                      # 32
+)
+
+_TERMS_HOLD = """o.status = 'active' AND o.valid_from <= $2::timestamptz AND o.valid_until > $2::timestamptz
+    AND o.type = $11::varchar AND o.value IS NOT DISTINCT FROM $12::int AND o.min_tier = $13::varchar
+    AND o.requires_claim = $14::boolean AND (o.total_stock IS NULL) = $15::boolean
+    AND o.per_resident_limit IS NOT DISTINCT FROM $16::int AND o.per_resident_period IS NOT DISTINCT FROM $17::varchar
+    AND ($10::uuid IS NOT NULL) = $14::boolean
+    AND (o.type <> 'percent_off' OR $18::int IS NOT NULL)"""
+
+# The store channel: an active staff member allowed in the store of an accepted, unexpired scan
+# of the same merchant (of the resident the caller expects, if it named one), whose offer applies
+# at that store.
+_STORE_GATE = f"""
+  SELECT sc.resident_id, st.merchant_id, sc.store_id
+  FROM {STAFF} st
+  JOIN {SCANS} sc ON sc.id = $5::uuid AND sc.merchant_id = st.merchant_id
+  JOIN {OFFERS} o ON o.id = $3::uuid AND o.merchant_id = st.merchant_id
+  WHERE st.id = $4::uuid AND st.is_active
+    AND (st.role = 'owner' OR EXISTS (SELECT 1 FROM {STAFF_STORES} ss WHERE ss.staff_id = st.id AND ss.store_id = sc.store_id))
+    AND sc.outcome = 'accepted' AND sc.resident_id IS NOT NULL AND sc.expires_at > $2::timestamptz
+    AND ($6::uuid IS NULL OR sc.resident_id = $6::uuid) AND ($7::uuid IS NULL OR sc.store_id = $7::uuid)
+    AND (o.all_stores OR EXISTS (SELECT 1 FROM {OFFER_STORES} os WHERE os.offer_id = o.id AND os.store_id = sc.store_id))
+    AND {_TERMS_HOLD}
+"""
+
+# The partner channel: the resident the partner named; a store only if the partner gave one.
+_PARTNER_GATE = f"""
+  SELECT $6::uuid AS resident_id, o.merchant_id, $7::uuid AS store_id
+  FROM {OFFERS} o
+  WHERE o.id = $3::uuid
+    AND ($7::uuid IS NULL OR o.all_stores
+         OR EXISTS (SELECT 1 FROM {OFFER_STORES} os WHERE os.offer_id = o.id AND os.store_id = $7::uuid))
+    AND {_TERMS_HOLD}
+"""
+
+_RESPONSE_JSON = (
+    "json_build_object('id', $1::uuid::text, 'offer_id', $3::uuid::text, 'discount_fen', $19::int, "
+    "'deposit_waived_fen', $20::int, 'order_amount_fen', $18::int, 'coupon_id', $10::uuid::text, "
+    "'store_id', g.store_id::text, 'status', 'completed', 'created_at', $29::text)::text"
 )
 
 _REDEMPTION_COLUMNS = (
     "id, channel, merchant_id, offer_id, resident_id, store_id, scan_id, staff_id, partner_id, external_order_id, "
     "coupon_id, offer_type, offer_value, tier, order_amount_fen, discount_fen, deposit_waived_fen, period_key, "
-    "took_stock, request_hash, status, created_at, business_day"
+    "took_stock, counted, request_hash, status, created_at, business_day"
 )
-_REDEMPTION_VALUES = "$1, $22, $5, $3, $4, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $20, $21, 'completed', $2, $23"
 _AUDIT_COLUMNS = "at, actor_type, actor_id, action, target_type, target_id, merchant_id, details"
-_AUDIT_VALUES = "$2, $30, $31, 'redemption.completed', 'redemption', $1, $5, $32"
 
-PG_REDEEM_SQL = f"""
-WITH tier_ok AS (
-  SELECT 1 AS ok FROM {SCORES} s JOIN {SUBJECTS} j ON j.id = s.subject_id
-  WHERE j.resident_id = $4 AND {TIER_RANK_SQL.format(tier="s.tier")} >= $29
+_CHAIN = f"""
+tier_ok AS (
+  SELECT s.tier FROM gate g JOIN {SUBJECTS} j ON j.resident_id = g.resident_id JOIN {SCORES} s ON s.subject_id = j.id
+  WHERE {TIER_RANK_SQL.format(tier="s.tier")} >= {TIER_RANK_SQL.format(tier="$13::varchar")}
 ),
 idem AS (
   INSERT INTO {IDEMPOTENCY} (scope, key, request_hash, status_code, response, created_at, expires_at)
-  SELECT $24, $25, $26, 201, $27, $2, $28 FROM tier_ok WHERE $25::varchar IS NOT NULL
+  SELECT $25::varchar, $26::varchar, $27::varchar, 201, {_RESPONSE_JSON}, $2::timestamptz, $28::timestamptz
+  FROM gate g, tier_ok WHERE $26::varchar IS NOT NULL
   ON CONFLICT (scope, key) DO NOTHING
   RETURNING 1 AS ok
 ),
-gate_coupon AS (SELECT 1 AS ok FROM tier_ok WHERE $25::varchar IS NULL OR EXISTS (SELECT 1 FROM idem)),
+gate_coupon AS (SELECT 1 AS ok FROM tier_ok WHERE $26::varchar IS NULL OR EXISTS (SELECT 1 FROM idem)),
 coupon AS (
-  UPDATE {COUPONS} SET status = 'used', used_at = $2, redemption_id = $1
-  WHERE id = $11::uuid AND resident_id = $4 AND offer_id = $3 AND status = 'active' AND expires_at > $2
-    AND EXISTS (SELECT 1 FROM gate_coupon)
+  UPDATE {COUPONS} c SET status = 'used', used_at = $2::timestamptz, redemption_id = $1::uuid
+  FROM gate g
+  WHERE c.id = $10::uuid AND c.resident_id = g.resident_id AND c.offer_id = $3::uuid AND c.status = 'active'
+    AND c.expires_at > $2::timestamptz AND EXISTS (SELECT 1 FROM gate_coupon)
   RETURNING 1 AS ok
 ),
-gate_counter AS (SELECT 1 AS ok FROM gate_coupon WHERE $11::uuid IS NULL OR EXISTS (SELECT 1 FROM coupon)),
+gate_counter AS (SELECT 1 AS ok FROM gate_coupon WHERE $10::uuid IS NULL OR EXISTS (SELECT 1 FROM coupon)),
 counter AS (
   INSERT INTO {COUNTERS} (offer_id, resident_id, period_key, used)
-  SELECT $3, $4, $18, 1 FROM gate_counter WHERE $18::varchar IS NOT NULL
+  SELECT $3::uuid, g.resident_id, $21::varchar, 1 FROM gate g, gate_counter WHERE $21::varchar IS NOT NULL
   ON CONFLICT (offer_id, resident_id, period_key) DO UPDATE SET used = {COUNTERS}.used + 1
-  WHERE {COUNTERS}.used < $19
+  WHERE {COUNTERS}.used < $16::int
   RETURNING 1 AS ok
 ),
-gate_redemption AS (SELECT 1 AS ok FROM gate_counter WHERE $18::varchar IS NULL OR EXISTS (SELECT 1 FROM counter)),
+gate_redemption AS (SELECT 1 AS ok FROM gate_counter WHERE $21::varchar IS NULL OR EXISTS (SELECT 1 FROM counter)),
 redemption AS (
   INSERT INTO {REDEMPTIONS} ({_REDEMPTION_COLUMNS})
-  SELECT {_REDEMPTION_VALUES} FROM gate_redemption
-  RETURNING 1 AS ok
+  SELECT $1::uuid, $23::varchar, g.merchant_id, $3::uuid, g.resident_id, g.store_id, $5::uuid, $4::uuid, $8::uuid,
+         $9::varchar, $10::uuid, $11::varchar, $12::int, t.tier, $18::int, $19::int, $20::int, $21::varchar,
+         NOT $14::boolean, $14::boolean OR NOT $15::boolean, $22::varchar, 'completed', $2::timestamptz, $24::date
+  FROM gate g, tier_ok t, gate_redemption
+  RETURNING merchant_id, store_id, tier
 ),
 audit AS (
   INSERT INTO {AUDIT} ({_AUDIT_COLUMNS})
-  SELECT {_AUDIT_VALUES} FROM redemption
+  SELECT $2::timestamptz, $30::varchar, $31::uuid, 'redemption.completed', 'redemption', $1::uuid, r.merchant_id,
+         $32::jsonb || jsonb_build_object('store_id', r.store_id, 'tier', r.tier)
+  FROM redemption r
   RETURNING 1 AS ok
 ),
 stock AS (
-  UPDATE {OFFERS} SET redeemed_count = redeemed_count + CASE WHEN $20::boolean THEN 1 ELSE 0 END
-  WHERE id = $3 AND status = 'active' AND valid_from <= $2 AND valid_until > $2
-    AND (NOT $20::boolean OR total_stock IS NULL OR redeemed_count < total_stock)
+  -- A limited offer: take the unit, the offer row last (the gate read it from the statement's
+  -- snapshot, this re-checks the committed row after waiting for its lock).
+  UPDATE {OFFERS} SET redeemed_count = redeemed_count + 1
+  WHERE NOT $14::boolean AND NOT $15::boolean AND id = $3::uuid
+    AND status = 'active' AND valid_from <= $2::timestamptz AND valid_until > $2::timestamptz
+    AND total_stock IS NOT NULL AND redeemed_count + {_PENDING.format(offer="$3::uuid")} < total_stock
     AND EXISTS (SELECT 1 FROM audit)
   RETURNING 1 AS ok
+),
+unlocked AS (
+  -- No unit to take now (a coupon took it at the claim; an unlimited offer's is folded in later):
+  -- the gate's check of the offer is enough, and the row is not locked.
+  SELECT 1 AS ok FROM audit WHERE $14::boolean OR $15::boolean
 )
 SELECT CASE
   WHEN EXISTS (SELECT 1 FROM idem UNION ALL SELECT 1 FROM coupon UNION ALL SELECT 1 FROM counter
                UNION ALL SELECT 1 FROM redemption)
-    -- Something was written: with the offer updated too that is the redemption (1/1), without it
+    -- Something was written: with the last step too that is the redemption (1/1), without it
     -- a division by zero aborts the statement, so nothing of the broken chain is kept.
-    THEN 1 / (SELECT count(*) FROM stock)::int = 1
+    THEN 1 / (SELECT count(*) FROM (SELECT ok FROM stock UNION ALL SELECT ok FROM unlocked) AS last_step)::int = 1
   ELSE false
-END AS done
+END AS done,
+(SELECT store_id FROM redemption) AS store_id
 """
+
+PG_REDEEM_STORE_SQL = f"WITH gate AS ({_STORE_GATE}),{_CHAIN}"
+PG_REDEEM_PARTNER_SQL = f"WITH gate AS ({_PARTNER_GATE}),{_CHAIN}"
+
 
 # The same steps one at a time (each returns a row when it happened), in the same order.
 STEP_SQL = {
@@ -190,20 +264,26 @@ STEP_SQL = {
                f"WHERE {COUNTERS}.used < $4 RETURNING used",
     "redemption": f"INSERT INTO {REDEMPTIONS} ({_REDEMPTION_COLUMNS}) VALUES "
                   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, "
-                  "'completed', $21, $22)",
+                  "$21, 'completed', $22, $23)",
     "audit": f"INSERT INTO {AUDIT} ({_AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    "stock": f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + $2 "
-             "WHERE id = $1 AND status = 'active' AND valid_from <= $3 AND valid_until > $3 "
-             "AND ($2 = 0 OR total_stock IS NULL OR redeemed_count < total_stock) RETURNING redeemed_count",
+    "stock": f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + 1 "
+             "WHERE id = $1 AND status = 'active' AND valid_from <= $2 AND valid_until > $2 "
+             f"AND (total_stock IS NULL OR redeemed_count + {_PENDING.format(offer='$1')} < total_stock) "
+             "RETURNING redeemed_count",
+    "running": f"SELECT 1 AS ok FROM {OFFERS} WHERE id = $1 AND status = 'active' AND valid_from <= $2 AND valid_until > $2 "
+               "AND ($3 = 0 OR total_stock IS NULL)",
 }
 
 
-def redemption_step_args(p: dict[str, Any]) -> list[Any]:
-    """``STEP_SQL["redemption"]``'s parameters, from the write parameters."""
-    return [p["redemption_id"], p["channel"], p["merchant_id"], p["offer_id"], p["resident_id"], p["store_id"],
-            p["scan_id"], p["staff_id"], p["partner_id"], p["external_order_id"], p["coupon_id"], p["offer_type"],
-            p["offer_value"], p["tier"], p["order_amount_fen"], p["discount_fen"], p["deposit_waived_fen"],
-            p["period_key"], p["took_stock"], p["request_hash"], p["now"], p["business_day"]]
+# Fold the units of unlimited offers into offers.redeemed_count: mark them counted (each row once,
+# whoever folds concurrently: a second folder waits for the row and then finds it counted), then
+# add them up per offer, in one transaction. Reversed ones are marked but not added.
+FOLD_MARK_SQL = (
+    f"UPDATE {REDEMPTIONS} SET counted = TRUE WHERE id IN "
+    f"(SELECT id FROM {REDEMPTIONS} WHERE NOT counted ORDER BY id LIMIT $1) AND NOT counted "
+    "RETURNING offer_id, status"
+)
+FOLD_ADD_SQL = f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + $2 WHERE id = $1"
 
 
 # --- the ledger's own connections (PostgreSQL) ------------------------------------------------
@@ -244,6 +324,11 @@ class LedgerDatabase:
         cls._pool = await asyncpg.create_pool(
             database_url, min_size=1, max_size=max_size, reset=_rollback_if_open,
             max_inactive_connection_lifetime=0,  # no idle timer re-armed at every release
+            # The two statements are prepared once per connection; with 12 and 33 parameters
+            # PostgreSQL would otherwise keep planning them afresh for each call (a custom plan
+            # costs more than the execution). Every lookup in them is by key, so the generic
+            # plan is the right one whatever the values.
+            server_settings={"plan_cache_mode": "force_generic_plan"},
         )
         cls._url, cls._users = database_url, 1
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from coupons.exceptions import OfferNotFound, OfferNotPending, OfferNotResumable
+from coupons.ledger_models import Redemption
 from coupons.models import Offer
 from coupons.schemas import TERMS, OfferIn, OfferPatch, term_problems
 from credit.scoring import tier_rank
@@ -107,6 +108,25 @@ async def _store_ids(offer: Offer, *, using_db: Any = None) -> list[uuid.UUID]:
     return list(await offer.stores.all().using_db(using_db).values_list("id", flat=True))
 
 
+async def _fold_pending_units(offer_id: uuid.UUID, conn: Any) -> int:
+    """Count an unlimited offer's units not folded into ``redeemed_count`` yet (``coupons.ledger.fold_counts``) now.
+
+    Called with the offer row locked, before the offer gets a stock limit, so the limit is
+    checked against every unit and ``remaining`` is exact at once. The rows are locked and
+    marked as the fold does, so a concurrent fold skips them and no unit is counted twice.
+    """
+    pending = await Redemption.filter(offer_id=offer_id, counted=False).select_for_update().using_db(conn).values_list(
+        "id", "status"
+    )
+    if not pending:
+        return 0
+    await Redemption.filter(id__in=[row[0] for row in pending], counted=False).using_db(conn).update(counted=True)
+    units = sum(1 for _, status in pending if status == "completed")
+    if units:
+        await Offer.filter(id=offer_id).using_db(conn).update(redeemed_count=F("redeemed_count") + units)
+    return units
+
+
 async def update_offer(
     staff: Staff, offer_id: uuid.UUID, patch: OfferPatch, *, now: datetime, cache: StoreOfferCache | None = None
 ) -> dict:
@@ -138,6 +158,8 @@ async def update_offer(
         window_changed = merged["valid_from"] != current["valid_from"] or merged["valid_until"] != current["valid_until"]
         problems = term_problems(merged, now=now, window_changed=window_changed)
         stock = changes.get("total_stock", offer.total_stock)
+        if stock is not None and offer.total_stock is None:
+            offer.redeemed_count += await _fold_pending_units(offer.id, conn)
         if stock is not None and stock < offer.redeemed_count:
             problems["total_stock"] = f"must be at least the {offer.redeemed_count} already redeemed"
         if problems:

@@ -41,7 +41,9 @@ async def open_ledger(app: Sanic, _loop: Any = None) -> None:
 
 
 @bp.after_server_start
-async def start_purge(app: Sanic, _loop: Any = None) -> None:
+async def start_ledger_tasks(app: Sanic, _loop: Any = None) -> None:
+    """Fold unlimited offers' redemptions into their counts; purge expired Idempotency-Key answers."""
+    app.ctx.background.append(asyncio.create_task(ledger.fold_periodically()))
     app.ctx.background.append(asyncio.create_task(ledger.purge_periodically()))
 
 

@@ -140,3 +140,45 @@ async def ledger_owner(shop):
     from merchants.models import Staff
 
     return await Staff.get(username=shop["owner"]["username"])
+
+
+class TestUnlimitedOfferCounts:
+    """Units of offers without a stock limit reach ``redeemed_count`` by a fold, exactly once, shortly after."""
+
+    @pytest.fixture
+    async def unlimited(self, client, shop):
+        shop["free"] = await f.offer(client, shop, type="priority_lane", value=None, label="优先通道")
+        shop["free_ids"] = []
+        for seed in range(40, 44):
+            s = await h.scanned(client, shop, seed)
+            r = await h.redeem(client, shop["cashier"], s["scan_id"], shop["free"]["id"])
+            assert r.status_code == 201, r.text
+            shop["free_ids"].append(r.json()["id"])
+        return shop
+
+    async def test_the_count_catches_up_within_a_second_by_itself(self, client, unlimited):
+        for _ in range(40):
+            if (await h.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 4:
+                break
+            await asyncio.sleep(0.05)
+        state = await h.offer_state(client, unlimited, unlimited["free"]["id"])
+        assert (state["redeemed_count"], state["remaining"]) == (4, None)
+
+    async def test_racing_folds_count_each_unit_once_and_reversals_are_exact(self, client, unlimited):
+        staff = await ledger_owner(unlimited)
+        first, second = (uuid.UUID(i) for i in unlimited["free_ids"][:2])
+        await ledger.reverse_redemption(staff, first, reason="未到店", now=datetime.now(UTC))  # perhaps not folded yet
+        await asyncio.gather(*(ledger.fold_counts() for _ in range(4)))
+        assert await ledger.fold_counts() == 0
+        assert (await h.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 3
+        await ledger.reverse_redemption(staff, second, reason="未到店", now=datetime.now(UTC))  # folded by now
+        assert (await h.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 2
+        assert await Redemption.filter(offer_id=unlimited["free"]["id"], counted=False).count() == 0
+
+    async def test_a_stock_below_what_was_redeemed_is_refused_even_before_the_fold(self, client, unlimited):
+        offer = unlimited["free"]["id"]
+        r = await client.patch(f"/api/v1/merchant/offers/{offer}", json={"total_stock": 3}, headers=unlimited["headers"])
+        assert r.status_code == 422, r.text
+        assert "4 already redeemed" in r.text
+        r = await client.patch(f"/api/v1/merchant/offers/{offer}", json={"total_stock": 4}, headers=unlimited["headers"])
+        assert r.status_code == 200 and r.json()["remaining"] == 0, r.text

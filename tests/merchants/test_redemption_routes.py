@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from coupons import ledger
 from coupons.ledger_models import AuditEntry, IdempotencyRecord, Redemption
 from passes.models import Scan
 from tests.coupons import ledger_helpers as h
@@ -164,6 +165,75 @@ class TestRedeem:
         rows = await AuditEntry.filter(target_id=r.json()["id"])
         assert [(a.action, a.actor_type, a.details["discount_fen"]) for a in rows] == [("redemption.completed", "staff", 1000)]
         assert rows[0].actor_id is not None and rows[0].at is not None
+
+
+class TestWithTheOfferTermsCached:
+    """After a first redemption the worker knows the offer's terms and sends one statement that re-checks
+    everything itself: every refusal must still happen, and a change of terms must be noticed."""
+
+    @pytest.fixture
+    async def warm(self, client, shop):
+        s = await h.scanned(client, shop, 200)
+        r = await h.redeem(client, shop["cashier"], s["scan_id"], shop["ticket"]["id"], order_amount_fen=1000)
+        assert r.status_code == 201, r.text
+        return shop
+
+    async def refused(self, client, headers, scan_id, offer_id, status, code, **body):
+        before = await Redemption.all().count()
+        r = await h.redeem(client, headers, scan_id, offer_id, **body)
+        assert (r.status_code, h.error_code(r)) == (status, code), r.text
+        assert await Redemption.all().count() == before
+
+    async def test_the_live_tier_scan_store_and_body_are_still_checked(self, client, warm, id_number):
+        offer = warm["ticket"]["id"]
+        black = await h.scanned(client, warm, 201)
+        await f.blacklist(client, id_number(201))
+        await self.refused(client, warm["cashier"], black["scan_id"], offer, 403, "TIER_RESTRICTED", order_amount_fen=1)
+        old = await h.scanned(client, warm, 202)
+        await Scan.filter(id=old["scan_id"]).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        await self.refused(client, warm["cashier"], old["scan_id"], offer, 409, "SCAN_EXPIRED", order_amount_fen=1)
+        elsewhere = await h.scanned(client, warm, 203, headers=warm["headers"], store_index=1)
+        await self.refused(client, warm["cashier"], elsewhere["scan_id"], offer, 403, "STORE_NOT_YOURS", order_amount_fen=1)
+        other = await h.shop(client, name="丽江古城酒店", category="hotel")
+        theirs = await h.scanned(client, other, 204)
+        await self.refused(client, warm["cashier"], theirs["scan_id"], offer, 404, "SCAN_NOT_FOUND", order_amount_fen=1)
+        await self.refused(client, other["cashier"], theirs["scan_id"], offer, 404, "OFFER_NOT_FOUND", order_amount_fen=1)
+        fresh = await h.scanned(client, warm, 205)
+        await self.refused(client, warm["cashier"], fresh["scan_id"], offer, 422, "VALIDATION_ERROR")
+        await self.refused(client, warm["cashier"], fresh["scan_id"], offer, 409, "COUPON_INVALID",
+                           order_amount_fen=1, coupon_id=str(uuid.uuid4()))
+        assert (await h.redeem(client, warm["cashier"], fresh["scan_id"], offer, order_amount_fen=1)).status_code == 201
+
+    async def test_a_paused_or_ended_offer_is_not_active(self, client, warm):
+        offer = warm["ticket"]["id"]
+        s = await h.scanned(client, warm, 206)
+        await client.patch(f"{MERCHANT}/offers/{offer}", json={"status": "paused"}, headers=warm["headers"])
+        await self.refused(client, warm["cashier"], s["scan_id"], offer, 409, "OFFER_NOT_ACTIVE", order_amount_fen=1)
+        await client.patch(f"{MERCHANT}/offers/{offer}", json={"status": "active"}, headers=warm["headers"])
+        soon = datetime.now(UTC) + timedelta(seconds=1)
+        r = await client.patch(f"{MERCHANT}/offers/{offer}", json={"valid_until": soon.isoformat()}, headers=warm["headers"])
+        assert r.status_code == 200, r.text
+        await asyncio.sleep(max((soon - datetime.now(UTC)).total_seconds(), 0) + 0.05)
+        await self.refused(client, warm["cashier"], s["scan_id"], offer, 409, "OFFER_NOT_ACTIVE", order_amount_fen=1)
+
+    async def test_new_terms_are_used_at_once(self, client, warm):
+        offer = warm["ticket"]["id"]
+        # The first redemption was of an offer without a stock limit: counted in right away or a
+        # moment later (folded), it takes one of the two units set now either way.
+        r = await client.patch(f"{MERCHANT}/offers/{offer}", json={"total_stock": 2}, headers=warm["headers"])
+        assert r.status_code == 200, r.text
+        a, b = await h.scanned(client, warm, 207), await h.scanned(client, warm, 208)
+        assert (await h.redeem(client, warm["cashier"], a["scan_id"], offer, order_amount_fen=1)).status_code == 201
+        await self.refused(client, warm["cashier"], b["scan_id"], offer, 409, "OUT_OF_STOCK", order_amount_fen=1)
+        r = await client.patch(f"{MERCHANT}/offers/{offer}", json={"value": 50}, headers=warm["headers"])
+        assert r.status_code == 200 and r.json()["status"] == "pending_approval"
+        await self.refused(client, warm["cashier"], b["scan_id"], offer, 409, "OFFER_NOT_ACTIVE", order_amount_fen=1)
+        await client.post(f"/api/v1/admin/offers/{offer}/approve", headers=await client.admin_headers())
+        await client.patch(f"{MERCHANT}/offers/{offer}", json={"total_stock": None}, headers=warm["headers"])
+        r = await h.redeem(client, warm["cashier"], b["scan_id"], offer, order_amount_fen=1000)
+        assert r.status_code == 201 and r.json()["discount_fen"] == 500  # the new 50 %
+        await ledger.fold_counts()
+        assert (await h.offer_state(client, warm, offer))["redeemed_count"] == 3
 
 
 class TestAuth:
