@@ -71,7 +71,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from server.app import create_app
+    from server.app import create_serving_app
 
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
@@ -96,7 +96,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         sandbox = WeChatSandbox(appid=settings.wechat_appid, secret=settings.wechat_secret)
         settings = settings.with_overrides(wechat_api_base=sandbox.start())
         print(f"WeChat sandbox at {settings.wechat_api_base}")
-    loader = AppLoader(factory=partial(create_app, settings))
+    loader = AppLoader(factory=partial(create_serving_app, settings))
     app = loader.load()
     app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=args.access_log, motd=False)
     Sanic.serve(primary=app, app_loader=loader)
