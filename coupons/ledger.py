@@ -72,12 +72,20 @@ from coupons.ledger_exceptions import (
     TierRestricted,
     TierTooLow,
 )
-from coupons.ledger_models import AuditEntry, Breach, Coupon, IdempotencyRecord, Redemption, RedemptionCounter
+from coupons.ledger_models import (
+    AuditEntry,
+    Breach,
+    Coupon,
+    IdempotencyRecord,
+    PendingUnit,
+    Redemption,
+    RedemptionCounter,
+)
 from coupons.ledger_schemas import BreachDecisionIn, BreachIn
 from coupons.ledger_sql import (
     CONTEXT_SQL,
     FOLD_ADD_SQL,
-    FOLD_MARK_SQL,
+    FOLD_TAKE_SQL,
     PG_PARAMS,
     PG_REDEEM_PARTNER_SQL,
     PG_REDEEM_STORE_SQL,
@@ -640,7 +648,7 @@ async def _write_steps(request: _Request, checked: _Checked, values: dict[str, A
                     request.offer_id, checked.resident_id, checked.store_id, request.scan_id, request.staff_id,
                     request.partner_id, request.external_order_id, request.coupon_id, terms.type, terms.value,
                     row["tier"], request.order_amount_fen, values["discount_fen"], values["deposit_waived_fen"],
-                    values["period_key"], terms.takes_stock, not (terms.takes_stock and terms.unlimited),
+                    values["period_key"], terms.takes_stock,
                     request.request_hash if request.channel == PARTNER else None, now, values["business_day"],
                 )
                 details = {**orjson.loads(values["audit_details"]), "store_id": _str(checked.store_id), "tier": row["tier"]}
@@ -654,6 +662,8 @@ async def _write_steps(request: _Request, checked: _Checked, values: dict[str, A
                     last = await db.fetchrow(STEP_SQL["running"], request.offer_id, now, 1 if terms.takes_stock else 0)
                 if not last:
                     raise _LostRace()
+                if terms.takes_stock and terms.unlimited:
+                    await db.execute(STEP_SQL["pending"], values["redemption_id"], request.offer_id)
     except _LostRace:
         return False
     except Exception as exc:
@@ -861,13 +871,11 @@ async def reverse_redemption(staff: Staff, redemption_id: uuid.UUID, *, reason: 
 
 async def _reverse(staff: Staff, redemption: Redemption, *, reason: str, now: datetime) -> None:
     async with in_transaction() as tx:
-        # The row lock orders this reversal with racing ones and with a fold of the unit (counted).
-        current = await Redemption.filter(id=redemption.id).select_for_update().using_db(tx).first()
-        if current is None or current.status != COMPLETED:
-            raise AlreadyReversed()
-        await Redemption.filter(id=redemption.id).using_db(tx).update(
-            status=REVERSED, reversed_at=now, reversed_by_id=staff.id, reversal_reason=reason, counted=True
+        flipped = await Redemption.filter(id=redemption.id, status=COMPLETED).using_db(tx).update(
+            status=REVERSED, reversed_at=now, reversed_by_id=staff.id, reversal_reason=reason
         )
+        if not flipped:
+            raise AlreadyReversed()
         if redemption.coupon_id is not None:
             await Coupon.filter(id=redemption.coupon_id, redemption_id=redemption.id, status="used").using_db(tx).update(
                 status="active", used_at=None, redemption_id=None
@@ -881,7 +889,9 @@ async def _reverse(staff: Staff, redemption: Redemption, *, reason: str, now: da
                      target_type="redemption", target_id=redemption.id, merchant_id=redemption.merchant_id,
                      details={"reason": reason, "offer_id": str(redemption.offer_id),
                               "coupon_id": _str(redemption.coupon_id), "stock_returned": redemption.took_stock})
-        if current.took_stock and current.counted:  # a unit not folded in yet never reached redeemed_count
+        # A unit still pending never reached redeemed_count: taking it back is deleting it. A fold
+        # that is adding it right now holds its row, so this waits and then finds it counted.
+        if redemption.took_stock and not await PendingUnit.filter(redemption_id=redemption.id).using_db(tx).delete():
             await Offer.filter(id=redemption.offer_id, redeemed_count__gt=0).using_db(tx).update(
                 redeemed_count=F("redeemed_count") - 1
             )
@@ -1223,7 +1233,6 @@ async def list_audit(
     return page(items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
 
 
-FOLD_BATCH = 5000
 FOLD_EVERY_S = 0.25
 """How soon a redemption of an unlimited offer shows in ``redeemed_count`` (a sweep also runs every minute)."""
 
@@ -1237,28 +1246,32 @@ class _FoldSignal:
 _fold = _FoldSignal()
 
 
-async def fold_counts(*, batch: int = FOLD_BATCH) -> int:
-    """Add the units of unlimited offers redeemed since the last fold to ``offers.redeemed_count``.
+async def fold_counts() -> int:
+    """Add the pending units of unlimited offers (``PendingUnit``) to their ``offers.redeemed_count``.
 
     Why not in the redemption: the offer row would be locked from the redemption's update to
     its commit, so every redemption of a popular offer would wait for the previous one's commit
-    (its WAL flush) — a few hundred a second at best, whatever the hardware. An offer without
-    a stock limit has nothing to protect, so its redemptions are written with ``counted``
-    false and folded here: each row is marked counted once (a concurrent fold waits for the
-    row and then finds it counted) and added in the same transaction, so the count is exact,
-    only late by ``FOLD_EVERY_S``. Offers with a stock take their unit in the redemption.
+    (its WAL flush), and each update leaves a dead version of the one hot row that the next
+    redemptions walk past. An offer without a stock limit has nothing to protect, so its
+    redemption notes the unit in a row of its own and it is added here, within ``FOLD_EVERY_S``.
+
+    Exactly once: per offer, the offer row is locked first (in a fixed order, so two folds never
+    wait on each other in a cycle, and a stock being set on the offer waits or is waited for),
+    then its pending rows are deleted and their number added, in one transaction. A reversal
+    deletes its pending row instead, and whichever deletes the row first decides.
     Returns how many units were added.
     """
     added = 0
-    async with in_transaction() as tx:
-        rows = await _fetch(tx, FOLD_MARK_SQL, batch)
-        per_offer: dict[uuid.UUID, int] = defaultdict(int)
-        for row in rows:
-            if row["status"] == COMPLETED:
-                per_offer[as_uuid(row["offer_id"])] += 1  # type: ignore[index]
-        for offer_id in sorted(per_offer):  # a fixed order: two folds never wait on each other in a cycle
-            await _fetch(tx, FOLD_ADD_SQL, offer_id, per_offer[offer_id])
-            added += per_offer[offer_id]
+    offer_ids = sorted(set(await PendingUnit.all().distinct().values_list("offer_id", flat=True)))
+    for offer_id in offer_ids:
+        async with in_transaction() as tx:
+            if not await Offer.filter(id=offer_id).select_for_update().using_db(tx).exists():
+                await PendingUnit.filter(offer_id=offer_id).using_db(tx).delete()  # the offer is gone
+                continue
+            units = len(await _fetch(tx, FOLD_TAKE_SQL, offer_id))
+            if units:
+                await _fetch(tx, FOLD_ADD_SQL, offer_id, units)
+                added += units
     return added
 
 
@@ -1274,8 +1287,7 @@ async def fold_periodically(*, every_s: float = FOLD_EVERY_S, sweep_s: float = 6
             continue
         _fold.due, since_sweep = False, 0.0
         try:
-            while await fold_counts() >= FOLD_BATCH:
-                pass
+            await fold_counts()
         except Exception:  # noqa: BLE001 - the next round folds what this one could not
             log.warning("folding redemption counts failed", exc_info=True)
 

@@ -50,8 +50,8 @@ class Redemption(Model):
     At most one completed redemption per scan and offer (a partial unique index, migration
     0002), and one per partner order (partner_id, external_order_id).
     A unit of an offer without a stock limit is not taken from the offer row in the redemption
-    transaction (that row would serialise every redemption of the offer) but folded into
-    redeemed_count shortly after, exactly once (counted, see coupons.ledger.fold_counts).
+    transaction (that row would serialise every redemption of the offer) but noted as a
+    PendingUnit and folded into redeemed_count shortly after, exactly once (coupons.ledger.fold_counts).
     """
 
     id = fields.UUIDField(primary_key=True)
@@ -73,7 +73,6 @@ class Redemption(Model):
     deposit_waived_fen = fields.IntField()
     period_key = fields.CharField(max_length=10, null=True)  # the per-resident counter charged, if any
     took_stock = fields.BooleanField()
-    counted = fields.BooleanField(default=True)  # False: an unlimited offer's unit, folded into redeemed_count later
     request_hash = fields.CharField(max_length=64, null=True)  # partner orders: the body, for replays
     status = fields.CharField(max_length=12)  # completed | reversed
     created_at = fields.DatetimeField()
@@ -91,6 +90,21 @@ class Redemption(Model):
             ("offer_id", "business_day"),
             ("store_id", "created_at"),
         )
+
+
+class PendingUnit(Model):
+    """A unit of an offer without a stock limit: redeemed, not yet added to the offer's redeemed_count.
+
+    Written by the redemption, deleted by the fold that adds it to the count (coupons.ledger.fold_counts)
+    or by the reversal of the redemption, whichever comes first: the row lock decides, so the
+    unit is counted once or never. A stock check of the offer counts these too.
+    """
+
+    redemption_id = fields.UUIDField(primary_key=True)
+    offer_id = fields.UUIDField(db_index=True)
+
+    class Meta:
+        table = "redemption_pending_units"
 
 
 class RedemptionCounter(Model):

@@ -47,7 +47,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from coupons.ledger_models import AuditEntry, Coupon, IdempotencyRecord, Redemption, RedemptionCounter
+from coupons.ledger_models import (
+    AuditEntry,
+    Coupon,
+    IdempotencyRecord,
+    PendingUnit,
+    Redemption,
+    RedemptionCounter,
+)
 from coupons.models import Offer
 from credit.models import CreditScore
 from credit.models import Subject as CreditSubject
@@ -68,14 +75,14 @@ REDEMPTIONS = Redemption._meta.db_table
 COUNTERS = RedemptionCounter._meta.db_table
 IDEMPOTENCY = IdempotencyRecord._meta.db_table
 AUDIT = AuditEntry._meta.db_table
+PENDING = PendingUnit._meta.db_table
 
 # Tiers as numbers, lowest first (restricted is 0 and never qualifies).
 TIER_RANK_SQL = "CASE {tier} WHEN 'C' THEN 1 WHEN 'B' THEN 2 WHEN 'A' THEN 3 WHEN 'AA' THEN 4 WHEN 'AAA' THEN 5 ELSE 0 END"
 
 # Units of the offer redeemed while it had no stock limit and not folded into redeemed_count yet
-# (see coupons.ledger.fold_counts): a stock set meanwhile counts them too. Nearly always none,
-# found through a partial index of just those rows.
-_PENDING = f"(SELECT count(*) FROM {REDEMPTIONS} p WHERE p.offer_id = {{offer}} AND NOT p.counted AND p.status = 'completed')"
+# (see coupons.ledger.fold_counts): a stock set meanwhile counts them too. Nearly always none.
+_PENDING = f"(SELECT count(*) FROM {PENDING} p WHERE p.offer_id = {{offer}})"
 
 # $1 staff  $2 scan  $3 offer  $4 coupon  $5 idempotency scope  $6 idempotency key  $7 partner
 # $8 external order  $9 resident (partner channel)  $10 store (partner channel)  $11 day key  $12 month key
@@ -174,7 +181,7 @@ _RESPONSE_JSON = (
 _REDEMPTION_COLUMNS = (
     "id, channel, merchant_id, offer_id, resident_id, store_id, scan_id, staff_id, partner_id, external_order_id, "
     "coupon_id, offer_type, offer_value, tier, order_amount_fen, discount_fen, deposit_waived_fen, period_key, "
-    "took_stock, counted, request_hash, status, created_at, business_day"
+    "took_stock, request_hash, status, created_at, business_day"
 )
 _AUDIT_COLUMNS = "at, actor_type, actor_id, action, target_type, target_id, merchant_id, details"
 
@@ -211,7 +218,7 @@ redemption AS (
   INSERT INTO {REDEMPTIONS} ({_REDEMPTION_COLUMNS})
   SELECT $1::uuid, $23::varchar, g.merchant_id, $3::uuid, g.resident_id, g.store_id, $5::uuid, $4::uuid, $8::uuid,
          $9::varchar, $10::uuid, $11::varchar, $12::int, t.tier, $18::int, $19::int, $20::int, $21::varchar,
-         NOT $14::boolean, $14::boolean OR NOT $15::boolean, $22::varchar, 'completed', $2::timestamptz, $24::date
+         NOT $14::boolean, $22::varchar, 'completed', $2::timestamptz, $24::date
   FROM gate g, tier_ok t, gate_redemption
   RETURNING merchant_id, store_id, tier
 ),
@@ -232,17 +239,24 @@ stock AS (
     AND EXISTS (SELECT 1 FROM audit)
   RETURNING 1 AS ok
 ),
+pending_unit AS (
+  -- An unlimited offer: the unit is noted, and folded into redeemed_count later; the gate's
+  -- check of the offer is enough, and the row is not locked.
+  INSERT INTO {PENDING} (redemption_id, offer_id)
+  SELECT $1::uuid, $3::uuid FROM audit WHERE NOT $14::boolean AND $15::boolean
+  RETURNING 1 AS ok
+),
 unlocked AS (
-  -- No unit to take now (a coupon took it at the claim; an unlimited offer's is folded in later):
-  -- the gate's check of the offer is enough, and the row is not locked.
-  SELECT 1 AS ok FROM audit WHERE $14::boolean OR $15::boolean
+  -- A coupon took its unit at the claim: nothing to take now.
+  SELECT 1 AS ok FROM audit WHERE $14::boolean
 )
 SELECT CASE
   WHEN EXISTS (SELECT 1 FROM idem UNION ALL SELECT 1 FROM coupon UNION ALL SELECT 1 FROM counter
                UNION ALL SELECT 1 FROM redemption)
     -- Something was written: with the last step too that is the redemption (1/1), without it
     -- a division by zero aborts the statement, so nothing of the broken chain is kept.
-    THEN 1 / (SELECT count(*) FROM (SELECT ok FROM stock UNION ALL SELECT ok FROM unlocked) AS last_step)::int = 1
+    THEN 1 / (SELECT count(*) FROM (SELECT ok FROM stock UNION ALL SELECT ok FROM pending_unit
+                                    UNION ALL SELECT ok FROM unlocked) AS last_step)::int = 1
   ELSE false
 END AS done,
 (SELECT store_id FROM redemption) AS store_id
@@ -264,7 +278,7 @@ STEP_SQL = {
                f"WHERE {COUNTERS}.used < $4 RETURNING used",
     "redemption": f"INSERT INTO {REDEMPTIONS} ({_REDEMPTION_COLUMNS}) VALUES "
                   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, "
-                  "$21, 'completed', $22, $23)",
+                  "'completed', $21, $22)",
     "audit": f"INSERT INTO {AUDIT} ({_AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     "stock": f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + 1 "
              "WHERE id = $1 AND status = 'active' AND valid_from <= $2 AND valid_until > $2 "
@@ -272,17 +286,12 @@ STEP_SQL = {
              "RETURNING redeemed_count",
     "running": f"SELECT 1 AS ok FROM {OFFERS} WHERE id = $1 AND status = 'active' AND valid_from <= $2 AND valid_until > $2 "
                "AND ($3 = 0 OR total_stock IS NULL)",
+    "pending": f"INSERT INTO {PENDING} (redemption_id, offer_id) VALUES ($1, $2)",
 }
 
 
-# Fold the units of unlimited offers into offers.redeemed_count: mark them counted (each row once,
-# whoever folds concurrently: a second folder waits for the row and then finds it counted), then
-# add them up per offer, in one transaction. Reversed ones are marked but not added.
-FOLD_MARK_SQL = (
-    f"UPDATE {REDEMPTIONS} SET counted = TRUE WHERE id IN "
-    f"(SELECT id FROM {REDEMPTIONS} WHERE NOT counted ORDER BY id LIMIT $1) AND NOT counted "
-    "RETURNING offer_id, status"
-)
+# Fold one offer's pending units into its redeemed_count (the caller holds the offer row's lock).
+FOLD_TAKE_SQL = f"DELETE FROM {PENDING} WHERE offer_id = $1 RETURNING redemption_id"
 FOLD_ADD_SQL = f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + $2 WHERE id = $1"
 
 

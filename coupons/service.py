@@ -13,7 +13,7 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from coupons.exceptions import OfferNotFound, OfferNotPending, OfferNotResumable
-from coupons.ledger_models import Redemption
+from coupons.ledger_models import PendingUnit
 from coupons.models import Offer
 from coupons.schemas import TERMS, OfferIn, OfferPatch, term_problems
 from credit.scoring import tier_rank
@@ -109,19 +109,13 @@ async def _store_ids(offer: Offer, *, using_db: Any = None) -> list[uuid.UUID]:
 
 
 async def _fold_pending_units(offer_id: uuid.UUID, conn: Any) -> int:
-    """Count an unlimited offer's units not folded into ``redeemed_count`` yet (``coupons.ledger.fold_counts``) now.
+    """Add an unlimited offer's units not folded into ``redeemed_count`` yet (``coupons.ledger.fold_counts``) now.
 
     Called with the offer row locked, before the offer gets a stock limit, so the limit is
-    checked against every unit and ``remaining`` is exact at once. The rows are locked and
-    marked as the fold does, so a concurrent fold skips them and no unit is counted twice.
+    checked against every unit and ``remaining`` is exact at once. A fold locks the offer row
+    before it deletes pending rows, so the two never count a unit twice.
     """
-    pending = await Redemption.filter(offer_id=offer_id, counted=False).select_for_update().using_db(conn).values_list(
-        "id", "status"
-    )
-    if not pending:
-        return 0
-    await Redemption.filter(id__in=[row[0] for row in pending], counted=False).using_db(conn).update(counted=True)
-    units = sum(1 for _, status in pending if status == "completed")
+    units = await PendingUnit.filter(offer_id=offer_id).using_db(conn).delete()
     if units:
         await Offer.filter(id=offer_id).using_db(conn).update(redeemed_count=F("redeemed_count") + units)
     return units
