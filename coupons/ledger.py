@@ -86,11 +86,9 @@ from coupons.ledger_sql import (
     CONTEXT_SQL,
     FOLD_ADD_SQL,
     FOLD_TAKE_SQL,
-    PG_PARAMS,
-    PG_REDEEM_PARTNER_SQL,
-    PG_REDEEM_STORE_SQL,
     STEP_SQL,
     LedgerDatabase,
+    redeem_statement,
 )
 from coupons.models import Offer
 from coupons.service import RESTRICTED, live_tier
@@ -606,9 +604,13 @@ async def _write_in_one_statement(
         "idem_scope": request.idem_scope, "idem_key": request.idem_key, "idem_hash": request.request_hash,
         "idem_expires_at": request.now + IDEMPOTENCY_TTL,
     }
-    sql = PG_REDEEM_STORE_SQL if request.channel == STORE else PG_REDEEM_PARTNER_SQL
+    last = "stock" if terms.locks_stock else "pending" if terms.takes_stock else "none"
+    sql, names = redeem_statement(
+        request.channel, idempotent=request.idem_key is not None, coupon=terms.requires_claim,
+        counter=values["period_key"] is not None, last=last,
+    )
     try:
-        row = await raw.fetchrow(sql, *[params[name] for name in PG_PARAMS])
+        row = await raw.fetchrow(sql, *[params[name] for name in names])
     except asyncpg.DivisionByZeroError:
         return False, None
     except Exception as exc:

@@ -24,7 +24,7 @@ it is written for few round trips *and* for exactness:
    so its redemptions never queue behind each other's commits. If any step does not happen
    the transaction is rolled back and the context is read again to name the reason.
 
-On PostgreSQL the writes are one statement of chained data-modifying CTEs (``PG_REDEEM_SQL``,
+On PostgreSQL the writes are one statement of chained data-modifying CTEs (``redeem_statement``,
 each step reads the previous one's ``RETURNING``, so they run in that order and stop at the
 first that does not happen), sent on its own: one statement is one transaction. If the chain
 stops after a write (say the counter was incremented and then the stock ran out), the
@@ -43,8 +43,10 @@ Tortoise transaction (``STEP_SQL``); SQLite serialises writers, so there is noth
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any
 
 from coupons.ledger_models import (
@@ -130,21 +132,17 @@ LEFT JOIN {REDEMPTIONS} pr ON pr.partner_id = $7 AND pr.external_order_id = $8
 # not happen, nothing is written and ``coupons.ledger`` reads the context to name the reason (or
 # to refresh the terms and go again).
 
-PG_PARAMS = (
-    "redemption_id", "now", "offer_id", "staff_id", "scan_id", "resident_id", "store_id", "partner_id",   # 1-8
-    "external_order_id", "coupon_id", "offer_type", "offer_value", "min_tier", "requires_claim",          # 9-14
-    "unlimited", "per_resident_limit", "per_resident_period", "order_amount_fen", "discount_fen",         # 15-19
-    "deposit_waived_fen", "period_key", "request_hash", "channel", "business_day", "idem_scope",          # 20-25
-    "idem_key", "idem_hash", "idem_expires_at", "created_at_text", "actor_type", "actor_id",              # 26-31
-    "audit_details",                                                                                      # 32
-)
+# The statement is written with named parameters (``@name``) and compiled, per shape of offer, to
+# one that holds only the steps that shape needs (see ``redeem_statement``).
 
-_TERMS_HOLD = """o.status = 'active' AND o.valid_from <= $2::timestamptz AND o.valid_until > $2::timestamptz
-    AND o.type = $11::varchar AND o.value IS NOT DISTINCT FROM $12::int AND o.min_tier = $13::varchar
-    AND o.requires_claim = $14::boolean AND (o.total_stock IS NULL) = $15::boolean
-    AND o.per_resident_limit IS NOT DISTINCT FROM $16::int AND o.per_resident_period IS NOT DISTINCT FROM $17::varchar
-    AND ($10::uuid IS NOT NULL) = $14::boolean
-    AND (o.type <> 'percent_off' OR $18::int IS NOT NULL)"""
+_TERMS_HOLD = """o.status = 'active' AND o.valid_from <= @now::timestamptz AND o.valid_until > @now::timestamptz
+    AND o.type = @offer_type::varchar AND o.value IS NOT DISTINCT FROM @offer_value::int
+    AND o.min_tier = @min_tier::varchar AND o.requires_claim = @requires_claim::boolean
+    AND (o.total_stock IS NULL) = @unlimited::boolean
+    AND o.per_resident_limit IS NOT DISTINCT FROM @per_resident_limit::int
+    AND o.per_resident_period IS NOT DISTINCT FROM @per_resident_period::varchar
+    AND (@coupon_id::uuid IS NOT NULL) = @requires_claim::boolean
+    AND (o.type <> 'percent_off' OR @order_amount_fen::int IS NOT NULL)"""
 
 # The store channel: an active staff member allowed in the store of an accepted, unexpired scan
 # of the same merchant (of the resident the caller expects, if it named one), whose offer applies
@@ -152,30 +150,32 @@ _TERMS_HOLD = """o.status = 'active' AND o.valid_from <= $2::timestamptz AND o.v
 _STORE_GATE = f"""
   SELECT sc.resident_id, st.merchant_id, sc.store_id
   FROM {STAFF} st
-  JOIN {SCANS} sc ON sc.id = $5::uuid AND sc.merchant_id = st.merchant_id
-  JOIN {OFFERS} o ON o.id = $3::uuid AND o.merchant_id = st.merchant_id
-  WHERE st.id = $4::uuid AND st.is_active
+  JOIN {SCANS} sc ON sc.id = @scan_id::uuid AND sc.merchant_id = st.merchant_id
+  JOIN {OFFERS} o ON o.id = @offer_id::uuid AND o.merchant_id = st.merchant_id
+  WHERE st.id = @staff_id::uuid AND st.is_active
     AND (st.role = 'owner' OR EXISTS (SELECT 1 FROM {STAFF_STORES} ss WHERE ss.staff_id = st.id AND ss.store_id = sc.store_id))
-    AND sc.outcome = 'accepted' AND sc.resident_id IS NOT NULL AND sc.expires_at > $2::timestamptz
-    AND ($6::uuid IS NULL OR sc.resident_id = $6::uuid) AND ($7::uuid IS NULL OR sc.store_id = $7::uuid)
+    AND sc.outcome = 'accepted' AND sc.resident_id IS NOT NULL AND sc.expires_at > @now::timestamptz
+    AND (@resident_id::uuid IS NULL OR sc.resident_id = @resident_id::uuid)
+    AND (@store_id::uuid IS NULL OR sc.store_id = @store_id::uuid)
     AND (o.all_stores OR EXISTS (SELECT 1 FROM {OFFER_STORES} os WHERE os.offer_id = o.id AND os.store_id = sc.store_id))
     AND {_TERMS_HOLD}
 """
 
 # The partner channel: the resident the partner named; a store only if the partner gave one.
 _PARTNER_GATE = f"""
-  SELECT $6::uuid AS resident_id, o.merchant_id, $7::uuid AS store_id
+  SELECT @resident_id::uuid AS resident_id, o.merchant_id, @store_id::uuid AS store_id
   FROM {OFFERS} o
-  WHERE o.id = $3::uuid
-    AND ($7::uuid IS NULL OR o.all_stores
-         OR EXISTS (SELECT 1 FROM {OFFER_STORES} os WHERE os.offer_id = o.id AND os.store_id = $7::uuid))
+  WHERE o.id = @offer_id::uuid
+    AND (@store_id::uuid IS NULL OR o.all_stores
+         OR EXISTS (SELECT 1 FROM {OFFER_STORES} os WHERE os.offer_id = o.id AND os.store_id = @store_id::uuid))
     AND {_TERMS_HOLD}
 """
 
 _RESPONSE_JSON = (
-    "json_build_object('id', $1::uuid::text, 'offer_id', $3::uuid::text, 'discount_fen', $19::int, "
-    "'deposit_waived_fen', $20::int, 'order_amount_fen', $18::int, 'coupon_id', $10::uuid::text, "
-    "'store_id', g.store_id::text, 'status', 'completed', 'created_at', $29::text)::text"
+    "json_build_object('id', @redemption_id::uuid::text, 'offer_id', @offer_id::uuid::text, "
+    "'discount_fen', @discount_fen::int, 'deposit_waived_fen', @deposit_waived_fen::int, "
+    "'order_amount_fen', @order_amount_fen::int, 'coupon_id', @coupon_id::uuid::text, "
+    "'store_id', g.store_id::text, 'status', 'completed', 'created_at', @created_at_text::text)::text"
 )
 
 _REDEMPTION_COLUMNS = (
@@ -185,85 +185,117 @@ _REDEMPTION_COLUMNS = (
 )
 _AUDIT_COLUMNS = "at, actor_type, actor_id, action, target_type, target_id, merchant_id, details"
 
-_CHAIN = f"""
-tier_ok AS (
+# Each step: its SQL, given the name of the step before it, which has a row exactly when
+# everything so far happened (so the steps run in this order and stop at the first that does not).
+_TIER_OK = f"""tier_ok AS (
   SELECT s.tier FROM gate g JOIN {SUBJECTS} j ON j.resident_id = g.resident_id JOIN {SCORES} s ON s.subject_id = j.id
-  WHERE {TIER_RANK_SQL.format(tier="s.tier")} >= {TIER_RANK_SQL.format(tier="$13::varchar")}
-),
-idem AS (
+  WHERE {TIER_RANK_SQL.format(tier="s.tier")} >= {TIER_RANK_SQL.format(tier="@min_tier::varchar")}
+)"""
+_IDEM = f"""idem AS (
+  -- The Idempotency-Key's answer (a concurrent first use of the key waits here, then finds it taken).
   INSERT INTO {IDEMPOTENCY} (scope, key, request_hash, status_code, response, created_at, expires_at)
-  SELECT $25::varchar, $26::varchar, $27::varchar, 201, {_RESPONSE_JSON}, $2::timestamptz, $28::timestamptz
-  FROM gate g, tier_ok WHERE $26::varchar IS NOT NULL
+  SELECT @idem_scope::varchar, @idem_key::varchar, @idem_hash::varchar, 201, {_RESPONSE_JSON}, @now::timestamptz,
+         @idem_expires_at::timestamptz
+  FROM gate g WHERE EXISTS (SELECT 1 FROM {{prev}})
   ON CONFLICT (scope, key) DO NOTHING
   RETURNING 1 AS ok
-),
-gate_coupon AS (SELECT 1 AS ok FROM tier_ok WHERE $26::varchar IS NULL OR EXISTS (SELECT 1 FROM idem)),
-coupon AS (
-  UPDATE {COUPONS} c SET status = 'used', used_at = $2::timestamptz, redemption_id = $1::uuid
+)"""
+_COUPON = f"""coupon AS (
+  UPDATE {COUPONS} c SET status = 'used', used_at = @now::timestamptz, redemption_id = @redemption_id::uuid
   FROM gate g
-  WHERE c.id = $10::uuid AND c.resident_id = g.resident_id AND c.offer_id = $3::uuid AND c.status = 'active'
-    AND c.expires_at > $2::timestamptz AND EXISTS (SELECT 1 FROM gate_coupon)
+  WHERE c.id = @coupon_id::uuid AND c.resident_id = g.resident_id AND c.offer_id = @offer_id::uuid
+    AND c.status = 'active' AND c.expires_at > @now::timestamptz AND EXISTS (SELECT 1 FROM {{prev}})
   RETURNING 1 AS ok
-),
-gate_counter AS (SELECT 1 AS ok FROM gate_coupon WHERE $10::uuid IS NULL OR EXISTS (SELECT 1 FROM coupon)),
-counter AS (
+)"""
+_COUNTER = f"""counter AS (
+  -- The resident's counter for the period, incremented only below the limit.
   INSERT INTO {COUNTERS} (offer_id, resident_id, period_key, used)
-  SELECT $3::uuid, g.resident_id, $21::varchar, 1 FROM gate g, gate_counter WHERE $21::varchar IS NOT NULL
+  SELECT @offer_id::uuid, g.resident_id, @period_key::varchar, 1 FROM gate g WHERE EXISTS (SELECT 1 FROM {{prev}})
   ON CONFLICT (offer_id, resident_id, period_key) DO UPDATE SET used = {COUNTERS}.used + 1
-  WHERE {COUNTERS}.used < $16::int
+  WHERE {COUNTERS}.used < @per_resident_limit::int
   RETURNING 1 AS ok
-),
-gate_redemption AS (SELECT 1 AS ok FROM gate_counter WHERE $21::varchar IS NULL OR EXISTS (SELECT 1 FROM counter)),
-redemption AS (
+)"""
+_REDEMPTION = f"""redemption AS (
   INSERT INTO {REDEMPTIONS} ({_REDEMPTION_COLUMNS})
-  SELECT $1::uuid, $23::varchar, g.merchant_id, $3::uuid, g.resident_id, g.store_id, $5::uuid, $4::uuid, $8::uuid,
-         $9::varchar, $10::uuid, $11::varchar, $12::int, t.tier, $18::int, $19::int, $20::int, $21::varchar,
-         NOT $14::boolean, $22::varchar, 'completed', $2::timestamptz, $24::date
-  FROM gate g, tier_ok t, gate_redemption
+  SELECT @redemption_id::uuid, @channel::varchar, g.merchant_id, @offer_id::uuid, g.resident_id, g.store_id,
+         @scan_id::uuid, @staff_id::uuid, @partner_id::uuid, @external_order_id::varchar, @coupon_id::uuid,
+         @offer_type::varchar, @offer_value::int, t.tier, @order_amount_fen::int, @discount_fen::int,
+         @deposit_waived_fen::int, @period_key::varchar, NOT @requires_claim::boolean, @request_hash::varchar,
+         'completed', @now::timestamptz, @business_day::date
+  FROM gate g, tier_ok t WHERE EXISTS (SELECT 1 FROM {{prev}})
   RETURNING merchant_id, store_id, tier
-),
-audit AS (
+)"""
+_AUDIT = f"""audit AS (
   INSERT INTO {AUDIT} ({_AUDIT_COLUMNS})
-  SELECT $2::timestamptz, $30::varchar, $31::uuid, 'redemption.completed', 'redemption', $1::uuid, r.merchant_id,
-         $32::jsonb || jsonb_build_object('store_id', r.store_id, 'tier', r.tier)
+  SELECT @now::timestamptz, @actor_type::varchar, @actor_id::uuid, 'redemption.completed', 'redemption',
+         @redemption_id::uuid, r.merchant_id,
+         @audit_details::jsonb || jsonb_build_object('store_id', r.store_id, 'tier', r.tier)
   FROM redemption r
   RETURNING 1 AS ok
-),
-stock AS (
+)"""
+_STOCK = f"""stock AS (
   -- A limited offer: take the unit, the offer row last (the gate read it from the statement's
   -- snapshot, this re-checks the committed row after waiting for its lock).
   UPDATE {OFFERS} SET redeemed_count = redeemed_count + 1
-  WHERE NOT $14::boolean AND NOT $15::boolean AND id = $3::uuid
-    AND status = 'active' AND valid_from <= $2::timestamptz AND valid_until > $2::timestamptz
-    AND total_stock IS NOT NULL AND redeemed_count + {_PENDING.format(offer="$3::uuid")} < total_stock
+  WHERE id = @offer_id::uuid AND status = 'active' AND valid_from <= @now::timestamptz
+    AND valid_until > @now::timestamptz
+    AND total_stock IS NOT NULL AND redeemed_count + {_PENDING.format(offer="@offer_id::uuid")} < total_stock
     AND EXISTS (SELECT 1 FROM audit)
   RETURNING 1 AS ok
-),
-pending_unit AS (
+)"""
+_PENDING_UNIT = f"""stock AS (
   -- An unlimited offer: the unit is noted, and folded into redeemed_count later; the gate's
   -- check of the offer is enough, and the row is not locked.
   INSERT INTO {PENDING} (redemption_id, offer_id)
-  SELECT $1::uuid, $3::uuid FROM audit WHERE NOT $14::boolean AND $15::boolean
+  SELECT @redemption_id::uuid, @offer_id::uuid FROM audit
   RETURNING 1 AS ok
-),
-unlocked AS (
+)"""
+_NO_STOCK = """stock AS (
   -- A coupon took its unit at the claim: nothing to take now.
-  SELECT 1 AS ok FROM audit WHERE $14::boolean
-)
+  SELECT 1 AS ok FROM audit
+)"""
+LAST_STEPS = {"stock": _STOCK, "pending": _PENDING_UNIT, "none": _NO_STOCK}
+
+
+@lru_cache(maxsize=64)
+def redeem_statement(
+    channel: str, *, idempotent: bool, coupon: bool, counter: bool, last: str
+) -> tuple[str, tuple[str, ...]]:
+    """The redemption as one statement for this shape of offer and request, and its parameters' names in order.
+
+    Only the steps the shape needs are in it: PostgreSQL opens and locks every table and index a
+    statement names, rows or not, and that was most of a redemption's cost.
+    ``last``: ``stock`` (take a unit of a limited offer), ``pending`` (note a unit of an unlimited
+    offer) or ``none`` (a coupon's unit was taken at the claim).
+    """
+    steps, prev = [f"gate AS ({_STORE_GATE if channel == 'store' else _PARTNER_GATE})", _TIER_OK], "tier_ok"
+    writes = []
+    for wanted, template, name in ((idempotent, _IDEM, "idem"), (coupon, _COUPON, "coupon"), (counter, _COUNTER, "counter")):
+        if wanted:
+            steps.append(template.format(prev=prev))
+            writes.append(name)
+            prev = name
+    steps += [_REDEMPTION.format(prev=prev), _AUDIT, LAST_STEPS[last]]
+    writes.append("redemption")
+    any_write = " UNION ALL ".join(f"SELECT 1 FROM {name}" for name in writes)
+    sql = "WITH " + ",\n".join(steps) + f"""
 SELECT CASE
-  WHEN EXISTS (SELECT 1 FROM idem UNION ALL SELECT 1 FROM coupon UNION ALL SELECT 1 FROM counter
-               UNION ALL SELECT 1 FROM redemption)
+  WHEN EXISTS ({any_write})
     -- Something was written: with the last step too that is the redemption (1/1), without it
     -- a division by zero aborts the statement, so nothing of the broken chain is kept.
-    THEN 1 / (SELECT count(*) FROM (SELECT ok FROM stock UNION ALL SELECT ok FROM pending_unit
-                                    UNION ALL SELECT ok FROM unlocked) AS last_step)::int = 1
+    THEN 1 / (SELECT count(*) FROM stock)::int = 1
   ELSE false
 END AS done,
 (SELECT store_id FROM redemption) AS store_id
 """
+    names: list[str] = []
 
-PG_REDEEM_STORE_SQL = f"WITH gate AS ({_STORE_GATE}),{_CHAIN}"
-PG_REDEEM_PARTNER_SQL = f"WITH gate AS ({_PARTNER_GATE}),{_CHAIN}"
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"@([a-z_]+)", number, sql), tuple(names)
 
 
 # The same steps one at a time (each returns a row when it happened), in the same order.
