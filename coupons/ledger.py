@@ -9,7 +9,8 @@ Benefits cost merchants money, so a redemption is never doubled and never lost:
   redeemed_count < total_stock``, the per-resident limit by a counter row per (offer, resident,
   period) incremented only below the limit, a coupon by ``active`` → ``used``, one completed
   redemption per scan and offer and one per partner order by unique indexes; an offer without
-  a stock limit is not locked at all, its units reach ``redeemed_count`` by ``fold_counts``
+  a stock limit is only share-locked (redemptions never wait for each other, a change of its
+  terms waits for them and they for it), its units reach ``redeemed_count`` by ``fold_counts``
   (exactly once, within a fraction of a second);
 - an Idempotency-Key's answer is stored in the same transaction as the redemption, so a retry
   (also after a crash or a restart) gets the same redemption and the same status, and a
@@ -661,7 +662,10 @@ async def _write_steps(request: _Request, checked: _Checked, values: dict[str, A
                 if terms.locks_stock:
                     last = await db.fetchrow(STEP_SQL["stock"], request.offer_id, now)
                 else:  # a coupon took its unit at the claim, an unlimited offer's unit is folded in later
-                    last = await db.fetchrow(STEP_SQL["running"], request.offer_id, now, 1 if terms.takes_stock else 0)
+                    # On PostgreSQL the share lock orders this with a change of the offer's terms (a
+                    # stock being set waits for it, or it for the stock); SQLite runs one writer at a time.
+                    running = STEP_SQL["running"] if db.sqlite else STEP_SQL["running"] + " FOR KEY SHARE"
+                    last = await db.fetchrow(running, request.offer_id, now, 1 if terms.takes_stock else 0)
                 if not last:
                     raise _LostRace()
                 if terms.takes_stock and terms.unlimited:

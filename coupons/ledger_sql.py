@@ -18,10 +18,12 @@ it is written for few round trips *and* for exactness:
    window and stock re-checked by the ``UPDATE … WHERE redeemed_count < total_stock``; under
    READ COMMITTED a second writer waits for the row lock and re-evaluates the condition on the
    committed row). The offer row, which every redemption of a limited offer updates, is locked
-   last, so it is held only for the commit. Where there is no stock to take now, the offer is
-   only read (no lock): a coupon took its unit at the claim, and an offer without a stock
-   limit gets its unit folded into ``redeemed_count`` shortly after (``coupons.ledger.fold_counts``),
-   so its redemptions never queue behind each other's commits. If any step does not happen
+   last, so it is held only for the commit. Where there is no stock to take now, the offer row
+   is only share-locked (``FOR KEY SHARE``): a coupon took its unit at the claim, and an offer
+   without a stock limit gets its unit folded into ``redeemed_count`` shortly after
+   (``coupons.ledger.fold_counts``), so its redemptions never queue behind each other's
+   commits, while a change of the offer's terms (``FOR UPDATE``) waits for those in flight, and
+   those that come after see the new terms (a stock set on an unlimited offer is never oversold). If any step does not happen
    the transaction is rolled back and the context is read again to name the reason.
 
 On PostgreSQL the writes are one statement of chained data-modifying CTEs (``redeem_statement``,
@@ -245,7 +247,7 @@ _STOCK = f"""stock AS (
 )"""
 _PENDING_UNIT = f"""stock AS (
   -- An unlimited offer: the unit is noted, and folded into redeemed_count later; the gate's
-  -- check of the offer is enough, and the row is not locked.
+  -- check of the offer (under its share lock) is enough.
   INSERT INTO {PENDING} (redemption_id, offer_id)
   SELECT @redemption_id::uuid, @offer_id::uuid FROM audit
   RETURNING 1 AS ok
@@ -268,7 +270,13 @@ def redeem_statement(
     ``last``: ``stock`` (take a unit of a limited offer), ``pending`` (note a unit of an unlimited
     offer) or ``none`` (a coupon's unit was taken at the claim).
     """
-    steps, prev = [f"gate AS ({_STORE_GATE if channel == 'store' else _PARTNER_GATE})", _TIER_OK], "tier_ok"
+    gate = _STORE_GATE if channel == "store" else _PARTNER_GATE
+    if last != "stock":
+        # No UPDATE of the offer row to wait on a change of its terms (a stock being set, a pause):
+        # a share lock does (shared with other redemptions), and if the terms changed meanwhile
+        # the gate is re-evaluated on the new row and lets nothing through.
+        gate += "  FOR KEY SHARE OF o\n"
+    steps, prev = [f"gate AS ({gate})", _TIER_OK], "tier_ok"
     writes = []
     for wanted, template, name in ((idempotent, _IDEM, "idem"), (coupon, _COUPON, "coupon"), (counter, _COUNTER, "counter")):
         if wanted:

@@ -182,3 +182,29 @@ class TestUnlimitedOfferCounts:
         assert "4 already redeemed" in r.text
         r = await client.patch(f"/api/v1/merchant/offers/{offer}", json={"total_stock": 4}, headers=unlimited["headers"])
         assert r.status_code == 200 and r.json()["remaining"] == 0, r.text
+
+    async def test_a_stock_set_while_redemptions_race_is_never_oversold(self, client, unlimited):
+        offer = unlimited["free"]["id"]
+        scans = [await h.scanned(client, unlimited, 50 + i) for i in range(6)]
+        patch, *answers = await asyncio.gather(
+            client.patch(f"/api/v1/merchant/offers/{offer}", json={"total_stock": 6}, headers=unlimited["headers"]),
+            *(h.redeem(client, unlimited["cashier"], s["scan_id"], offer) for s in scans),
+        )
+        assert {r.status_code for r in answers} <= {201, 409}, [r.text for r in answers]
+        assert {h.error_code(r) for r in answers if r.status_code == 409} <= {"OUT_OF_STOCK"}
+        completed = await Redemption.filter(offer_id=offer, status="completed").count()
+        assert completed == 4 + sum(r.status_code == 201 for r in answers)
+        if patch.status_code == 200:  # set before too many got through: the stock holds from then on
+            assert completed <= 6
+        else:  # more than 6 were already redeemed when the stock was set
+            assert patch.status_code == 422, patch.text
+        await ledger.fold_counts()
+        assert (await h.offer_state(client, unlimited, offer))["redeemed_count"] == completed
+
+
+class TestUnlimitedOfferCountsStepByStep(TestUnlimitedOfferCounts):
+    """The same, with the writes one statement at a time (SQLite always; PostgreSQL without the ledger's pool)."""
+
+    @pytest.fixture(autouse=True)
+    def without_pool(self, monkeypatch):
+        monkeypatch.setattr(LedgerDatabase, "available", classmethod(lambda cls: False))
