@@ -37,29 +37,18 @@ import gc
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import orjson
+from _harness import pg, seed, served
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from residents.identity import with_check_digit  # noqa: E402
-
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 WORKERS = 2
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
@@ -389,41 +378,6 @@ async def open_loop(world: World, rate: float) -> Figure:
 # --- the server and its data ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-async def pg(sql: str, *, url: str = DATABASE_URL, fetch: bool = False):
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=5)
-    try:
-        return await conn.fetch(sql) if fetch else await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def flush_redis() -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
-
-
-def xinyi(env: dict[str, str], *args: str) -> None:
-    subprocess.run([str(ROOT / ".venv/bin/xinyi"), *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-
-
 def wrk_healthz(base: str) -> float | None:
     if shutil.which("wrk") is None:
         return None
@@ -433,67 +387,6 @@ def wrk_healthz(base: str) -> float | None:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
-def seed(base: str, env: dict[str, str]) -> dict[str, object]:
-    xinyi(env, "create-admin", "--username", "bench-admin", "--password", "bench-admin-password")
-    with httpx.Client(base_url=base, timeout=30) as http:
-
-        def ok(r: httpx.Response, status: int = 200) -> dict:
-            assert r.status_code == status, r.text
-            return r.json()
-
-        admin = {"Authorization": "Bearer " + ok(http.post("/api/v1/admin/auth/login", json={
-            "username": "bench-admin", "password": "bench-admin-password"}))["access_token"]}
-        merchant = ok(http.post("/api/v1/admin/merchants", json={
-            "name": "玉龙雪山景区", "category": "scenic_spot", "region": "530700"}, headers=admin), 201)
-        store = ok(http.post(f"/api/v1/admin/merchants/{merchant['id']}/stores", json={
-            "name": "甘海子游客中心", "region": "530700"}, headers=admin), 201)
-        for username, role, stores in (("bench-owner", "owner", []), ("bench-cashier", "cashier", [store["id"]])):
-            ok(http.post(f"/api/v1/admin/merchants/{merchant['id']}/staff", json={
-                "username": username, "password": "bench-password", "role": role, "store_ids": stores}, headers=admin), 201)
-
-        def staff(username: str) -> str:
-            return "Bearer " + ok(http.post("/api/v1/merchant/auth/login", json={
-                "username": username, "password": "bench-password"}))["access_token"]
-
-        owner = {"Authorization": staff("bench-owner")}
-        window = {"valid_from": "2020-01-01T00:00:00+08:00", "valid_until": "2099-01-01T00:00:00+08:00"}
-        offers = []
-        for terms in (
-            {"type": "percent_off", "value": 20, "label": "门票八折", "min_tier": "A"},
-            {"type": "priority_lane", "label": "索道优先通道", "min_tier": "A", "total_stock": 1_000_000},
-            {"type": "amount_off", "value": 5000, "label": "观光车立减50元", "min_tier": "AA"},
-        ):
-            offer = ok(http.post("/api/v1/merchant/offers", json={"scenario": "travel", **window, **terms},
-                                 headers=owner), 201)
-            ok(http.post(f"/api/v1/admin/offers/{offer['id']}/approve", headers=admin))
-            offers.append(offer["id"])
-
-        residents = []
-        for i in range(RESIDENTS):
-            login = ok(http.post("/api/v1/mp/auth/login", json={"code": f"mock:bench{i}:{uuid.uuid4().hex[:6]}"}))
-            headers = {"Authorization": f"Bearer {login['access_token']}"}
-            version = ok(http.get("/api/v1/mp/consent", headers=headers))["version"]
-            ok(http.post("/api/v1/mp/consent", json={"version": version}, headers=headers))
-            number = with_check_digit(f"5301021990{(i % 12) + 1:02d}{(i % 28) + 1:02d}{i:03d}")
-            ok(http.post("/api/v1/mp/identity", json={"name": "张三", "id_number": number}, headers=headers))
-            residents.append(headers["Authorization"])
-        return {"store_id": store["id"], "offer_id": offers[0], "cashier": staff("bench-cashier"), "residents": residents}
-
-
-def wait_ready(base: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server did not become ready:\n{log.read_text()[-3000:]}")
-
-
 def main() -> int:
     try:
         import uvloop
@@ -501,53 +394,24 @@ def main() -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    name = f"xinyi_bench_redeem_{os.getpid()}"
-    db_url = with_database(DATABASE_URL, name)
-    work = Path(tempfile.mkdtemp(prefix="xinyi-bench-"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "XINYI_ENV": "dev", "XINYI_VAR_DIR": str(work / "var"), "DATABASE_URL": db_url,
-           "REDIS_URL": REDIS_URL}
-    asyncio.run(pg(f'CREATE DATABASE "{name}"'))
-    asyncio.run(flush_redis())
-    server = None
-    log = work / "server.log"
-    try:
-        xinyi(env, "migrate")
-        with log.open("w") as out:
-            server = subprocess.Popen(
-                [str(ROOT / ".venv/bin/xinyi"), "serve", "--workers", str(WORKERS), "--port", str(port)],
-                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        wait_ready(base, server, log)
-        seeded = seed(base, env)
-        world = World(port=port, store_id=str(seeded["store_id"]), offer_id=str(seeded["offer_id"]),
-                      cashier=str(seeded["cashier"]), residents=list(seeded["residents"]))  # type: ignore[arg-type]
-        print(f"server: xinyi serve --workers {WORKERS} (PostgreSQL {name}, Redis {REDIS_URL}); "
+    with served("xinyi_bench_redeem", redis_url=REDIS_URL, workers=WORKERS) as server:
+        seeded = seed(server.base, server.env, residents=RESIDENTS)
+        world = World(port=server.port, store_id=seeded.store_id, offer_id=seeded.offer_ids[0],
+                      cashier=seeded.cashier, residents=seeded.residents)
+        print(f"server: xinyi serve --workers {WORKERS} (PostgreSQL {server.database}, Redis {REDIS_URL}); "
               f"{os.cpu_count()} CPUs shared by the server, PostgreSQL, Redis and this load generator; "
               f"load average before: {os.getloadavg()[0]:.2f}")
-        redeemed = asyncio.run(measure(world, base))
+        redeemed = asyncio.run(measure(world, server.base))
 
         time.sleep(1.0)  # the server folds the units of an offer without stock limit 0.25 s after redeeming
         rows = asyncio.run(pg(
             f"SELECT (SELECT count(*) FROM redemptions) AS n, (SELECT redeemed_count FROM offers WHERE id = '{world.offer_id}') AS c",
-            url=db_url, fetch=True))
+            url=server.database_url, fetch=True))
         n, c = rows[0]["n"], rows[0]["c"]
         print(f"  load average after: {os.getloadavg()[0]:.2f} (anything else running skews every figure)")
         verdict = "consistent" if n == c == redeemed else "INCONSISTENT"
         print(f"  ledger: {redeemed} redemptions answered 201, {n} rows, offer redeemed_count {c}: {verdict}")
         return 0 if verdict == "consistent" else 1
-    finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGINT)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
-        asyncio.run(pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(flush_redis())
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -30,26 +30,16 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+from _harness import Seeded, seed, served
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from passes.qr import qr_modules, render_qr_png
 
-from passes.qr import qr_modules, render_qr_png  # noqa: E402
-from residents.identity import with_check_digit  # noqa: E402
-
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORKERS = 2
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
@@ -92,41 +82,6 @@ request = function()
                     '{"pass_token":"' .. token .. '","store_id":"' .. store .. '"}')
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-async def pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(DATABASE_URL.replace("postgres://", "postgresql://", 1), timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def flush_redis() -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
-
-
-def xinyi(env: dict[str, str], *args: str) -> None:
-    subprocess.run([str(ROOT / ".venv/bin/xinyi"), *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 def wrk(url: str, *, script: str | None, env: dict[str, str], duration_s: int) -> dict[str, float]:
@@ -193,10 +148,10 @@ def _http(method: str, path: str, headers: dict[str, str], body: bytes = b"") ->
 class Load:
     """The three measured loads, driven by wrk when it is installed, else by an asyncio client."""
 
-    def __init__(self, base: str, port: int, work: Path, seeded: dict[str, object]):
+    def __init__(self, base: str, port: int, work: Path, seeded: Seeded):
         self.base, self.port, self.work = base, port, work
-        self.auths: list[str] = seeded["auths"]  # type: ignore[assignment]
-        self.store, self.cashier = str(seeded["store_id"]), str(seeded["cashier"])
+        self.auths = seeded.residents
+        self.store, self.cashier = seeded.store_id, seeded.cashier
         self.tokens: list[str] = []
         self.wrk = shutil.which("wrk") is not None
         (work / "issue.lua").write_text(ISSUE_LUA)
@@ -251,67 +206,6 @@ class Load:
         return figures
 
 
-def seed(base: str, env: dict[str, str]) -> dict[str, object]:
-    """A regulator, a merchant with a store, a cashier, three approved offers, residents with identity."""
-    xinyi(env, "create-admin", "--username", "bench-admin", "--password", "bench-admin-password")
-    with httpx.Client(base_url=base, timeout=30) as http:
-
-        def ok(r: httpx.Response, status: int = 200) -> dict:
-            assert r.status_code == status, r.text
-            return r.json()
-
-        admin = {"Authorization": "Bearer " + ok(http.post("/api/v1/admin/auth/login", json={
-            "username": "bench-admin", "password": "bench-admin-password"}))["access_token"]}
-        merchant = ok(http.post("/api/v1/admin/merchants", json={
-            "name": "玉龙雪山景区", "category": "scenic_spot", "region": "530700"}, headers=admin), 201)
-        store = ok(http.post(f"/api/v1/admin/merchants/{merchant['id']}/stores", json={
-            "name": "甘海子游客中心", "region": "530700"}, headers=admin), 201)
-        for username, role, stores in (("bench-owner", "owner", []), ("bench-cashier", "cashier", [store["id"]])):
-            ok(http.post(f"/api/v1/admin/merchants/{merchant['id']}/staff", json={
-                "username": username, "password": "bench-password", "role": role, "store_ids": stores}, headers=admin), 201)
-
-        def staff(username: str) -> dict[str, str]:
-            token = ok(http.post("/api/v1/merchant/auth/login", json={
-                "username": username, "password": "bench-password"}))["access_token"]
-            return {"Authorization": f"Bearer {token}"}
-
-        owner = staff("bench-owner")
-        window = {"valid_from": "2020-01-01T00:00:00+08:00", "valid_until": "2099-01-01T00:00:00+08:00"}
-        for terms in (
-            {"type": "percent_off", "value": 20, "label": "门票八折", "min_tier": "A"},
-            {"type": "priority_lane", "label": "索道优先通道", "min_tier": "A", "total_stock": 1_000_000},
-            {"type": "amount_off", "value": 5000, "label": "观光车立减50元", "min_tier": "AA"},
-        ):
-            offer = ok(http.post("/api/v1/merchant/offers", json={"scenario": "travel", **window, **terms},
-                                 headers=owner), 201)
-            ok(http.post(f"/api/v1/admin/offers/{offer['id']}/approve", headers=admin))
-
-        auths = []
-        for i in range(RESIDENTS):
-            login = ok(http.post("/api/v1/mp/auth/login", json={"code": f"mock:bench{i}:{uuid.uuid4().hex[:6]}"}))
-            headers = {"Authorization": f"Bearer {login['access_token']}"}
-            version = ok(http.get("/api/v1/mp/consent", headers=headers))["version"]
-            ok(http.post("/api/v1/mp/consent", json={"version": version}, headers=headers))
-            number = with_check_digit(f"5301021990{(i % 12) + 1:02d}{(i % 28) + 1:02d}{i:03d}")
-            ok(http.post("/api/v1/mp/identity", json={"name": "张三", "id_number": number}, headers=headers))
-            auths.append(headers["Authorization"])
-        return {"store_id": store["id"], "cashier": staff("bench-cashier")["Authorization"], "auths": auths}
-
-
-def wait_ready(base: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server did not become ready:\n{log.read_text()[-3000:]}")
-
-
 def png_cpu_ms(token: str) -> tuple[float, int, int]:
     render_qr_png(token)
     start = time.process_time()
@@ -325,30 +219,8 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk not found (Debian: apt-get install wrk): falling back to an asyncio client, which takes CPU "
               "from the server on the same machine and flatters every ratio", file=sys.stderr)
-    name = f"xinyi_bench_{os.getpid()}"
-    work = Path(tempfile.mkdtemp(prefix="xinyi-bench-"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "XINYI_ENV": "dev",
-        "XINYI_VAR_DIR": str(work / "var"),
-        "DATABASE_URL": with_database(DATABASE_URL, name),
-        "REDIS_URL": REDIS_URL,
-    }
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    asyncio.run(flush_redis())
-    server = None
-    log = work / "server.log"
-    try:
-        xinyi(env, "migrate")
-        with log.open("w") as out:
-            server = subprocess.Popen(
-                [str(ROOT / ".venv/bin/xinyi"), "serve", "--workers", str(WORKERS), "--port", str(port)],
-                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        wait_ready(base, server, log)
-        load = Load(base, port, work, seed(base, env))
+    with served("xinyi_bench", redis_url=REDIS_URL, workers=WORKERS) as server:
+        load = Load(server.base, server.port, server.work, seed(server.base, server.env, residents=RESIDENTS))
         print(f"server: xinyi serve --workers {WORKERS} (PostgreSQL, Redis db 13); load: {load.generator}; "
               f"{ROUNDS} rounds of {DURATION_S} s per figure after a {WARMUP_S} s warm-up; "
               f"{os.cpu_count()} CPUs shared by everything")
@@ -380,17 +252,6 @@ def main() -> int:
         print(f"  one pass PNG: {png_ms:.2f} ms CPU (QR version {version}, {png_bytes} bytes, token "
               f"{len(last_token)} chars)  {verdict}")
         return 0
-    finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGINT)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(flush_redis())
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
