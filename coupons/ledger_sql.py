@@ -334,6 +334,21 @@ STEP_SQL = {
 FOLD_TAKE_SQL = f"DELETE FROM {PENDING} WHERE offer_id = $1 RETURNING redemption_id"
 FOLD_ADD_SQL = f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + $2 WHERE id = $1"
 
+# The same as one statement (PostgreSQL, on the ledger pool): the lock on the offer row is held
+# only for the statement and its commit, never across a round trip to a busy worker. FOR NO KEY
+# UPDATE does not wait for the redemptions' FOR KEY SHARE, but a stock being set (FOR UPDATE)
+# waits for it or it for the stock; the offer is locked before any pending row, as there.
+PG_FOLD_SQL = f"""
+WITH locked AS (SELECT id FROM {OFFERS} WHERE id = $1 FOR NO KEY UPDATE),
+taken AS (DELETE FROM {PENDING} p USING locked l WHERE p.offer_id = l.id RETURNING 1 AS one),
+added AS (
+  UPDATE {OFFERS} SET redeemed_count = redeemed_count + (SELECT count(*) FROM taken)
+  WHERE id = $1 AND EXISTS (SELECT 1 FROM taken)
+  RETURNING 1 AS one
+)
+SELECT (SELECT count(*) FROM taken) AS units, (SELECT count(*) FROM added) AS added
+"""
+
 
 # --- the ledger's own connections (PostgreSQL) ------------------------------------------------
 
