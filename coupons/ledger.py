@@ -353,7 +353,6 @@ class _Checked:
     terms: OfferTerms
     resident_id: uuid.UUID
     store_id: uuid.UUID | None
-    tier: str
 
 
 async def _redeem(request: _Request) -> Redeemed:
@@ -376,7 +375,7 @@ async def _redeem_in_one_statement(request: _Request) -> Redeemed:
                 values = _values(terms, request)
                 done, store_id = await _write_in_one_statement(raw, request, terms, values)
                 if done:
-                    return _done(request, terms, values, store_id=store_id, tier=None)
+                    return _done(request, terms, values, store_id=store_id)
             outcome = await _decide(RawConnection(raw, "postgres"), request)
             if isinstance(outcome, Redeemed):
                 return outcome
@@ -394,13 +393,12 @@ async def _redeem_step_by_step(request: _Request) -> Redeemed:
         values = _values(outcome.terms, request)
         response = _response(request, values, store_id=outcome.store_id)
         if await _write_steps(request, outcome, values, response):
-            return _done(request, outcome.terms, values, store_id=outcome.store_id, tier=outcome.tier)
+            return _done(request, outcome.terms, values, store_id=outcome.store_id)
     raise LedgerBusy()
 
 
-def _done(
-    request: _Request, terms: OfferTerms, values: dict[str, Any], *, store_id: uuid.UUID | None, tier: str | None
-) -> Redeemed:
+def _done(request: _Request, terms: OfferTerms, values: dict[str, Any], *, store_id: uuid.UUID | None) -> Redeemed:
+    """The answer of a redemption just written; an unlimited offer's unit wakes this worker's fold."""
     if terms.takes_stock and terms.unlimited:
         _fold.due = True
     return Redeemed(_response(request, values, store_id=store_id), replayed=False)
@@ -419,7 +417,7 @@ async def _decide(db: RawConnection, request: _Request) -> Redeemed | _Checked:
         tier = await live_tier(resident_id)
     terms = _check(ctx, request, resident_id=resident_id, tier=tier)
     store_id = as_uuid(ctx["scan_store_id"]) if request.channel == STORE else request.store_id
-    return _Checked(terms=terms, resident_id=resident_id, store_id=store_id, tier=tier)
+    return _Checked(terms=terms, resident_id=resident_id, store_id=store_id)
 
 
 def _replay(ctx: dict[str, Any], request: _Request) -> Redeemed | None:
@@ -1301,8 +1299,14 @@ async def fold_periodically(*, every_s: float = FOLD_EVERY_S, sweep_s: float = 6
         if not _fold.due and since_sweep < sweep_s:
             continue
         _fold.due, since_sweep = False, 0.0
+        fold = asyncio.ensure_future(fold_counts())
         try:
-            await fold_counts()
+            await asyncio.shield(fold)
+        except asyncio.CancelledError:
+            # The server is stopping: let a fold already under way finish (milliseconds) rather
+            # than leave its query running against a connection that is about to close.
+            await asyncio.gather(fold, return_exceptions=True)
+            raise
         except Exception:  # noqa: BLE001 - the next round folds what this one could not
             log.warning("folding redemption counts failed", exc_info=True)
 
