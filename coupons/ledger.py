@@ -1278,7 +1278,8 @@ async def fold_counts() -> int:
         return added
     for offer_id in offer_ids:
         async with in_transaction() as tx:
-            if not await Offer.filter(id=offer_id).select_for_update().using_db(tx).exists():
+            # A model query: Tortoise drops FOR UPDATE from exists() and values_list().
+            if await Offer.filter(id=offer_id).select_for_update().using_db(tx).first() is None:
                 await PendingUnit.filter(offer_id=offer_id).using_db(tx).delete()  # the offer is gone
                 continue
             units = len(await _fetch(tx, FOLD_TAKE_SQL, offer_id))
