@@ -16,6 +16,7 @@ from sanic_ext import Extend
 from tortoise import connections
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
+from server import listen
 from server.auth import LoginThrottle, TokenService, configure_password_hashing
 from server.crypto import FieldCipher, KeyedHasher
 from server.database import close_db, init_db
@@ -197,7 +198,9 @@ def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sani
 
 
 def create_serving_app(settings: Settings) -> Sanic:
-    """The app as ``xinyi serve`` runs it in each worker: ``create_app`` plus a garbage collector tuned for serving.
+    """The app as ``xinyi serve`` runs it in each worker: ``create_app``, its own accept queue, a garbage collector tuned for serving.
+
+    With several workers on Linux each worker listens on a socket of its own (``server.listen``).
 
     Once the worker has started, everything that exists (modules, models, routes, pools) lives
     as long as the process, so it is moved out of the collector's reach (``gc.freeze``). A full
@@ -206,6 +209,13 @@ def create_serving_app(settings: Settings) -> Sanic:
     Tests build many apps in one process and keep the collector as it is.
     """
     app = create_app(settings)
+
+    @app.before_server_start
+    async def _own_accept_queue(app: Sanic, _loop: Any = None) -> None:
+        for info in app.state.server_info:  # the socket this worker was given (see server.listen)
+            sock = info.settings.get("sock")
+            if sock is not None and listen.is_reserved(sock):
+                listen.listen_own(sock)
 
     @app.after_server_start
     async def _freeze_startup_objects(app: Sanic, _loop: Any = None) -> None:

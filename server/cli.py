@@ -9,6 +9,7 @@ import io
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 from server.settings import Settings, SettingsError, load_settings
 
@@ -71,6 +72,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
+    from server import listen
     from server.app import create_serving_app
 
     if args.workers < 1:
@@ -96,9 +98,16 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         sandbox = WeChatSandbox(appid=settings.wechat_appid, secret=settings.wechat_secret)
         settings = settings.with_overrides(wechat_api_base=sandbox.start())
         print(f"WeChat sandbox at {settings.wechat_api_base}")
+    address: dict[str, Any] = {"host": args.host, "port": args.port}
+    if args.workers > 1 and listen.SUPPORTED:  # one accept queue per worker (see server.listen)
+        try:
+            address = {"sock": listen.reserve(args.host, args.port)}
+        except OSError as exc:
+            print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     loader = AppLoader(factory=partial(create_serving_app, settings))
     app = loader.load()
-    app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=args.access_log, motd=False)
+    app.prepare(**address, workers=args.workers, backlog=listen.BACKLOG, access_log=args.access_log, motd=False)
     Sanic.serve(primary=app, app_loader=loader)
     return 0
 

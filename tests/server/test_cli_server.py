@@ -111,3 +111,113 @@ def test_migrate_create_admin_serve_and_use_it_over_http(workdir):
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         log.close()
+
+
+def _listening_workers(server_pid: int) -> dict[int, set[int]]:
+    """The server's worker processes (Linux /proc) and the socket inodes each holds open."""
+    workers: dict[int, set[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != server_pid:
+                continue
+            inodes = set()
+            for fd in (entry / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        workers[int(entry.name)] = inodes
+    return workers
+
+
+def _server_side_inodes(port: int) -> dict[int, int]:
+    """Established connections to ``port`` on 127.0.0.1: client port -> the server side's socket inode."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+        if state == "01" and int(local.split(":")[1], 16) == port:
+            found[int(remote.split(":")[1], 16)] = inode
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only")
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="two workers need REDIS_URL")
+def test_two_workers_each_take_their_share_of_connections_opened_together(workdir):
+    # Sanic's shared listening socket gave every one of 16 connections opened together to one
+    # worker (the one that woke first accepts all that wait); each worker now has its own queue.
+    assert xinyi(workdir, "migrate").returncode == 0
+    port = _free_port()
+    log_path = workdir / "serve.log"
+    log = log_path.open("w")
+    env = _env(workdir, REDIS_URL=os.environ["REDIS_URL"])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--workers", "2", "--port", str(port)], cwd=workdir, env=env,
+        stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(port):
+            if time.monotonic() > deadline:
+                pytest.fail("server did not become ready:\n" + log_path.read_text())
+            assert server.poll() is None, log_path.read_text()
+            time.sleep(0.2)
+        both_up = time.monotonic() + 30  # the second worker may come up a little later
+        while _listeners(port) < 2 and time.monotonic() < both_up:
+            time.sleep(0.2)
+        assert _listeners(port) == 2, "each worker listens on a socket of its own"
+
+        for _ in range(64):  # opened together, then used: as a proxy's keep-alive pool does
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        for c in clients:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        for c in clients:
+            assert c.recv(65536).startswith(b"HTTP/1.1 200"), "every connection is answered"
+
+        server_side = _server_side_inodes(port)
+        held = _listening_workers(server.pid)
+        per_worker = [
+            sum(1 for c in clients if server_side.get(c.getsockname()[1]) in inodes) for inodes in held.values()
+        ]
+        assert sum(per_worker) == 64, per_worker
+        # By a hash of the client ports, so about half each: 49 or more of 64 on one worker is
+        # a 1-in-30,000 chance (the shared socket gave one worker all of them).
+        assert max(per_worker) <= 48, per_worker
+    finally:
+        for c in clients:
+            c.close()
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+def _listeners(port: int) -> int:
+    """Sockets listening on ``port`` (one per worker with SO_REUSEPORT, one in all with a shared socket)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for f in map(str.split, lines) if f[3] == "0A" and int(f[1].split(":")[1], 16) == port)
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_serve_names_an_address_already_taken(workdir):
+    assert xinyi(workdir, "migrate").returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = xinyi(workdir, "serve", "--workers", "2", "--port", str(port), REDIS_URL=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/9")
+    assert r.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in r.stderr
