@@ -99,9 +99,9 @@ from merchants.exceptions import StoreNotYours
 from merchants.models import Merchant, Staff
 from merchants.service import require_owner, require_store
 from passes.exceptions import ScanExpired, ScanNotFound, ScanRefused
-from passes.sql import RawConnection, as_datetime, as_uuid, raw_connection
 from server.errors import IdempotencyConflict, Unauthenticated, ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
+from server.sql import RawConnection, as_datetime, as_uuid, raw_connection
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from coupons.models import Offer
 from coupons.schemas import TERMS, OfferIn, OfferPatch, term_problems
 from credit.scoring import tier_rank
 from merchants.models import Merchant, Staff, Store
-from passes.sql import RawConnection, as_datetime, as_uuid
 from residents.models import Resident
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
+from server.sql import RawConnection, as_datetime, as_uuid
 
 RESTRICTED = "restricted"
 

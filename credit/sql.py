@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 # PostgreSQL accepts at most 32767 parameters per statement; stay far below.
@@ -96,33 +94,6 @@ async def execute(conn: Any, sql: str, params: list[Any]) -> None:
 def chunks(items: Sequence[Any], size: int = MAX_ROWS_PER_STATEMENT) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-# --- values of raw rows (asyncpg gives Python types, SQLite gives the text Tortoise stored) ---
-
-
-def as_date(value: Any) -> date | None:
-    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-def as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
-
-
-def as_decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, Decimal):
-        return value
-    return Decimal(str(value))
-
-
-def as_uuid(value: Any) -> uuid.UUID | None:
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    return uuid.UUID(str(value))
 
 
 def db_uuid(conn: Any, value: uuid.UUID) -> Any:

@@ -60,7 +60,7 @@ from passes.exceptions import (
 from passes.keys import VERIFY_LEEWAY_S, PassKeyRing
 from passes.models import Scan
 from passes.qr import render_qr_png
-from passes.sql import HotDatabase, RawConnection, as_datetime, as_uuid
+from passes.sql import HotDatabase
 from passes.subjects import Pseudonyms
 from passes.tokens import PassClaims, issue_pass_token
 from residents.consent import CURRENT_TERMS
@@ -68,6 +68,7 @@ from residents.exceptions import ConsentRequired, IdentityRequired, ResidentGone
 from residents.models import Resident
 from server.errors import AppError, IdempotencyConflict, Unauthenticated, ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
+from server.sql import RawConnection, as_datetime, as_uuid
 
 PASS_TTL_S = 90
 """A pass lives 90 s (the contract allows 120): long enough for a slow network, short for a screenshot."""

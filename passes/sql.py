@@ -1,79 +1,20 @@
-"""Raw SQL on one connection, for the hot paths (pass issuance and the scan).
+"""Connections for the hot paths (pass issuance and the scan), on top of ``server.sql``.
 
 Why not the ORM there: each ORM query takes its own pool connection, and asyncpg resets a
 connection (one more round trip) every time it goes back to the pool; building and parsing
 the query objects costs more CPU than the query itself. The hot paths run one or two fixed
 statements on one connection (see ``HotDatabase``) with asyncpg's prepared-statement cache.
-
-The same SQL runs on PostgreSQL and SQLite: statements are written with ``$1``-style
-parameters, rewritten to SQLite's ``?1``; UUIDs go to SQLite as text, as Tortoise stores them,
-and datetimes through the adapter Tortoise registers. Rows come back as dicts with UUIDs and
-datetimes parsed, whatever the driver.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 
-from tortoise import connections
-from tortoise.exceptions import IntegrityError
-
-_PARAM = re.compile(r"\$(\d+)")
-
-
-class RawConnection:
-    """One driver connection (asyncpg or aiosqlite) behind a small common interface."""
-
-    def __init__(self, raw: Any, dialect: str):
-        self._raw = raw
-        self.sqlite = dialect == "sqlite"
-
-    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None
-
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        """Rows as dicts; a constraint violation is Tortoise's ``IntegrityError`` on both drivers."""
-        try:
-            if self.sqlite:
-                async with self._raw.execute(_sqlite_sql(sql), _sqlite_args(args)) as cursor:
-                    return [dict(row) for row in await cursor.fetchall()]
-            return [dict(row) for row in await self._raw.fetch(sql, *args)]
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except Exception as exc:
-            if _is_asyncpg_integrity_error(exc):
-                raise IntegrityError(exc) from exc
-            raise
-
-    async def execute(self, sql: str, *args: Any) -> None:
-        try:
-            if self.sqlite:
-                await (await self._raw.execute(_sqlite_sql(sql), _sqlite_args(args))).close()
-            else:
-                await self._raw.execute(sql, *args)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except Exception as exc:
-            if _is_asyncpg_integrity_error(exc):
-                raise IntegrityError(exc) from exc
-            raise
-
-
-@asynccontextmanager
-async def raw_connection() -> AsyncIterator[RawConnection]:
-    """One connection of the default pool for a few statements (autocommit, no transaction)."""
-    client = connections.get("default")
-    async with client.acquire_connection() as raw:
-        yield RawConnection(raw, client.capabilities.dialect)
+from server.sql import RawConnection, raw_connection
 
 
 class HotDatabase:
@@ -158,31 +99,3 @@ def _statement_error(exc: BaseException) -> bool:
             return False
         cause = cause.__cause__
     return True
-
-
-def as_uuid(value: Any) -> uuid.UUID | None:
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    return uuid.UUID(str(value))
-
-
-def as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
-
-
-def _sqlite_sql(sql: str) -> str:
-    return _PARAM.sub(r"?\1", sql)
-
-
-def _sqlite_args(args: Iterable[Any]) -> list[Any]:
-    return [str(a) if isinstance(a, uuid.UUID) else a for a in args]
-
-
-def _is_asyncpg_integrity_error(exc: Exception) -> bool:
-    try:
-        import asyncpg
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        return False
-    return isinstance(exc, asyncpg.IntegrityConstraintViolationError)
