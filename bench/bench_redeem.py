@@ -8,7 +8,9 @@ What it does, from the repository root (``.venv/bin/python bench/bench_redeem.py
 2. starts ``xinyi serve --workers 2`` on a free port (its own WeChat sandbox included);
 3. seeds over HTTP: a regulator, a merchant with a store, a cashier, an approved offer without
    stock or limit (the redemptions' offer, 20 % off) and two more, and ``RESIDENTS`` residents
-   who consented and bound an identity;
+   who consented and bound an identity; then times 2,000 durable one-row commits in a row on the
+   idle database (every redemption waits for its WAL flush, so this disk's flush tail is a
+   floor under the open loop's p99, printed beside it);
 4. drives the server from this process over loopback with a small keep-alive HTTP/1.1 client
    on asyncio (uvloop): ``CONNECTIONS`` connections in a closed loop for ``DURATION_S`` seconds
    after a warm-up, for ``GET /healthz`` (the trivial endpoint), ``POST /merchant/scans`` (each
@@ -375,6 +377,35 @@ async def open_loop(world: World, rate: float) -> Figure:
     return figure
 
 
+# --- the machine's durable commit ----------------------------------------------------------------
+
+
+async def commit_latency(database_url: str, count: int = 2000) -> Figure:
+    """One-row INSERTs, each its own durable commit, one after another on an otherwise idle server.
+
+    Every redemption waits for its commit's WAL flush, and a flush that stalls holds up every
+    redemption committing meanwhile: this disk's flush tail is a floor under the open loop's p99
+    that no code above PostgreSQL can lower, so it is measured and printed beside it.
+    """
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+    figure = Figure()
+    try:
+        await conn.execute("CREATE TABLE bench_commit_probe (n int)")
+        insert = await conn.prepare("INSERT INTO bench_commit_probe VALUES ($1)")
+        started = time.perf_counter()
+        for n in range(count):
+            t0 = time.perf_counter()
+            await insert.fetchval(n)
+            figure.latencies.append(time.perf_counter() - t0)
+        figure.done, figure.seconds = count, time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_commit_probe")
+    finally:
+        await conn.close()
+    return figure
+
+
 # --- the server and its data ----------------------------------------------------------------------
 
 
@@ -401,6 +432,10 @@ def main() -> int:
         print(f"server: xinyi serve --workers {WORKERS} (PostgreSQL {server.database}, Redis {REDIS_URL}); "
               f"{os.cpu_count()} CPUs shared by the server, PostgreSQL, Redis and this load generator; "
               f"load average before: {os.getloadavg()[0]:.2f}")
+        probe = asyncio.run(commit_latency(server.database_url))
+        print(f"  PostgreSQL durable commit (one-row INSERT, {probe.done} in a row, nothing else running): "
+              f"p50 {probe.pct(50):.2f} ms  p99 {probe.pct(99):.2f} ms  p99.9 {probe.pct(99.9):.2f} ms  "
+              f"max {max(probe.latencies) * 1000:.1f} ms")
         redeemed = asyncio.run(measure(world, server.base))
 
         time.sleep(1.0)  # the server folds the units of an offer without stock limit 0.25 s after redeeming
