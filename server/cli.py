@@ -9,7 +9,6 @@ import io
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
 from server.settings import Settings, SettingsError, load_settings
 
@@ -98,16 +97,14 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         sandbox = WeChatSandbox(appid=settings.wechat_appid, secret=settings.wechat_secret)
         settings = settings.with_overrides(wechat_api_base=sandbox.start())
         print(f"WeChat sandbox at {settings.wechat_api_base}")
-    address: dict[str, Any] = {"host": args.host, "port": args.port}
-    if args.workers > 1 and listen.SUPPORTED:  # one accept queue per worker (see server.listen)
-        try:
-            address = {"sock": listen.reserve(args.host, args.port)}
-        except OSError as exc:
-            print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
+    try:  # with several workers on Linux, one accept queue per worker (see server.listen)
+        sock = listen.bind(args.host, args.port, per_worker=args.workers > 1 and listen.SUPPORTED)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     loader = AppLoader(factory=partial(create_serving_app, settings))
     app = loader.load()
-    app.prepare(**address, workers=args.workers, backlog=listen.BACKLOG, access_log=args.access_log, motd=False)
+    app.prepare(sock=sock, workers=args.workers, backlog=listen.BACKLOG, access_log=args.access_log, motd=False)
     Sanic.serve(primary=app, app_loader=loader)
     return 0
 

@@ -31,8 +31,13 @@ SUPPORTED = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 BACKLOG = 1024  # per worker; the kernel caps it at net.core.somaxconn
 
 
-def reserve(host: str, port: int) -> socket.socket:
-    """The main process's socket: bound to ``host:port`` with ``SO_REUSEPORT``, never listening."""
+def bind(host: str, port: int, *, per_worker: bool) -> socket.socket:
+    """The main process's socket on ``host:port``, handed to Sanic.
+
+    ``per_worker`` (several workers, on Linux): bound with ``SO_REUSEPORT`` and never listening;
+    each worker listens on a socket of its own (``listen_own``). Otherwise a listening socket
+    that every worker accepts from, as Sanic would make it.
+    """
     try:
         family = socket.AF_INET6 if ip_address(host).version == 6 else socket.AF_INET
     except ValueError:  # a host name: the first address it resolves to
@@ -40,8 +45,11 @@ def reserve(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if per_worker:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        if not per_worker:
+            sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
@@ -50,7 +58,7 @@ def reserve(host: str, port: int) -> socket.socket:
 
 
 def is_reserved(sock: socket.socket) -> bool:
-    """True for a socket made by ``reserve``: ``SO_REUSEPORT`` set and not listening."""
+    """True for a socket made by ``bind(..., per_worker=True)``: ``SO_REUSEPORT`` set and not listening."""
     return (
         SUPPORTED
         and sock.type == socket.SOCK_STREAM

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -37,30 +37,31 @@ class RawConnection:
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Rows as dicts; a constraint violation is Tortoise's ``IntegrityError`` on both drivers."""
-        try:
+        with _integrity_errors():
             if self.sqlite:
                 async with self._raw.execute(_sqlite_sql(sql), _sqlite_args(args)) as cursor:
                     return [dict(row) for row in await cursor.fetchall()]
             return [dict(row) for row in await self._raw.fetch(sql, *args)]
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except Exception as exc:
-            if _is_asyncpg_integrity_error(exc):
-                raise IntegrityError(exc) from exc
-            raise
 
     async def execute(self, sql: str, *args: Any) -> None:
-        try:
+        with _integrity_errors():
             if self.sqlite:
                 await (await self._raw.execute(_sqlite_sql(sql), _sqlite_args(args))).close()
             else:
                 await self._raw.execute(sql, *args)
-        except sqlite3.IntegrityError as exc:
+
+
+@contextmanager
+def _integrity_errors() -> Iterator[None]:
+    """A constraint violation is Tortoise's ``IntegrityError``, whichever driver raised it."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise IntegrityError(exc) from exc
+    except Exception as exc:
+        if _is_asyncpg_integrity_error(exc):
             raise IntegrityError(exc) from exc
-        except Exception as exc:
-            if _is_asyncpg_integrity_error(exc):
-                raise IntegrityError(exc) from exc
-            raise
+        raise
 
 
 @asynccontextmanager
