@@ -36,6 +36,87 @@ from residents.identity import with_check_digit  # noqa: E402
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
+class CpuMeter:
+    """Where this machine's CPU time went between two readings of ``/proc`` (Linux only).
+
+    ``steal`` is time the hypervisor gave this virtual machine's CPUs to someone else: under a
+    latency target it is the one figure that no code here can change, so it is printed beside
+    the figures it skews. ``busy`` is time spent running anything (user, system, interrupts).
+    With ``server_sid`` (the session of ``xinyi serve``: its main process and workers), the CPU
+    time of the server, PostgreSQL, Redis and this load generator is kept apart as well, so a
+    figure can say what one operation cost each of them.
+    """
+
+    FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+
+    def __init__(self, server_sid: int | None = None) -> None:
+        self._server_sid = server_sid
+        self._start = self._machine()
+        self._start_groups = self._groups()
+
+    @classmethod
+    def _machine(cls) -> list[int] | None:
+        try:
+            with open("/proc/stat") as f:
+                first = f.readline().split()
+        except OSError:
+            return None
+        return [int(v) for v in first[1 : 1 + len(cls.FIELDS)]] if first and first[0] == "cpu" else None
+
+    def _groups(self) -> dict[int, tuple[str, int]]:
+        """pid -> (group, CPU ticks so far) for the processes a figure is split over."""
+        if self._server_sid is None:
+            return {}
+        me, found = os.getpid(), {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    raw = f.read()
+            except OSError:  # gone meanwhile
+                continue
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            rest = raw[raw.rindex(")") + 2 :].split()
+            sid, ticks = int(rest[3]), int(rest[11]) + int(rest[12])  # session, utime + stime
+            pid = int(entry.name)
+            group = ("server" if sid == self._server_sid else "PostgreSQL" if comm.startswith("postgres")
+                     else "Redis" if comm.startswith("redis") else "load generator" if pid == me else None)
+            if group:
+                found[pid] = (group, ticks)
+        return found
+
+    def shares(self) -> dict[str, float] | None:
+        """Share of all CPU time since the meter was made, per field (None off Linux)."""
+        end = self._machine()
+        if self._start is None or end is None:
+            return None
+        delta = dict(zip(self.FIELDS, (b - a for a, b in zip(self._start, end, strict=True)), strict=True))
+        total = sum(delta.values()) or 1
+        return {k: v / total for k, v in delta.items()}
+
+    def seconds_by_group(self) -> dict[str, float]:
+        """CPU seconds per group since the meter was made (processes that exited meanwhile are not counted)."""
+        spent: dict[str, float] = {}
+        for pid, (group, ticks) in self._groups().items():
+            before = self._start_groups.get(pid, (group, 0))[1]
+            spent[group] = spent.get(group, 0.0) + (ticks - before) * self.TICK_S
+        return spent
+
+    def summary(self, *, operations: int = 0, unit: str = "op") -> str:
+        """One line: the machine's busy/idle/steal shares and, with ``operations``, CPU ms per operation by group."""
+        s = self.shares()
+        if s is None:
+            return "CPU shares unknown (no /proc/stat)"
+        busy = s["user"] + s["nice"] + s["system"] + s["irq"] + s["softirq"]
+        line = f"CPU busy {busy:.0%}, idle {s['idle'] + s['iowait']:.0%}, stolen by the host {s['steal']:.0%}"
+        if operations and (groups := self.seconds_by_group()):
+            per = ", ".join(f"{g} {t / operations * 1000:.2f}" for g, t in sorted(groups.items()))
+            line += f"; CPU ms per {unit}: {per}"
+        return line
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,6 +177,7 @@ class Served:
     database_url: str
     database: str
     work: Path
+    pid: int  # the main process; its workers share its session id
 
 
 @contextmanager
@@ -122,7 +204,7 @@ def served(prefix: str, *, redis_url: str, workers: int) -> Iterator[Served]:
                 env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         wait_ready(base, server, log)
-        yield Served(base=base, port=port, env=env, database_url=database_url, database=name, work=work)
+        yield Served(base=base, port=port, env=env, database_url=database_url, database=name, work=work, pid=server.pid)
     finally:
         if server is not None and server.poll() is None:
             os.killpg(server.pid, signal.SIGINT)

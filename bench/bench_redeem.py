@@ -49,7 +49,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import orjson
-from _harness import pg, seed, served
+from _harness import CpuMeter, pg, seed, served
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 WORKERS = 2
@@ -110,6 +110,7 @@ class Figure:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     codes: dict[str, int] = field(default_factory=dict)
+    cpu: str = ""  # where the machine's CPU time went while it was measured (CpuMeter.summary)
 
     @property
     def rate(self) -> float:
@@ -130,6 +131,13 @@ class Figure:
         self.codes[code] = self.codes.get(code, 0) + 1
 
 
+def measure_cpu_after(delay_s: float, server_sid: int):
+    """A CpuMeter started ``delay_s`` from now (after a warm-up); call the result with the operations done for its summary."""
+    meters: list[CpuMeter] = []
+    asyncio.get_running_loop().call_later(delay_s, lambda: meters.append(CpuMeter(server_sid)))
+    return lambda operations, unit: meters[0].summary(operations=operations, unit=unit) if meters else ""
+
+
 @contextmanager
 def quiet_collector() -> Iterator[None]:
     """No garbage collection in the load generator while it measures: its pauses would count as the server's latency."""
@@ -141,12 +149,14 @@ def quiet_collector() -> Iterator[None]:
         gc.enable()
 
 
-async def closed_loop(port: int, duration_s: float, operation, *, warmup_s: float = WARMUP_S) -> Figure:
+async def closed_loop(port: int, duration_s: float, operation, *, server_sid: int, unit: str = "request",
+                      warmup_s: float = WARMUP_S) -> Figure:
     """``CONNECTIONS`` workers each running ``operation(conn) -> (ok, status, body)`` back to back."""
     figure = Figure()
     conns = [await Connection.open(port) for _ in range(CONNECTIONS)]
     start = time.perf_counter()
     measure_from, stop_at = start + warmup_s, start + warmup_s + duration_s
+    meter = measure_cpu_after(warmup_s, server_sid)
 
     async def worker(conn: Connection) -> None:
         while True:
@@ -168,6 +178,7 @@ async def closed_loop(port: int, duration_s: float, operation, *, warmup_s: floa
     with quiet_collector():
         await asyncio.gather(*(worker(c) for c in conns))
     figure.seconds = min(time.perf_counter(), stop_at) - measure_from
+    figure.cpu = meter(figure.done + figure.failed, unit)
     for c in conns:
         c.close()
     return figure
@@ -179,6 +190,7 @@ async def closed_loop(port: int, duration_s: float, operation, *, warmup_s: floa
 @dataclass
 class World:
     port: int
+    server_pid: int  # the session id of the server's processes
     store_id: str
     offer_id: str
     cashier: str
@@ -238,7 +250,7 @@ async def measure(world: World, base_url: str) -> int:
         return status == 200, status, body
 
     await wrk_now()
-    t = await closed_loop(port, DURATION_S, trivial)
+    t = await closed_loop(port, DURATION_S, trivial, server_sid=world.server_pid)
 
     # The scan alone, each on a fresh pass; the scans it makes feed the redemptions.
     budget = int(max(t.rate, 1000) * 0.3 * (DURATION_S + WARMUP_S)) + CONNECTIONS
@@ -253,7 +265,7 @@ async def measure(world: World, base_url: str) -> int:
             world.scans.append(scan_id)
         return ok, status, body
 
-    s = await closed_loop(port, DURATION_S, scan_only)
+    s = await closed_loop(port, DURATION_S, scan_only, server_sid=world.server_pid)
 
     scans = iter(list(world.scans))
 
@@ -265,7 +277,7 @@ async def measure(world: World, base_url: str) -> int:
         world.redeemed += status == 201
         return status == 201, status, body
 
-    r = await closed_loop(port, DURATION_S, redeem_only)
+    r = await closed_loop(port, DURATION_S, redeem_only, server_sid=world.server_pid)
     if next(scans, None) is None:
         print(f"  note: the redemption run used up all {len(world.scans)} scans before its end")
     await wrk_now()
@@ -284,7 +296,7 @@ async def measure(world: World, base_url: str) -> int:
         world.redeemed += status == 201
         return status == 201, status, body
 
-    p = await closed_loop(port, DURATION_S, pair)
+    p = await closed_loop(port, DURATION_S, pair, server_sid=world.server_pid, unit="pair")
     await wrk_now()
 
     rate = OPEN_LOOP_SHARE * p.rate
@@ -300,6 +312,7 @@ async def measure(world: World, base_url: str) -> int:
         verdict = "" if target is None else ("  OK" if ratio >= target else f"  MISSED (target {target:.0%})")
         print(f"  {label:<40} {f.rate:>8.0f} {unit:<7} {ratio:>6.1%} of trivial  p50 {f.pct(50):6.2f} ms  "
               f"p99 {f.pct(99):6.2f} ms  failures {f.failed}{' ' + str(f.codes) if f.codes else ''}{verdict}")
+        print(f"  {'':<40} {f.cpu}")
 
     line("GET /healthz (trivial, this client)", t, None)
     if trivial_wrk:
@@ -314,6 +327,7 @@ async def measure(world: World, base_url: str) -> int:
           f"after a {WARMUP_S:g} s warm-up, "
           f"{o.done} done, {o.failed} failed{' ' + str(o.codes) if o.codes else ''}, latency from the scheduled start: "
           f"p50 {o.pct(50):.2f} ms  p99 {o.pct(99):.2f} ms  max {max(o.latencies, default=0) * 1000:.1f} ms  {verdict}")
+    print(f"  {'':<40} {o.cpu}")
     return world.redeemed
 
 
@@ -332,6 +346,7 @@ async def open_loop(world: World, rate: float) -> Figure:
     in_flight = 0
     start = time.perf_counter() + 0.2
     counted_from = start + WARMUP_S
+    meter = measure_cpu_after(0.2 + WARMUP_S, world.server_pid)
 
     async def one(token: str, due: float) -> None:
         nonlocal opened, in_flight
@@ -370,6 +385,7 @@ async def open_loop(world: World, rate: float) -> Figure:
         tasks.append(asyncio.create_task(one(token, due)))
     await asyncio.gather(*tasks)
     figure.seconds = OPEN_LOOP_S
+    figure.cpu = meter(figure.done + figure.failed, "pair")
     for c in idle:
         c.close()
     if opened > 2 * CONNECTIONS:
@@ -427,7 +443,7 @@ def main() -> int:
         pass
     with served("xinyi_bench_redeem", redis_url=REDIS_URL, workers=WORKERS) as server:
         seeded = seed(server.base, server.env, residents=RESIDENTS)
-        world = World(port=server.port, store_id=seeded.store_id, offer_id=seeded.offer_ids[0],
+        world = World(port=server.port, server_pid=server.pid, store_id=seeded.store_id, offer_id=seeded.offer_ids[0],
                       cashier=seeded.cashier, residents=seeded.residents)
         print(f"server: xinyi serve --workers {WORKERS} (PostgreSQL {server.database}, Redis {REDIS_URL}); "
               f"{os.cpu_count()} CPUs shared by the server, PostgreSQL, Redis and this load generator; "
