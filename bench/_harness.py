@@ -104,8 +104,15 @@ class CpuMeter:
             spent[group] = spent.get(group, 0.0) + (ticks - before) * self.TICK_S
         return spent
 
-    def summary(self, *, operations: int = 0, unit: str = "op") -> str:
-        """One line: the machine's busy/idle/steal shares and, with ``operations``, CPU ms per operation by group."""
+    def busiest(self, group: str, count: int) -> list[float]:
+        """CPU seconds of the ``count`` busiest processes of ``group`` since the meter was made, busiest first."""
+        spent = [(ticks - self._start_groups.get(pid, (g, 0))[1]) * self.TICK_S
+                 for pid, (g, ticks) in self._groups().items() if g == group]
+        return sorted(spent, reverse=True)[:count]
+
+    def summary(self, *, operations: int = 0, unit: str = "op", workers: int = 0) -> str:
+        """One line: the machine's busy/idle/steal shares; with ``operations``, CPU ms per operation by group;
+        with ``workers``, how the server's CPU time split over its busiest processes (its workers)."""
         s = self.shares()
         if s is None:
             return "CPU shares unknown (no /proc/stat)"
@@ -114,6 +121,9 @@ class CpuMeter:
         if operations and (groups := self.seconds_by_group()):
             per = ", ".join(f"{g} {t / operations * 1000:.2f}" for g, t in sorted(groups.items()))
             line += f"; CPU ms per {unit}: {per}"
+        if workers > 1 and (spent := self.busiest("server", workers)) and sum(spent):
+            split = " / ".join(f"{t / sum(spent):.0%}" for t in spent)
+            line += f"; the server's {workers} workers' shares of its CPU: {split}"
         return line
 
 

@@ -135,7 +135,7 @@ def measure_cpu_after(delay_s: float, server_sid: int):
     """A CpuMeter started ``delay_s`` from now (after a warm-up); call the result with the operations done for its summary."""
     meters: list[CpuMeter] = []
     asyncio.get_running_loop().call_later(delay_s, lambda: meters.append(CpuMeter(server_sid)))
-    return lambda operations, unit: meters[0].summary(operations=operations, unit=unit) if meters else ""
+    return lambda operations, unit: meters[0].summary(operations=operations, unit=unit, workers=WORKERS) if meters else ""
 
 
 @contextmanager
