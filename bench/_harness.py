@@ -96,19 +96,21 @@ class CpuMeter:
         total = sum(delta.values()) or 1
         return {k: v / total for k, v in delta.items()}
 
+    def _spent(self) -> list[tuple[str, float]]:
+        """(group, CPU seconds) per process since the meter was made (processes that exited meanwhile are not counted)."""
+        return [(group, (ticks - self._start_groups.get(pid, (group, 0))[1]) * self.TICK_S)
+                for pid, (group, ticks) in self._groups().items()]
+
     def seconds_by_group(self) -> dict[str, float]:
-        """CPU seconds per group since the meter was made (processes that exited meanwhile are not counted)."""
+        """CPU seconds per group since the meter was made."""
         spent: dict[str, float] = {}
-        for pid, (group, ticks) in self._groups().items():
-            before = self._start_groups.get(pid, (group, 0))[1]
-            spent[group] = spent.get(group, 0.0) + (ticks - before) * self.TICK_S
+        for group, seconds in self._spent():
+            spent[group] = spent.get(group, 0.0) + seconds
         return spent
 
     def busiest(self, group: str, count: int) -> list[float]:
         """CPU seconds of the ``count`` busiest processes of ``group`` since the meter was made, busiest first."""
-        spent = [(ticks - self._start_groups.get(pid, (g, 0))[1]) * self.TICK_S
-                 for pid, (g, ticks) in self._groups().items() if g == group]
-        return sorted(spent, reverse=True)[:count]
+        return sorted((seconds for g, seconds in self._spent() if g == group), reverse=True)[:count]
 
     def summary(self, *, operations: int = 0, unit: str = "op", workers: int = 0) -> str:
         """One line: the machine's busy/idle/steal shares; with ``operations``, CPU ms per operation by group;
