@@ -37,13 +37,19 @@ async def list_breaches(request: Request):
     await current_admin(request.ctx.principal)
     query = parse_query(request, AdminBreachListQuery)
     result = await ledger.list_breaches(
-        merchant_id=query.merchant_id, status=query.status, limit=query.limit, cursor=query.cursor, for_admin=True
+        merchant_id=query.merchant_id,
+        status=query.status,
+        limit=query.limit,
+        cursor=query.cursor,
+        for_admin=True,
     )
     return json(result)
 
 
 @bp.post("/breaches/<breach_id:str>/decision")
-@openapi.summary("Decide a breach report once: upheld creates a contract_breach record (the score follows), rejected changes nothing")
+@openapi.summary(
+    "Decide a breach report once: upheld creates a contract_breach record (the score follows), rejected changes nothing"
+)
 @openapi.secured("bearer")
 @openapi.body({"application/json": BreachDecisionIn})
 @openapi.response(200, {"application/json": AdminBreachOut})
@@ -60,7 +66,9 @@ async def decide(request: Request, breach_id: str):
 
 
 @bp.get("/ledger-audit")
-@openapi.summary("The ledger's audit trail, newest first: who redeemed, reversed, claimed, reported or decided what, and when")
+@openapi.summary(
+    "The ledger's audit trail, newest first: who redeemed, reversed, claimed, reported or decided what, and when"
+)
 @openapi.secured("bearer")
 @openapi.parameter("target_id", str, "query", description="a redemption, coupon or breach report")
 @openapi.parameter("merchant_id", str, "query")

@@ -28,8 +28,10 @@ admin_only = authenticated(Audience.ADMIN)
 
 @bp.post("/credit-records")
 @openapi.summary("Import public credit records (bulk, idempotent by source + source_record_id)")
-@openapi.description("A bad item is rejected alone, with its index and code; the others are stored. "
-                     "Records attach to the resident of the ID number whenever that resident binds it.")
+@openapi.description(
+    "A bad item is rejected alone, with its index and code; the others are stored. "
+    "Records attach to the resident of the ID number whenever that resident binds it."
+)
 @openapi.secured("bearer")
 @openapi.body({"application/json": CreditRecordsIn})
 @openapi.response(200, {"application/json": ImportOut})
@@ -39,7 +41,9 @@ async def import_records(request: Request):
     await current_admin(request.ctx.principal)
     body = parse_body(request, CreditRecordsIn)
     ctx = request.app.ctx
-    result = await credit.import_records(body.items, hasher=ctx.hasher, cipher=ctx.cipher, now=datetime.now(UTC))
+    result = await credit.import_records(
+        body.items, hasher=ctx.hasher, cipher=ctx.cipher, now=datetime.now(UTC)
+    )
     return json(result.as_dict())
 
 

@@ -29,7 +29,9 @@ async def list_offers(request: Request):
     query = parse_query(request, AdminOfferListQuery)
     await admins.current_admin(request.ctx.principal)
     return json(
-        await service.list_offers(merchant_id=query.merchant_id, status=query.status, limit=query.limit, cursor=query.cursor)
+        await service.list_offers(
+            merchant_id=query.merchant_id, status=query.status, limit=query.limit, cursor=query.cursor
+        )
     )
 
 

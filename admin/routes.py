@@ -25,7 +25,9 @@ admin_only = authenticated(Audience.ADMIN)
 async def login(request: Request):
     body = parse_body(request, AdminLoginIn)
     ctx = request.app.ctx
-    pair = await service.admin_login(tokens=ctx.tokens, throttle=ctx.throttle, username=body.username, password=body.password)
+    pair = await service.admin_login(
+        tokens=ctx.tokens, throttle=ctx.throttle, username=body.username, password=body.password
+    )
     return json(pair.as_dict())
 
 

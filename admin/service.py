@@ -30,7 +30,9 @@ async def create_admin(*, username: str, password: str) -> AdminUser:
     return await AdminUser.create(username=username, password_hash=await hash_password(password))
 
 
-async def admin_login(*, tokens: TokenService, throttle: LoginThrottle, username: str, password: str) -> TokenPair:
+async def admin_login(
+    *, tokens: TokenService, throttle: LoginThrottle, username: str, password: str
+) -> TokenPair:
     admin = await password_login(
         throttle=throttle,
         audience=Audience.ADMIN,

@@ -81,8 +81,17 @@ class CpuMeter:
             rest = raw[raw.rindex(")") + 2 :].split()
             sid, ticks = int(rest[3]), int(rest[11]) + int(rest[12])  # session, utime + stime
             pid = int(entry.name)
-            group = ("server" if sid == self._server_sid else "PostgreSQL" if comm.startswith("postgres")
-                     else "Redis" if comm.startswith("redis") else "load generator" if pid == me else None)
+            group = (
+                "server"
+                if sid == self._server_sid
+                else "PostgreSQL"
+                if comm.startswith("postgres")
+                else "Redis"
+                if comm.startswith("redis")
+                else "load generator"
+                if pid == me
+                else None
+            )
             if group:
                 found[pid] = (group, ticks)
         return found
@@ -98,8 +107,10 @@ class CpuMeter:
 
     def _spent(self) -> list[tuple[str, float]]:
         """(group, CPU seconds) per process since the meter was made (processes that exited meanwhile are not counted)."""
-        return [(group, (ticks - self._start_groups.get(pid, (group, 0))[1]) * self.TICK_S)
-                for pid, (group, ticks) in self._groups().items()]
+        return [
+            (group, (ticks - self._start_groups.get(pid, (group, 0))[1]) * self.TICK_S)
+            for pid, (group, ticks) in self._groups().items()
+        ]
 
     def seconds_by_group(self) -> dict[str, float]:
         """CPU seconds per group since the meter was made."""
@@ -162,7 +173,9 @@ async def flush_redis(url: str) -> None:
 
 
 def xinyi(env: dict[str, str], *args: str) -> None:
-    subprocess.run([str(ROOT / ".venv/bin/xinyi"), *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(ROOT / ".venv/bin/xinyi"), *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def wait_ready(base: str, server: subprocess.Popen, log: Path) -> None:
@@ -202,8 +215,13 @@ def served(prefix: str, *, redis_url: str, workers: int) -> Iterator[Served]:
     work = Path(tempfile.mkdtemp(prefix="xinyi-bench-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "XINYI_ENV": "dev", "XINYI_VAR_DIR": str(work / "var"), "DATABASE_URL": database_url,
-           "REDIS_URL": redis_url}
+    env = {
+        **os.environ,
+        "XINYI_ENV": "dev",
+        "XINYI_VAR_DIR": str(work / "var"),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+    }
     asyncio.run(pg(f'CREATE DATABASE "{name}"'))
     asyncio.run(flush_redis(redis_url))
     server = None
@@ -213,10 +231,16 @@ def served(prefix: str, *, redis_url: str, workers: int) -> Iterator[Served]:
         with log.open("w") as out:
             server = subprocess.Popen(
                 [str(ROOT / ".venv/bin/xinyi"), "serve", "--workers", str(workers), "--port", str(port)],
-                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         wait_ready(base, server, log)
-        yield Served(base=base, port=port, env=env, database_url=database_url, database=name, work=work, pid=server.pid)
+        yield Served(
+            base=base, port=port, env=env, database_url=database_url, database=name, work=work, pid=server.pid
+        )
     finally:
         if server is not None and server.poll() is None:
             os.killpg(server.pid, signal.SIGINT)
@@ -252,19 +276,59 @@ def seed(base: str, env: dict[str, str], *, residents: int) -> Seeded:
             assert r.status_code == status, r.text
             return r.json()
 
-        admin = {"Authorization": "Bearer " + ok(http.post("/api/v1/admin/auth/login", json={
-            "username": "bench-admin", "password": "bench-admin-password"}))["access_token"]}
-        merchant = ok(http.post("/api/v1/admin/merchants", json={
-            "name": "玉龙雪山景区", "category": "scenic_spot", "region": "530700"}, headers=admin), 201)
-        store = ok(http.post(f"/api/v1/admin/merchants/{merchant['id']}/stores", json={
-            "name": "甘海子游客中心", "region": "530700"}, headers=admin), 201)
-        for username, role, stores in (("bench-owner", "owner", []), ("bench-cashier", "cashier", [store["id"]])):
-            ok(http.post(f"/api/v1/admin/merchants/{merchant['id']}/staff", json={
-                "username": username, "password": "bench-password", "role": role, "store_ids": stores}, headers=admin), 201)
+        admin = {
+            "Authorization": "Bearer "
+            + ok(
+                http.post(
+                    "/api/v1/admin/auth/login",
+                    json={"username": "bench-admin", "password": "bench-admin-password"},
+                )
+            )["access_token"]
+        }
+        merchant = ok(
+            http.post(
+                "/api/v1/admin/merchants",
+                json={"name": "玉龙雪山景区", "category": "scenic_spot", "region": "530700"},
+                headers=admin,
+            ),
+            201,
+        )
+        store = ok(
+            http.post(
+                f"/api/v1/admin/merchants/{merchant['id']}/stores",
+                json={"name": "甘海子游客中心", "region": "530700"},
+                headers=admin,
+            ),
+            201,
+        )
+        for username, role, stores in (
+            ("bench-owner", "owner", []),
+            ("bench-cashier", "cashier", [store["id"]]),
+        ):
+            ok(
+                http.post(
+                    f"/api/v1/admin/merchants/{merchant['id']}/staff",
+                    json={
+                        "username": username,
+                        "password": "bench-password",
+                        "role": role,
+                        "store_ids": stores,
+                    },
+                    headers=admin,
+                ),
+                201,
+            )
 
         def staff(username: str) -> str:
-            return "Bearer " + ok(http.post("/api/v1/merchant/auth/login", json={
-                "username": username, "password": "bench-password"}))["access_token"]
+            return (
+                "Bearer "
+                + ok(
+                    http.post(
+                        "/api/v1/merchant/auth/login",
+                        json={"username": username, "password": "bench-password"},
+                    )
+                )["access_token"]
+            )
 
         owner = {"Authorization": staff("bench-owner")}
         window = {"valid_from": "2020-01-01T00:00:00+08:00", "valid_until": "2099-01-01T00:00:00+08:00"}
@@ -274,14 +338,20 @@ def seed(base: str, env: dict[str, str], *, residents: int) -> Seeded:
             {"type": "priority_lane", "label": "索道优先通道", "min_tier": "A", "total_stock": 1_000_000},
             {"type": "amount_off", "value": 5000, "label": "观光车立减50元", "min_tier": "AA"},
         ):
-            offer = ok(http.post("/api/v1/merchant/offers", json={"scenario": "travel", **window, **terms},
-                                 headers=owner), 201)
+            offer = ok(
+                http.post(
+                    "/api/v1/merchant/offers", json={"scenario": "travel", **window, **terms}, headers=owner
+                ),
+                201,
+            )
             ok(http.post(f"/api/v1/admin/offers/{offer['id']}/approve", headers=admin))
             offers.append(offer["id"])
 
         auths = []
         for i in range(residents):
-            login = ok(http.post("/api/v1/mp/auth/login", json={"code": f"mock:bench{i}:{uuid.uuid4().hex[:6]}"}))
+            login = ok(
+                http.post("/api/v1/mp/auth/login", json={"code": f"mock:bench{i}:{uuid.uuid4().hex[:6]}"})
+            )
             headers = {"Authorization": f"Bearer {login['access_token']}"}
             version = ok(http.get("/api/v1/mp/consent", headers=headers))["version"]
             ok(http.post("/api/v1/mp/consent", json={"version": version}, headers=headers))

@@ -43,8 +43,14 @@ from residents.identity import with_check_digit  # noqa: E402
 from server.settings import load_settings  # noqa: E402
 
 CATEGORIES = [  # (category, weight): mostly penalties, a few bonuses, black lists are rare
-    ("admin_penalty", 40), ("arrears", 15), ("court_judgment", 8), ("contract_breach", 10),
-    ("commitment_breach", 5), ("commendation", 14), ("red_list", 7), ("black_list", 1),
+    ("admin_penalty", 40),
+    ("arrears", 15),
+    ("court_judgment", 8),
+    ("contract_breach", 10),
+    ("commitment_breach", 5),
+    ("commendation", 14),
+    ("red_list", 7),
+    ("black_list", 1),
 ]
 SEVERITIES = ["minor", "general", "serious"]
 TODAY = date.today()
@@ -81,13 +87,17 @@ async def truncate(url: str) -> None:
 
     conn = await asyncpg.connect(pg_url(url))
     try:
-        await conn.execute("TRUNCATE credit_score_history, credit_scores, volunteer_records, credit_records, "
-                           "credit_subjects, credit_rulesets, residents RESTART IDENTITY CASCADE")
+        await conn.execute(
+            "TRUNCATE credit_score_history, credit_scores, volunteer_records, credit_records, "
+            "credit_subjects, credit_rulesets, residents RESTART IDENTITY CASCADE"
+        )
     finally:
         await conn.close()
 
 
-async def generate(url: str, var_dir: Path, *, subjects: int, records: int, volunteer: int, seed: int = 7) -> float:
+async def generate(
+    url: str, var_dir: Path, *, subjects: int, records: int, volunteer: int, seed: int = 7
+) -> float:
     """Residents bound to subjects, records and volunteer hours, by COPY in chunks. Returns seconds."""
     import asyncpg
 
@@ -102,41 +112,104 @@ async def generate(url: str, var_dir: Path, *, subjects: int, records: int, volu
         resident_ids = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(subjects)]
         hashes = [hasher.id_number(id_number(n)) for n in range(subjects)]
         await conn.copy_records_to_table(
-            "residents", columns=["id", "openid", "created_at", "id_number_hash", "identity_bound_at"],
-            records=((resident_ids[n], f"bench-{n}", now, hashes[n], now) for n in range(subjects)))
+            "residents",
+            columns=["id", "openid", "created_at", "id_number_hash", "identity_bound_at"],
+            records=((resident_ids[n], f"bench-{n}", now, hashes[n], now) for n in range(subjects)),
+        )
         await conn.copy_records_to_table(
-            "credit_subjects", columns=["id", "subject_type", "id_hash", "resident_id", "created_at"],
-            records=((n + 1, "natural_person", hashes[n], resident_ids[n], now) for n in range(subjects)))
+            "credit_subjects",
+            columns=["id", "subject_type", "id_hash", "resident_id", "created_at"],
+            records=((n + 1, "natural_person", hashes[n], resident_ids[n], now) for n in range(subjects)),
+        )
         names, weights = zip(*CATEGORIES, strict=True)
 
         def record_rows(start: int, stop: int):
             for n in range(start, stop):
                 category = rng.choices(names, weights)[0]
                 decided = TODAY - timedelta(days=rng.randrange(5 * 365))
-                severity = rng.choice(SEVERITIES) if category not in ("commendation", "red_list", "black_list") else None
-                yield (n + 1, rng.randrange(subjects) + 1, "bench", f"r{n}", category, severity, f"记录{n}", decided,
-                       None, "active", hashlib.sha256(str(n).encode()).hexdigest(), now, now)
+                severity = (
+                    rng.choice(SEVERITIES)
+                    if category not in ("commendation", "red_list", "black_list")
+                    else None
+                )
+                yield (
+                    n + 1,
+                    rng.randrange(subjects) + 1,
+                    "bench",
+                    f"r{n}",
+                    category,
+                    severity,
+                    f"记录{n}",
+                    decided,
+                    None,
+                    "active",
+                    hashlib.sha256(str(n).encode()).hexdigest(),
+                    now,
+                    now,
+                )
 
-        columns = ["id", "subject_id", "source", "source_record_id", "category", "severity", "title", "decided_at",
-                   "publicity_until", "status", "content_hash", "created_at", "updated_at"]
+        columns = [
+            "id",
+            "subject_id",
+            "source",
+            "source_record_id",
+            "category",
+            "severity",
+            "title",
+            "decided_at",
+            "publicity_until",
+            "status",
+            "content_hash",
+            "created_at",
+            "updated_at",
+        ]
         for start in range(0, records, 200_000):
-            await conn.copy_records_to_table("credit_records", columns=columns,
-                                             records=record_rows(start, min(records, start + 200_000)))
+            await conn.copy_records_to_table(
+                "credit_records", columns=columns, records=record_rows(start, min(records, start + 200_000))
+            )
         partner = uuid.uuid4()
 
         def volunteer_rows():
             for n in range(volunteer):
                 started_at = now - timedelta(days=rng.randrange(3 * 365), hours=rng.randrange(24))
                 hours = Decimal(rng.randrange(1, 17)) / 2
-                yield (n + 1, rng.randrange(subjects) + 1, partner, f"v{n}", "志愿服务", "志愿者协会", started_at,
-                       started_at + timedelta(hours=float(hours)), hours, "active", now, now)
+                yield (
+                    n + 1,
+                    rng.randrange(subjects) + 1,
+                    partner,
+                    f"v{n}",
+                    "志愿服务",
+                    "志愿者协会",
+                    started_at,
+                    started_at + timedelta(hours=float(hours)),
+                    hours,
+                    "active",
+                    now,
+                    now,
+                )
 
         await conn.copy_records_to_table(
-            "volunteer_records", records=volunteer_rows(),
-            columns=["id", "subject_id", "partner_id", "external_id", "activity", "organization", "started_at",
-                     "ended_at", "hours", "status", "created_at", "updated_at"])
+            "volunteer_records",
+            records=volunteer_rows(),
+            columns=[
+                "id",
+                "subject_id",
+                "partner_id",
+                "external_id",
+                "activity",
+                "organization",
+                "started_at",
+                "ended_at",
+                "hours",
+                "status",
+                "created_at",
+                "updated_at",
+            ],
+        )
         for table in ("credit_subjects", "credit_records", "volunteer_records"):
-            await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+            await conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
+            )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -150,9 +223,14 @@ def write_jsonl(path: Path, lines: int, *, people: int, seed: int = 11) -> None:
         for n in range(lines):
             category = rng.choices(names, weights)[0]
             item: dict[str, Any] = {
-                "source": "bench-import", "source_record_id": f"i{n}", "subject_type": "natural_person",
-                "id_number": id_number(rng.randrange(people)), "name": "张三", "category": category,
-                "title": f"记录{n}", "decided_at": (TODAY - timedelta(days=rng.randrange(5 * 365))).isoformat(),
+                "source": "bench-import",
+                "source_record_id": f"i{n}",
+                "subject_type": "natural_person",
+                "id_number": id_number(rng.randrange(people)),
+                "name": "张三",
+                "category": category,
+                "title": f"记录{n}",
+                "decided_at": (TODAY - timedelta(days=rng.randrange(5 * 365))).isoformat(),
             }
             if category not in ("commendation", "red_list", "black_list"):
                 item["severity"] = rng.choice(SEVERITIES)
@@ -195,17 +273,29 @@ def phase(args: argparse.Namespace) -> None:
         _reset_peak()
         if args.phase == "recompute":
             return await recompute_everyone(batch_size=args.batch_size, out=out, progress=io.StringIO())
-        return await import_file(Path(args.file), hasher=KeyedHasher(settings.data_hash_key),
-                                 cipher=FieldCipher(settings.data_encryption_key), batch_size=args.batch_size,
-                                 out=out, progress=io.StringIO())
+        return await import_file(
+            Path(args.file),
+            hasher=KeyedHasher(settings.data_hash_key),
+            cipher=FieldCipher(settings.data_encryption_key),
+            batch_size=args.batch_size,
+            out=out,
+            progress=io.StringIO(),
+        )
 
     started = time.monotonic()
     with_db(settings, work)
     seconds = time.monotonic() - started
     peak = _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": round(seconds, 2), "maxrss_mb": round(peak, 1),
-                      "base_mb": round(memory.get("base_mb") or 0, 1),
-                      "summary": out.getvalue().strip().splitlines()[-1]}))
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 2),
+                "maxrss_mb": round(peak, 1),
+                "base_mb": round(memory.get("base_mb") or 0, 1),
+                "summary": out.getvalue().strip().splitlines()[-1],
+            }
+        )
+    )
 
 
 def timed(kind: str, url: str, var_dir: Path, batch_size: int, file: Path | None = None) -> dict[str, Any]:
@@ -226,16 +316,23 @@ def migrate(url: str, var_dir: Path) -> None:
 
 def report(label: str, figures: dict[str, Any], extra: str = "") -> None:
     growth = figures["maxrss_mb"] - figures["base_mb"]
-    print(f"  {label:<42} {figures['seconds']:>6.1f} s  peak RSS {figures['maxrss_mb']:>5.0f} MB "
-          f"(+{growth:.0f} MB over the {figures['base_mb']:.0f} MB at start)  {extra}[{figures['summary']}]", flush=True)
+    print(
+        f"  {label:<42} {figures['seconds']:>6.1f} s  peak RSS {figures['maxrss_mb']:>5.0f} MB "
+        f"(+{growth:.0f} MB over the {figures['base_mb']:.0f} MB at start)  {extra}[{figures['summary']}]",
+        flush=True,
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--subjects", type=int, default=100_000)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--volunteer", type=int, default=100_000, help="volunteer records at the large scale")
-    parser.add_argument("--small", type=float, default=0.1, help="the small scale as a fraction of the large one")
+    parser.add_argument(
+        "--small", type=float, default=0.1, help="the small scale as a fraction of the large one"
+    )
     parser.add_argument("--import-lines", default="100000,1000000", help="comma-separated; empty to skip")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
@@ -247,7 +344,9 @@ def main() -> None:
 
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith(("postgres://", "postgresql://")):
-        sys.exit("set DATABASE_URL to a PostgreSQL server (the bench creates and drops its own database there)")
+        sys.exit(
+            "set DATABASE_URL to a PostgreSQL server (the bench creates and drops its own database there)"
+        )
     import asyncpg
 
     name = f"xinyi_bench_{os.getpid()}"
@@ -265,14 +364,25 @@ def main() -> None:
     print(f"database {name}; {os.cpu_count()} CPUs; batch size {args.batch_size}", flush=True)
     try:
         migrate(url, var_dir)
-        small = (int(args.subjects * args.small), int(args.records * args.small), int(args.volunteer * args.small))
+        small = (
+            int(args.subjects * args.small),
+            int(args.records * args.small),
+            int(args.volunteer * args.small),
+        )
         for subjects, records, volunteer in (small, (args.subjects, args.records, args.volunteer)):
             asyncio.run(truncate(url))
-            took = asyncio.run(generate(url, var_dir, subjects=subjects, records=records, volunteer=volunteer))
-            print(f"recompute-scores, {subjects:,} residents, {records:,} records, {volunteer:,} volunteer records "
-                  f"(generated in {took:.0f} s)", flush=True)
+            took = asyncio.run(
+                generate(url, var_dir, subjects=subjects, records=records, volunteer=volunteer)
+            )
+            print(
+                f"recompute-scores, {subjects:,} residents, {records:,} records, {volunteer:,} volunteer records "
+                f"(generated in {took:.0f} s)",
+                flush=True,
+            )
             first = timed("recompute", url, var_dir, args.batch_size)
-            report("first run (writes every score + history)", first, f"{subjects / first['seconds']:,.0f}/s  ")
+            report(
+                "first run (writes every score + history)", first, f"{subjects / first['seconds']:,.0f}/s  "
+            )
             second = timed("recompute", url, var_dir, args.batch_size)
             report("second run (nothing changed)", second, f"{subjects / second['seconds']:,.0f}/s  ")
         for lines in [int(x) for x in args.import_lines.split(",") if x.strip()]:
@@ -282,8 +392,11 @@ def main() -> None:
             asyncio.run(generate(url, var_dir, subjects=people // 10, records=0, volunteer=0))
             path = var_dir / f"records-{lines}.jsonl"
             write_jsonl(path, lines, people=people)
-            print(f"import-records, {lines:,} lines ({path.stat().st_size / 1e6:.0f} MB), {people:,} people, "
-                  f"{people // 10:,} of them residents", flush=True)
+            print(
+                f"import-records, {lines:,} lines ({path.stat().st_size / 1e6:.0f} MB), {people:,} people, "
+                f"{people // 10:,} of them residents",
+                flush=True,
+            )
             first = timed("import", url, var_dir, args.batch_size, path)
             report("first import", first, f"{lines / first['seconds']:,.0f} lines/s  ")
             again = timed("import", url, var_dir, args.batch_size, path)

@@ -90,8 +90,14 @@ class Connection:
         self.writer.close()
 
 
-def http_request(method: str, path: str, *, auth: str | None = None, body: dict | None = None,
-                 headers: dict[str, str] | None = None) -> bytes:
+def http_request(
+    method: str,
+    path: str,
+    *,
+    auth: str | None = None,
+    body: dict | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
     payload = orjson.dumps(body) if body is not None else b""
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
     if auth:
@@ -135,7 +141,9 @@ def measure_cpu_after(delay_s: float, server_sid: int):
     """A CpuMeter started ``delay_s`` from now (after a warm-up); call the result with the operations done for its summary."""
     meters: list[CpuMeter] = []
     asyncio.get_running_loop().call_later(delay_s, lambda: meters.append(CpuMeter(server_sid)))
-    return lambda operations, unit: meters[0].summary(operations=operations, unit=unit, workers=WORKERS) if meters else ""
+    return lambda operations, unit: (
+        meters[0].summary(operations=operations, unit=unit, workers=WORKERS) if meters else ""
+    )
 
 
 @contextmanager
@@ -149,8 +157,15 @@ def quiet_collector() -> Iterator[None]:
         gc.enable()
 
 
-async def closed_loop(port: int, duration_s: float, operation, *, server_sid: int, unit: str = "request",
-                      warmup_s: float = WARMUP_S) -> Figure:
+async def closed_loop(
+    port: int,
+    duration_s: float,
+    operation,
+    *,
+    server_sid: int,
+    unit: str = "request",
+    warmup_s: float = WARMUP_S,
+) -> Figure:
     """``CONNECTIONS`` workers each running ``operation(conn) -> (ok, status, body)`` back to back."""
     figure = Figure()
     conns = [await Connection.open(port) for _ in range(CONNECTIONS)]
@@ -200,13 +215,21 @@ class World:
     redeemed: int = 0
 
     def scan_request(self, token: str) -> bytes:
-        return http_request("POST", "/api/v1/merchant/scans", auth=self.cashier,
-                            body={"pass_token": token, "store_id": self.store_id})
+        return http_request(
+            "POST",
+            "/api/v1/merchant/scans",
+            auth=self.cashier,
+            body={"pass_token": token, "store_id": self.store_id},
+        )
 
     def redeem_request(self, scan_id: str) -> bytes:
-        return http_request("POST", "/api/v1/merchant/redemptions", auth=self.cashier,
-                            body={"scan_id": scan_id, "offer_id": self.offer_id, "order_amount_fen": 12800},
-                            headers={"Idempotency-Key": uuid.uuid4().hex})
+        return http_request(
+            "POST",
+            "/api/v1/merchant/redemptions",
+            auth=self.cashier,
+            body={"scan_id": scan_id, "offer_id": self.offer_id, "order_amount_fen": 12800},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
 
 
 async def issue_passes(world: World, count: int) -> list[str]:
@@ -304,29 +327,41 @@ async def measure(world: World, base_url: str) -> int:
         o = await open_loop(world, rate)
 
     base = max([t.rate, *trivial_wrk])
-    print(f"results (closed loop: {CONNECTIONS} connections, {DURATION_S:g} s each after a {WARMUP_S:g} s warm-up; "
-          f"ratios against {base:.0f} req/s):")
+    print(
+        f"results (closed loop: {CONNECTIONS} connections, {DURATION_S:g} s each after a {WARMUP_S:g} s warm-up; "
+        f"ratios against {base:.0f} req/s):"
+    )
 
     def line(label: str, f: Figure, target: float | None, unit: str = "req/s") -> None:
         ratio = f.rate / base
         verdict = "" if target is None else ("  OK" if ratio >= target else f"  MISSED (target {target:.0%})")
-        print(f"  {label:<40} {f.rate:>8.0f} {unit:<7} {ratio:>6.1%} of trivial  p50 {f.pct(50):6.2f} ms  "
-              f"p99 {f.pct(99):6.2f} ms  failures {f.failed}{' ' + str(f.codes) if f.codes else ''}{verdict}")
+        print(
+            f"  {label:<40} {f.rate:>8.0f} {unit:<7} {ratio:>6.1%} of trivial  p50 {f.pct(50):6.2f} ms  "
+            f"p99 {f.pct(99):6.2f} ms  failures {f.failed}{' ' + str(f.codes) if f.codes else ''}{verdict}"
+        )
         print(f"  {'':<40} {f.cpu}")
 
     line("GET /healthz (trivial, this client)", t, None)
     if trivial_wrk:
         figures = ", ".join(f"{x:.0f}" for x in trivial_wrk)
-        print(f"  {'GET /healthz (trivial, wrk -t1 -c32)':<40} {max(trivial_wrk):>8.0f} req/s  "
-              f"(before, between and after the ledger runs: {figures})")
+        print(
+            f"  {'GET /healthz (trivial, wrk -t1 -c32)':<40} {max(trivial_wrk):>8.0f} req/s  "
+            f"(before, between and after the ledger runs: {figures})"
+        )
     line("POST /merchant/scans (fresh pass each)", s, None)
     line("POST /merchant/redemptions (alone)", r, TARGETS["redeem"])
     line("scan → redeem pair", p, TARGETS["pair"], unit="pairs/s")
-    verdict = "OK" if o.pct(99) <= TARGETS["open_loop_p99_ms"] else f"MISSED (target {TARGETS['open_loop_p99_ms']:g} ms)"
-    print(f"  open loop at {OPEN_LOOP_SHARE:.0%} of the peak pair rate: {rate:.0f} pairs/s offered for {OPEN_LOOP_S:g} s "
-          f"after a {WARMUP_S:g} s warm-up, "
-          f"{o.done} done, {o.failed} failed{' ' + str(o.codes) if o.codes else ''}, latency from the scheduled start: "
-          f"p50 {o.pct(50):.2f} ms  p99 {o.pct(99):.2f} ms  max {max(o.latencies, default=0) * 1000:.1f} ms  {verdict}")
+    verdict = (
+        "OK"
+        if o.pct(99) <= TARGETS["open_loop_p99_ms"]
+        else f"MISSED (target {TARGETS['open_loop_p99_ms']:g} ms)"
+    )
+    print(
+        f"  open loop at {OPEN_LOOP_SHARE:.0%} of the peak pair rate: {rate:.0f} pairs/s offered for {OPEN_LOOP_S:g} s "
+        f"after a {WARMUP_S:g} s warm-up, "
+        f"{o.done} done, {o.failed} failed{' ' + str(o.codes) if o.codes else ''}, latency from the scheduled start: "
+        f"p50 {o.pct(50):.2f} ms  p99 {o.pct(99):.2f} ms  max {max(o.latencies, default=0) * 1000:.1f} ms  {verdict}"
+    )
     print(f"  {'':<40} {o.cpu}")
     return world.redeemed
 
@@ -389,7 +424,9 @@ async def open_loop(world: World, rate: float) -> Figure:
     for c in idle:
         c.close()
     if opened > 2 * CONNECTIONS:
-        print(f"  note: the open-loop run needed {opened} connections (more than {2 * CONNECTIONS} in flight at times)")
+        print(
+            f"  note: the open-loop run needed {opened} connections (more than {2 * CONNECTIONS} in flight at times)"
+        )
     return figure
 
 
@@ -443,21 +480,35 @@ def main() -> int:
         pass
     with served("xinyi_bench_redeem", redis_url=REDIS_URL, workers=WORKERS) as server:
         seeded = seed(server.base, server.env, residents=RESIDENTS)
-        world = World(port=server.port, server_pid=server.pid, store_id=seeded.store_id, offer_id=seeded.offer_ids[0],
-                      cashier=seeded.cashier, residents=seeded.residents)
-        print(f"server: xinyi serve --workers {WORKERS} (PostgreSQL {server.database}, Redis {REDIS_URL}); "
-              f"{os.cpu_count()} CPUs shared by the server, PostgreSQL, Redis and this load generator; "
-              f"load average before: {os.getloadavg()[0]:.2f}")
+        world = World(
+            port=server.port,
+            server_pid=server.pid,
+            store_id=seeded.store_id,
+            offer_id=seeded.offer_ids[0],
+            cashier=seeded.cashier,
+            residents=seeded.residents,
+        )
+        print(
+            f"server: xinyi serve --workers {WORKERS} (PostgreSQL {server.database}, Redis {REDIS_URL}); "
+            f"{os.cpu_count()} CPUs shared by the server, PostgreSQL, Redis and this load generator; "
+            f"load average before: {os.getloadavg()[0]:.2f}"
+        )
         probe = asyncio.run(commit_latency(server.database_url))
-        print(f"  PostgreSQL durable commit (one-row INSERT, {probe.done} in a row, nothing else running): "
-              f"p50 {probe.pct(50):.2f} ms  p99 {probe.pct(99):.2f} ms  p99.9 {probe.pct(99.9):.2f} ms  "
-              f"max {max(probe.latencies) * 1000:.1f} ms")
+        print(
+            f"  PostgreSQL durable commit (one-row INSERT, {probe.done} in a row, nothing else running): "
+            f"p50 {probe.pct(50):.2f} ms  p99 {probe.pct(99):.2f} ms  p99.9 {probe.pct(99.9):.2f} ms  "
+            f"max {max(probe.latencies) * 1000:.1f} ms"
+        )
         redeemed = asyncio.run(measure(world, server.base))
 
         time.sleep(1.0)  # the server folds the units of an offer without stock limit 0.25 s after redeeming
-        rows = asyncio.run(pg(
-            f"SELECT (SELECT count(*) FROM redemptions) AS n, (SELECT redeemed_count FROM offers WHERE id = '{world.offer_id}') AS c",
-            url=server.database_url, fetch=True))
+        rows = asyncio.run(
+            pg(
+                f"SELECT (SELECT count(*) FROM redemptions) AS n, (SELECT redeemed_count FROM offers WHERE id = '{world.offer_id}') AS c",
+                url=server.database_url,
+                fetch=True,
+            )
+        )
         n, c = rows[0]["n"], rows[0]["c"]
         print(f"  load average after: {os.getloadavg()[0]:.2f} (anything else running skews every figure)")
         verdict = "consistent" if n == c == redeemed else "INCONSISTENT"

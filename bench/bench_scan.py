@@ -88,7 +88,9 @@ def wrk(url: str, *, script: str | None, env: dict[str, str], duration_s: int) -
     cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration_s}s", "--latency", "--timeout", "5s"]
     if script:
         cmd += ["-s", script]
-    out = subprocess.run([*cmd, url], env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [*cmd, url], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -134,9 +136,19 @@ async def _asyncio_load(
     latencies.sort()
 
     def ms(q: float) -> str:
-        return f"{latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000:.2f}ms" if latencies else "?"
+        return (
+            f"{latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000:.2f}ms"
+            if latencies
+            else "?"
+        )
 
-    return {"rps": len(latencies) / elapsed, "requests": len(latencies), "failed": failed, "p50": ms(0.5), "p99": ms(0.99)}
+    return {
+        "rps": len(latencies) / elapsed,
+        "requests": len(latencies),
+        "failed": failed,
+        "p50": ms(0.5),
+        "p99": ms(0.99),
+    }
 
 
 def _http(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
@@ -161,7 +173,11 @@ class Load:
 
     @property
     def generator(self) -> str:
-        return f"wrk -t1 -c{CONNECTIONS}" if self.wrk else f"an asyncio client, {CONNECTIONS} connections (no wrk)"
+        return (
+            f"wrk -t1 -c{CONNECTIONS}"
+            if self.wrk
+            else f"an asyncio client, {CONNECTIONS} connections (no wrk)"
+        )
 
     def trivial(self, duration_s: int) -> dict[str, float]:
         if self.wrk:
@@ -189,8 +205,12 @@ class Load:
     def scan(self, duration_s: int) -> dict[str, float]:
         """Scans for ``duration_s``, each with the next pass ``issue`` collected (every pass once)."""
         if self.wrk:
-            env = {"BENCH_TOKENS": str(self.tokens_file), "BENCH_STORE": self.store, "BENCH_AUTH": self.cashier,
-                   "BENCH_FIRST": "1"}
+            env = {
+                "BENCH_TOKENS": str(self.tokens_file),
+                "BENCH_STORE": self.store,
+                "BENCH_AUTH": self.cashier,
+                "BENCH_FIRST": "1",
+            }
             figures = wrk(self.base, script=str(self.work / "scan.lua"), env=env, duration_s=duration_s)
         else:
             headers = {"Authorization": self.cashier, "Content-Type": "application/json"}
@@ -202,7 +222,9 @@ class Load:
 
             figures = asyncio.run(_asyncio_load(self.port, request, lambda s, b: None, duration_s))
         if figures["requests"] + CONNECTIONS > len(self.tokens):
-            print(f"warning: {len(self.tokens)} passes for {figures['requests']} scans: some scans lacked a fresh pass")
+            print(
+                f"warning: {len(self.tokens)} passes for {figures['requests']} scans: some scans lacked a fresh pass"
+            )
         return figures
 
 
@@ -217,20 +239,30 @@ def png_cpu_ms(token: str) -> tuple[float, int, int]:
 
 def main() -> int:
     if shutil.which("wrk") is None:
-        print("wrk not found (Debian: apt-get install wrk): falling back to an asyncio client, which takes CPU "
-              "from the server on the same machine and flatters every ratio", file=sys.stderr)
+        print(
+            "wrk not found (Debian: apt-get install wrk): falling back to an asyncio client, which takes CPU "
+            "from the server on the same machine and flatters every ratio",
+            file=sys.stderr,
+        )
     with served("xinyi_bench", redis_url=REDIS_URL, workers=WORKERS) as server:
         load = Load(server.base, server.port, server.work, seed(server.base, server.env, residents=RESIDENTS))
-        print(f"server: xinyi serve --workers {WORKERS} (PostgreSQL, Redis db 13); load: {load.generator}; "
-              f"{ROUNDS} rounds of {DURATION_S} s per figure after a {WARMUP_S} s warm-up; "
-              f"{os.cpu_count()} CPUs shared by everything")
+        print(
+            f"server: xinyi serve --workers {WORKERS} (PostgreSQL, Redis db 13); load: {load.generator}; "
+            f"{ROUNDS} rounds of {DURATION_S} s per figure after a {WARMUP_S} s warm-up; "
+            f"{os.cpu_count()} CPUs shared by everything"
+        )
         load.trivial(WARMUP_S)
         load.issue(WARMUP_S)
         load.scan(WARMUP_S)
         rounds = []
         for _ in range(ROUNDS):
-            rounds.append({"trivial": load.trivial(DURATION_S), "issue": load.issue(DURATION_S),
-                           "scan": load.scan(DURATION_S)})
+            rounds.append(
+                {
+                    "trivial": load.trivial(DURATION_S),
+                    "issue": load.issue(DURATION_S),
+                    "scan": load.scan(DURATION_S),
+                }
+            )
         last_token = load.tokens[-1]
         png_ms, version, png_bytes = png_cpu_ms(last_token)
 
@@ -238,19 +270,25 @@ def main() -> int:
             ratios = sorted(r[key]["rps"] / r["trivial"]["rps"] for r in rounds)
             median = ratios[len(ratios) // 2]
             middle = sorted(rounds, key=lambda r: r[key]["rps"] / r["trivial"]["rps"])[len(rounds) // 2][key]
-            verdict = "" if target is None else ("  OK" if median >= target else f"  MISSED (target {target:.0%})")
+            verdict = (
+                "" if target is None else ("  OK" if median >= target else f"  MISSED (target {target:.0%})")
+            )
             each = " ".join(f"{x:.1%}" for x in ratios)
             failed = sum(r[key]["failed"] for r in rounds)
-            print(f"  {label:<40} {middle['rps']:>7.0f} req/s  median {median:>6.1%} of trivial (rounds: {each})  "
-                  f"p50 {middle['p50']} p99 {middle['p99']}  failures {failed}{verdict}")
+            print(
+                f"  {label:<40} {middle['rps']:>7.0f} req/s  median {median:>6.1%} of trivial (rounds: {each})  "
+                f"p50 {middle['p50']} p99 {middle['p99']}  failures {failed}{verdict}"
+            )
 
         print("results (ratios are to /healthz measured in the same round):")
         show("GET /healthz (trivial)", "trivial", None)
         show("POST /mp/pass?image=false", "issue", TARGETS["pass"])
         show("POST /merchant/scans (a fresh pass each)", "scan", TARGETS["scan"])
         verdict = "OK" if png_ms <= 10 else "MISSED (target 10 ms)"
-        print(f"  one pass PNG: {png_ms:.2f} ms CPU (QR version {version}, {png_bytes} bytes, token "
-              f"{len(last_token)} chars)  {verdict}")
+        print(
+            f"  one pass PNG: {png_ms:.2f} ms CPU (QR version {version}, {png_bytes} bytes, token "
+            f"{len(last_token)} chars)  {verdict}"
+        )
         return 0
 
 

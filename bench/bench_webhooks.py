@@ -93,9 +93,14 @@ class Receiver:
     async def stop(self) -> None:
         self._server.close()
 
-    async def wait_for(self, ids: set[str] | None = None, count: int | None = None, timeout_s: float = 120) -> None:
+    async def wait_for(
+        self, ids: set[str] | None = None, count: int | None = None, timeout_s: float = 120
+    ) -> None:
         deadline = time.monotonic() + timeout_s
-        while not ((ids is not None and ids <= self.arrivals.keys()) or (count is not None and len(self.arrivals) >= count)):
+        while not (
+            (ids is not None and ids <= self.arrivals.keys())
+            or (count is not None and len(self.arrivals) >= count)
+        ):
             if time.monotonic() > deadline:
                 raise SystemExit(f"timed out: the receiver got {len(self.arrivals)} events")
             self._new.clear()
@@ -111,12 +116,21 @@ class Receiver:
                 arrived = time.time()
                 lines = head.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
-                headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+                headers = {
+                    k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+                }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)
                 event_id = headers.get("x-event-id", "")
-                expected = sign(self.secret, method, target, headers.get("x-timestamp", ""), headers.get("x-nonce", ""), body)
+                expected = sign(
+                    self.secret,
+                    method,
+                    target,
+                    headers.get("x-timestamp", ""),
+                    headers.get("x-nonce", ""),
+                    body,
+                )
                 if headers.get("x-signature") != expected:
                     self.bad_signatures += 1
                 self.arrivals.setdefault(event_id, []).append(arrived)
@@ -151,33 +165,81 @@ async def wait_ready(base: str, server: asyncio.subprocess.Process, log_path: Pa
 
 async def seed(http: httpx.AsyncClient, env: dict[str, str], receiver: Receiver) -> dict:
     await asyncio.to_thread(
-        subprocess.run, [str(ROOT / ".venv/bin/xinyi"), "create-admin", "--username", "bench-admin", "--password",
-                         "bench-admin-password"], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run,
+        [
+            str(ROOT / ".venv/bin/xinyi"),
+            "create-admin",
+            "--username",
+            "bench-admin",
+            "--password",
+            "bench-admin-password",
+        ],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
     def ok(r: httpx.Response, status: int = 200) -> dict:
         assert r.status_code == status, r.text
         return r.json()
 
-    admin = {"Authorization": "Bearer " + ok(await http.post("/api/v1/admin/auth/login", json={
-        "username": "bench-admin", "password": "bench-admin-password"}))["access_token"]}
-    partner = ok(await http.post("/api/v1/admin/partners", json={
-        "name": "一部手机游云南", "kind": "tourism", "scopes": ["tier:read"],
-        "webhook_url": f"http://127.0.0.1:{receiver.port}{receiver.path}"}, headers=admin), 201)
+    admin = {
+        "Authorization": "Bearer "
+        + ok(
+            await http.post(
+                "/api/v1/admin/auth/login",
+                json={"username": "bench-admin", "password": "bench-admin-password"},
+            )
+        )["access_token"]
+    }
+    partner = ok(
+        await http.post(
+            "/api/v1/admin/partners",
+            json={
+                "name": "一部手机游云南",
+                "kind": "tourism",
+                "scopes": ["tier:read"],
+                "webhook_url": f"http://127.0.0.1:{receiver.port}{receiver.path}",
+            },
+            headers=admin,
+        ),
+        201,
+    )
     receiver.secret = partner["secret"]
     numbers = []
     for i in range(RESIDENTS):
-        login = ok(await http.post("/api/v1/mp/auth/login", json={"code": f"mock:whbench{i}:{uuid.uuid4().hex[:6]}"}))
+        login = ok(
+            await http.post("/api/v1/mp/auth/login", json={"code": f"mock:whbench{i}:{uuid.uuid4().hex[:6]}"})
+        )
         headers = {"Authorization": f"Bearer {login['access_token']}"}
         version = ok(await http.get("/api/v1/mp/consent", headers=headers))["version"]
         ok(await http.post("/api/v1/mp/consent", json={"version": version}, headers=headers))
         number = with_check_digit(f"5301021990{(i % 12) + 1:02d}{(i % 28) + 1:02d}{i:03d}")
-        ok(await http.post("/api/v1/mp/identity", json={"name": "张三", "id_number": number}, headers=headers))
-        grant = ok(await http.post("/api/v1/mp/grants", json={"partner_id": partner["id"], "scopes": ["tier:read"]},
-                                   headers=headers), 201)
+        ok(
+            await http.post(
+                "/api/v1/mp/identity", json={"name": "张三", "id_number": number}, headers=headers
+            )
+        )
+        grant = ok(
+            await http.post(
+                "/api/v1/mp/grants",
+                json={"partner_id": partner["id"], "scopes": ["tier:read"]},
+                headers=headers,
+            ),
+            201,
+        )
         raw = orjson.dumps({"authorization_code": grant["authorization_code"]})
-        signed = signed_headers(partner["key"], partner["secret"], "POST", "/api/v1/partner/grants/exchange", raw)
-        ok(await http.post("/api/v1/partner/grants/exchange", content=raw,
-                           headers={**signed, "Content-Type": "application/json"}))
+        signed = signed_headers(
+            partner["key"], partner["secret"], "POST", "/api/v1/partner/grants/exchange", raw
+        )
+        ok(
+            await http.post(
+                "/api/v1/partner/grants/exchange",
+                content=raw,
+                headers={**signed, "Content-Type": "application/json"},
+            )
+        )
         numbers.append(number)
     return {"admin": admin, "partner": partner, "numbers": numbers}
 
@@ -189,10 +251,18 @@ async def latency(http: httpx.AsyncClient, seeded: dict, receiver: Receiver) -> 
     for n in range(SAMPLES):
         number = seeded["numbers"][n % len(seeded["numbers"])]
         listed = not active.get(number, False)
-        item = {"source": "bench", "source_record_id": f"bl-{number}", "subject_type": "natural_person",
-                "id_number": number, "name": "张三", "category": "black_list", "severity": "serious",
-                "title": "失信被执行人", "decided_at": (date.today() - timedelta(days=3)).isoformat(),
-                "status": "active" if listed else "revoked"}
+        item = {
+            "source": "bench",
+            "source_record_id": f"bl-{number}",
+            "subject_type": "natural_person",
+            "id_number": number,
+            "name": "张三",
+            "category": "black_list",
+            "severity": "serious",
+            "title": "失信被执行人",
+            "decided_at": (date.today() - timedelta(days=3)).isoformat(),
+            "status": "active" if listed else "revoked",
+        }
         before = set(receiver.arrivals)
         r = await http.post("/api/v1/admin/credit-records", json={"items": [item]}, headers=seeded["admin"])
         answered = time.time()
@@ -216,8 +286,11 @@ async def throughput(settings, partner_id: str, receiver: Receiver, count: int) 
 
     before = len(receiver.arrivals)
     async with in_transaction() as conn:
-        ids = await enqueue(conn, [(uuid.UUID(partner_id), "bench.event", {"n": n}) for n in range(count)],
-                            now=datetime.now(UTC))
+        ids = await enqueue(
+            conn,
+            [(uuid.UUID(partner_id), "bench.event", {"n": n}) for n in range(count)],
+            now=datetime.now(UTC),
+        )
     committed = time.time()
     wanted = {str(i) for i in ids}
     await receiver.wait_for(ids=wanted, timeout_s=300)
@@ -233,7 +306,9 @@ async def main() -> None:
     name = f"xinyi_bench_webhooks_{uuid.uuid4().hex[:6]}"
     db_url = with_database(DATABASE_URL, name)
     work = Path(tempfile.mkdtemp(prefix="xinyi-bench-webhooks-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBHOOK_", "REDIS_URL", "WECHAT_API_BASE"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("WEBHOOK_", "REDIS_URL", "WECHAT_API_BASE"))
+    }
     env.update({"DATABASE_URL": db_url, "XINYI_ENV": "dev", "XINYI_VAR_DIR": str(work / "var")})
     settings = load_settings(env, dotenv=None)
     await pg_admin(f'CREATE DATABASE "{name}"')
@@ -247,8 +322,15 @@ async def main() -> None:
         log_path = work / "server.log"
         with log_path.open("w") as server_log:
             server = await asyncio.create_subprocess_exec(
-                str(ROOT / ".venv/bin/xinyi"), "serve", "--port", str(port), env=env, cwd=ROOT,
-                stdout=server_log, stderr=subprocess.STDOUT)
+                str(ROOT / ".venv/bin/xinyi"),
+                "serve",
+                "--port",
+                str(port),
+                env=env,
+                cwd=ROOT,
+                stdout=server_log,
+                stderr=subprocess.STDOUT,
+            )
         await wait_ready(base, server, log_path)
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
             seeded = await seed(http, env, receiver)
@@ -262,18 +344,28 @@ async def main() -> None:
             await close_db()
         duplicates = sum(len(v) - 1 for v in receiver.arrivals.values())
 
-        print("webhook delivery, one `xinyi serve` worker with the default settings (PostgreSQL LISTEN/NOTIFY, "
-              f"poll {settings.webhook_poll_s:g} s), receiver on 127.0.0.1")
+        print(
+            "webhook delivery, one `xinyi serve` worker with the default settings (PostgreSQL LISTEN/NOTIFY, "
+            f"poll {settings.webhook_poll_s:g} s), receiver on 127.0.0.1"
+        )
         created, answered = lat["created"], lat["answered"]
         print(f"latency, tier change committed → receiver got it ({SAMPLES} changes, one at a time):")
-        print(f"  from the event's creation in the transaction: median {statistics.median(created):.1f} ms, "
-              f"p95 {pct(created, 0.95):.1f} ms, max {max(created):.1f} ms")
-        print(f"  from the import's HTTP answer (after the commit): median {statistics.median(answered):.1f} ms, "
-              f"p95 {pct(answered, 0.95):.1f} ms (negative: the event arrived before the answer did)")
+        print(
+            f"  from the event's creation in the transaction: median {statistics.median(created):.1f} ms, "
+            f"p95 {pct(created, 0.95):.1f} ms, max {max(created):.1f} ms"
+        )
+        print(
+            f"  from the import's HTTP answer (after the commit): median {statistics.median(answered):.1f} ms, "
+            f"p95 {pct(answered, 0.95):.1f} ms (negative: the event arrived before the answer did)"
+        )
         print(f"throughput, one worker: {fast:.0f} events/s ({EVENTS} events, receiver answering at once)")
-        print(f"            {slow:.0f} events/s ({SLOW_EVENTS} events, receiver taking {SLOW_MS:g} ms per event)")
-        print(f"events received: {len(receiver.arrivals)}, duplicates: {duplicates}, bad signatures: "
-              f"{receiver.bad_signatures}, CPUs: {os.cpu_count()}")
+        print(
+            f"            {slow:.0f} events/s ({SLOW_EVENTS} events, receiver taking {SLOW_MS:g} ms per event)"
+        )
+        print(
+            f"events received: {len(receiver.arrivals)}, duplicates: {duplicates}, bad signatures: "
+            f"{receiver.bad_signatures}, CPUs: {os.cpu_count()}"
+        )
         shutil.rmtree(work, ignore_errors=True)
     finally:
         if server is not None and server.returncode is None:

@@ -211,8 +211,20 @@ class _Request:
 
     def context_args(self) -> list[Any]:
         day = business_day(self.now).isoformat()  # the day's and the month's counters: 2025-05-01, 2025-05
-        return [self.staff_id, self.scan_id, self.offer_id, self.coupon_id, self.idem_scope, self.idem_key,
-                self.partner_id, self.external_order_id, self.resident_id, self.store_id, day, day[:7]]
+        return [
+            self.staff_id,
+            self.scan_id,
+            self.offer_id,
+            self.coupon_id,
+            self.idem_scope,
+            self.idem_key,
+            self.partner_id,
+            self.external_order_id,
+            self.resident_id,
+            self.store_id,
+            day,
+            day[:7],
+        ]
 
 
 async def redeem_at_store(
@@ -232,12 +244,25 @@ async def redeem_at_store(
     its status, and another body gets 409 ``IDEMPOTENCY_CONFLICT``; only completed redemptions
     are stored, so a refused request may simply be retried.
     """
-    request_hash = _hash("POST /redemptions", scan_id, offer_id, coupon_id, order_amount_fen) if idempotency_key else None
-    return await _redeem(_Request(
-        channel=STORE, now=now, offer_id=offer_id, order_amount_fen=order_amount_fen, coupon_id=coupon_id,
-        staff_id=staff_id, scan_id=scan_id,
-        idem_scope=f"staff:{staff_id}" if idempotency_key else None, idem_key=idempotency_key, request_hash=request_hash,
-    ))
+    request_hash = (
+        _hash("POST /redemptions", scan_id, offer_id, coupon_id, order_amount_fen)
+        if idempotency_key
+        else None
+    )
+    return await _redeem(
+        _Request(
+            channel=STORE,
+            now=now,
+            offer_id=offer_id,
+            order_amount_fen=order_amount_fen,
+            coupon_id=coupon_id,
+            staff_id=staff_id,
+            scan_id=scan_id,
+            idem_scope=f"staff:{staff_id}" if idempotency_key else None,
+            idem_key=idempotency_key,
+            request_hash=request_hash,
+        )
+    )
 
 
 async def redeem(
@@ -276,16 +301,29 @@ async def redeem(
         if partner_id is None or not external_order_id:
             raise ValueError("partner redemptions need partner_id and external_order_id")
         request = _Request(
-            channel=PARTNER, now=now, offer_id=offer_id, order_amount_fen=order_amount_fen, coupon_id=coupon_id,
-            resident_id=resident_id, store_id=store_id, partner_id=partner_id, external_order_id=external_order_id,
+            channel=PARTNER,
+            now=now,
+            offer_id=offer_id,
+            order_amount_fen=order_amount_fen,
+            coupon_id=coupon_id,
+            resident_id=resident_id,
+            store_id=store_id,
+            partner_id=partner_id,
+            external_order_id=external_order_id,
             request_hash=_hash("partner", resident_id, offer_id, order_amount_fen, coupon_id, store_id),
         )
     elif channel == STORE:
         if scan_id is None or staff_id is None:
             raise ValueError("store redemptions need scan_id and staff_id")
         request = _Request(
-            channel=STORE, now=now, offer_id=offer_id, order_amount_fen=order_amount_fen, coupon_id=coupon_id,
-            staff_id=staff_id, scan_id=scan_id, resident_id=resident_id,
+            channel=STORE,
+            now=now,
+            offer_id=offer_id,
+            order_amount_fen=order_amount_fen,
+            coupon_id=coupon_id,
+            staff_id=staff_id,
+            scan_id=scan_id,
+            resident_id=resident_id,
         )
     else:
         raise ValueError(f"unknown channel {channel!r}")
@@ -397,7 +435,9 @@ async def _redeem_step_by_step(request: _Request) -> Redeemed:
     raise LedgerBusy()
 
 
-def _done(request: _Request, terms: OfferTerms, values: dict[str, Any], *, store_id: uuid.UUID | None) -> Redeemed:
+def _done(
+    request: _Request, terms: OfferTerms, values: dict[str, Any], *, store_id: uuid.UUID | None
+) -> Redeemed:
     """The answer of a redemption just written; an unlimited offer's unit wakes this worker's fold."""
     if terms.takes_stock and terms.unlimited:
         _fold.due = True
@@ -432,9 +472,14 @@ def _replay(ctx: dict[str, Any], request: _Request) -> Redeemed | None:
             raise IdempotencyConflict("This external_order_id was already redeemed with another body.")
         return Redeemed(
             _render(
-                id=ctx["prior_id"], offer_id=ctx["prior_offer_id"], discount_fen=ctx["prior_discount_fen"],
-                deposit_waived_fen=ctx["prior_deposit_waived_fen"], order_amount_fen=ctx["prior_order_amount_fen"],
-                coupon_id=ctx["prior_coupon_id"], store_id=ctx["prior_store_id"], status=ctx["prior_status"],
+                id=ctx["prior_id"],
+                offer_id=ctx["prior_offer_id"],
+                discount_fen=ctx["prior_discount_fen"],
+                deposit_waived_fen=ctx["prior_deposit_waived_fen"],
+                order_amount_fen=ctx["prior_order_amount_fen"],
+                coupon_id=ctx["prior_coupon_id"],
+                store_id=ctx["prior_store_id"],
+                status=ctx["prior_status"],
                 created_at=as_datetime(ctx["prior_created_at"]),
             ),
             replayed=True,
@@ -470,7 +515,9 @@ def _check(ctx: dict[str, Any], request: _Request, *, resident_id: uuid.UUID, ti
     """Check the offer, the tier, the coupon, the limit and the stock (raising the contract's error); the terms."""
     now = request.now
     offer_merchant = as_uuid(ctx["offer_merchant_id"])
-    if offer_merchant is None or (request.channel == STORE and offer_merchant != as_uuid(ctx["staff_merchant_id"])):
+    if offer_merchant is None or (
+        request.channel == STORE and offer_merchant != as_uuid(ctx["staff_merchant_id"])
+    ):
         raise OfferNotFound()
     store_id = as_uuid(ctx["scan_store_id"]) if request.channel == STORE else request.store_id
     if store_id is not None and not ctx["offer_at_store"]:
@@ -484,7 +531,10 @@ def _check(ctx: dict[str, Any], request: _Request, *, resident_id: uuid.UUID, ti
     if requires_claim:
         if request.coupon_id is None:
             raise CouponRequired()
-        if as_uuid(ctx["coupon_resident_id"]) != resident_id or as_uuid(ctx["coupon_offer_id"]) != request.offer_id:
+        if (
+            as_uuid(ctx["coupon_resident_id"]) != resident_id
+            or as_uuid(ctx["coupon_offer_id"]) != request.offer_id
+        ):
             raise CouponInvalid()
         if ctx["coupon_status"] != "active":
             raise CouponUsed()
@@ -502,9 +552,15 @@ def _check(ctx: dict[str, Any], request: _Request, *, resident_id: uuid.UUID, ti
     if not requires_claim and ctx["total_stock"] is not None and ctx["redeemed_count"] >= ctx["total_stock"]:
         raise OutOfStock()
     return OfferTerms(
-        offer_id=request.offer_id, merchant_id=offer_merchant, type=ctx["offer_type"], value=ctx["offer_value"],
-        min_tier=ctx["min_tier"], requires_claim=requires_claim, unlimited=ctx["total_stock"] is None,
-        per_resident_limit=limit, per_resident_period=ctx["per_resident_period"],
+        offer_id=request.offer_id,
+        merchant_id=offer_merchant,
+        type=ctx["offer_type"],
+        value=ctx["offer_value"],
+        min_tier=ctx["min_tier"],
+        requires_claim=requires_claim,
+        unlimited=ctx["total_stock"] is None,
+        per_resident_limit=limit,
+        per_resident_period=ctx["per_resident_period"],
     )
 
 
@@ -513,7 +569,9 @@ def _values(terms: OfferTerms, request: _Request) -> dict[str, Any]:
     now = request.now
     discount, waived = discount_for(terms.type, terms.value, request.order_amount_fen)
     charged = terms.takes_stock and terms.per_resident_limit is not None
-    actor_type, actor_id = ("staff", request.staff_id) if request.channel == STORE else (PARTNER, request.partner_id)
+    actor_type, actor_id = (
+        ("staff", request.staff_id) if request.channel == STORE else (PARTNER, request.partner_id)
+    )
     return {
         "redemption_id": uuid.uuid4(),
         "discount_fen": discount,
@@ -523,20 +581,33 @@ def _values(terms: OfferTerms, request: _Request) -> dict[str, Any]:
         "created_at_text": _iso(now),
         "actor_type": actor_type,
         "actor_id": actor_id,
-        "audit_details": orjson.dumps({
-            "channel": request.channel, "offer_id": str(request.offer_id), "scan_id": _str(request.scan_id),
-            "coupon_id": _str(request.coupon_id), "order_amount_fen": request.order_amount_fen,
-            "discount_fen": discount, "deposit_waived_fen": waived, "partner_id": _str(request.partner_id),
-            "external_order_id": request.external_order_id,
-        }).decode(),
+        "audit_details": orjson.dumps(
+            {
+                "channel": request.channel,
+                "offer_id": str(request.offer_id),
+                "scan_id": _str(request.scan_id),
+                "coupon_id": _str(request.coupon_id),
+                "order_amount_fen": request.order_amount_fen,
+                "discount_fen": discount,
+                "deposit_waived_fen": waived,
+                "partner_id": _str(request.partner_id),
+                "external_order_id": request.external_order_id,
+            }
+        ).decode(),
     }
 
 
 def _response(request: _Request, values: dict[str, Any], *, store_id: uuid.UUID | None) -> dict[str, Any]:
     return _render(
-        id=values["redemption_id"], offer_id=request.offer_id, discount_fen=values["discount_fen"],
-        deposit_waived_fen=values["deposit_waived_fen"], order_amount_fen=request.order_amount_fen,
-        coupon_id=request.coupon_id, store_id=store_id, status=COMPLETED, created_at=request.now,
+        id=values["redemption_id"],
+        offer_id=request.offer_id,
+        discount_fen=values["discount_fen"],
+        deposit_waived_fen=values["deposit_waived_fen"],
+        order_amount_fen=request.order_amount_fen,
+        coupon_id=request.coupon_id,
+        store_id=store_id,
+        status=COMPLETED,
+        created_at=request.now,
     )
 
 
@@ -545,8 +616,16 @@ def _str(value: Any) -> str | None:
 
 
 def _render(
-    *, id: Any, offer_id: Any, discount_fen: int, deposit_waived_fen: int, order_amount_fen: int | None,
-    coupon_id: Any, store_id: Any, status: str, created_at: datetime | None,
+    *,
+    id: Any,
+    offer_id: Any,
+    discount_fen: int,
+    deposit_waived_fen: int,
+    order_amount_fen: int | None,
+    coupon_id: Any,
+    store_id: Any,
+    status: str,
+    created_at: datetime | None,
 ) -> dict[str, Any]:
     """A redemption as the contract answers it (the stored Idempotency-Key answer is exactly this)."""
     return {
@@ -593,21 +672,38 @@ async def _write_in_one_statement(
     import asyncpg
 
     params = {
-        **values, "now": request.now, "offer_id": request.offer_id, "staff_id": request.staff_id,
-        "scan_id": request.scan_id, "resident_id": request.resident_id, "store_id": request.store_id,
+        **values,
+        "now": request.now,
+        "offer_id": request.offer_id,
+        "staff_id": request.staff_id,
+        "scan_id": request.scan_id,
+        "resident_id": request.resident_id,
+        "store_id": request.store_id,
         "partner_id": request.partner_id,
-        "external_order_id": request.external_order_id, "coupon_id": request.coupon_id, "offer_type": terms.type,
-        "offer_value": terms.value, "min_tier": terms.min_tier, "requires_claim": terms.requires_claim,
-        "unlimited": terms.unlimited, "per_resident_limit": terms.per_resident_limit,
-        "per_resident_period": terms.per_resident_period, "order_amount_fen": request.order_amount_fen,
-        "request_hash": request.request_hash if request.channel == PARTNER else None, "channel": request.channel,
-        "idem_scope": request.idem_scope, "idem_key": request.idem_key, "idem_hash": request.request_hash,
+        "external_order_id": request.external_order_id,
+        "coupon_id": request.coupon_id,
+        "offer_type": terms.type,
+        "offer_value": terms.value,
+        "min_tier": terms.min_tier,
+        "requires_claim": terms.requires_claim,
+        "unlimited": terms.unlimited,
+        "per_resident_limit": terms.per_resident_limit,
+        "per_resident_period": terms.per_resident_period,
+        "order_amount_fen": request.order_amount_fen,
+        "request_hash": request.request_hash if request.channel == PARTNER else None,
+        "channel": request.channel,
+        "idem_scope": request.idem_scope,
+        "idem_key": request.idem_key,
+        "idem_hash": request.request_hash,
         "idem_expires_at": request.now + IDEMPOTENCY_TTL,
     }
     last = "stock" if terms.locks_stock else "pending" if terms.takes_stock else "none"
     sql, names = redeem_statement(
-        request.channel, idempotent=request.idem_key is not None, coupon=terms.requires_claim,
-        counter=values["period_key"] is not None, last=last,
+        request.channel,
+        idempotent=request.idem_key is not None,
+        coupon=terms.requires_claim,
+        counter=values["period_key"] is not None,
+        last=last,
     )
     try:
         row = await raw.fetchrow(sql, *[params[name] for name in names])
@@ -620,7 +716,9 @@ async def _write_in_one_statement(
     return bool(row["done"]), row["store_id"]
 
 
-async def _write_steps(request: _Request, checked: _Checked, values: dict[str, Any], response: dict[str, Any]) -> bool:
+async def _write_steps(
+    request: _Request, checked: _Checked, values: dict[str, Any], response: dict[str, Any]
+) -> bool:
     """The writes one statement at a time in a Tortoise transaction (SQLite, or PostgreSQL without the pool)."""
     terms, now = checked.terms, request.now
     try:
@@ -631,32 +729,72 @@ async def _write_steps(request: _Request, checked: _Checked, values: dict[str, A
                 if row is None or tier_rank(row["tier"]) < tier_rank(terms.min_tier):
                     raise _LostRace()
                 if request.idem_key is not None and not await db.fetchrow(
-                    STEP_SQL["idem"], request.idem_scope, request.idem_key, request.request_hash,
-                    orjson.dumps(response).decode(), now, now + IDEMPOTENCY_TTL,
+                    STEP_SQL["idem"],
+                    request.idem_scope,
+                    request.idem_key,
+                    request.request_hash,
+                    orjson.dumps(response).decode(),
+                    now,
+                    now + IDEMPOTENCY_TTL,
                 ):
                     raise _LostRace()
                 if request.coupon_id is not None and not await db.fetchrow(
-                    STEP_SQL["coupon"], request.coupon_id, now, values["redemption_id"], checked.resident_id,
+                    STEP_SQL["coupon"],
+                    request.coupon_id,
+                    now,
+                    values["redemption_id"],
+                    checked.resident_id,
                     request.offer_id,
                 ):
                     raise _LostRace()
                 if values["period_key"] is not None and not await db.fetchrow(
-                    STEP_SQL["counter"], request.offer_id, checked.resident_id, values["period_key"],
+                    STEP_SQL["counter"],
+                    request.offer_id,
+                    checked.resident_id,
+                    values["period_key"],
                     terms.per_resident_limit,
                 ):
                     raise _LostRace()
                 await db.execute(
-                    STEP_SQL["redemption"], values["redemption_id"], request.channel, terms.merchant_id,
-                    request.offer_id, checked.resident_id, checked.store_id, request.scan_id, request.staff_id,
-                    request.partner_id, request.external_order_id, request.coupon_id, terms.type, terms.value,
-                    row["tier"], request.order_amount_fen, values["discount_fen"], values["deposit_waived_fen"],
-                    values["period_key"], terms.takes_stock,
-                    request.request_hash if request.channel == PARTNER else None, now, values["business_day"],
+                    STEP_SQL["redemption"],
+                    values["redemption_id"],
+                    request.channel,
+                    terms.merchant_id,
+                    request.offer_id,
+                    checked.resident_id,
+                    checked.store_id,
+                    request.scan_id,
+                    request.staff_id,
+                    request.partner_id,
+                    request.external_order_id,
+                    request.coupon_id,
+                    terms.type,
+                    terms.value,
+                    row["tier"],
+                    request.order_amount_fen,
+                    values["discount_fen"],
+                    values["deposit_waived_fen"],
+                    values["period_key"],
+                    terms.takes_stock,
+                    request.request_hash if request.channel == PARTNER else None,
+                    now,
+                    values["business_day"],
                 )
-                details = {**orjson.loads(values["audit_details"]), "store_id": _str(checked.store_id), "tier": row["tier"]}
+                details = {
+                    **orjson.loads(values["audit_details"]),
+                    "store_id": _str(checked.store_id),
+                    "tier": row["tier"],
+                }
                 await db.execute(
-                    STEP_SQL["audit"], now, values["actor_type"], values["actor_id"], "redemption.completed",
-                    "redemption", values["redemption_id"], terms.merchant_id, orjson.dumps(details).decode(),
+                    STEP_SQL["audit"],
+                    now,
+                    values["actor_type"],
+                    values["actor_id"],
+                    "redemption.completed",
+                    "redemption",
+                    values["redemption_id"],
+                    terms.merchant_id,
+                    orjson.dumps(details).decode(),
                 )
                 if terms.locks_stock:
                     last = await db.fetchrow(STEP_SQL["stock"], request.offer_id, now)
@@ -719,11 +857,24 @@ async def claim_coupon(
     key = period_key(offer.per_resident_period, now) if offer.per_resident_limit is not None else None
     coupon_id = uuid.uuid4()
     expires_at = min(offer.valid_until, now + COUPON_TTL)
-    body = {"coupon": {"id": str(coupon_id), "offer_id": str(offer.id), "status": "active", "expires_at": _iso(expires_at)}}
+    body = {
+        "coupon": {
+            "id": str(coupon_id),
+            "offer_id": str(offer.id),
+            "status": "active",
+            "expires_at": _iso(expires_at),
+        }
+    }
     try:
         async with in_transaction() as tx:
             if idempotency_key is not None and not await _fetchrow(
-                tx, STEP_SQL["idem"], scope, idempotency_key, request_hash, orjson.dumps(body).decode(), now,
+                tx,
+                STEP_SQL["idem"],
+                scope,
+                idempotency_key,
+                request_hash,
+                orjson.dumps(body).decode(),
+                now,
                 now + IDEMPOTENCY_TTL,
             ):
                 raise _KeyTaken()
@@ -732,13 +883,29 @@ async def claim_coupon(
             ):
                 raise LimitReached(limit=offer.per_resident_limit, period=offer.per_resident_period)
             await Coupon.create(
-                id=coupon_id, offer_id=offer.id, merchant_id=offer.merchant_id, resident_id=resident_id,
-                status="active", claimed_at=now, expires_at=expires_at, using_db=tx,
+                id=coupon_id,
+                offer_id=offer.id,
+                merchant_id=offer.merchant_id,
+                resident_id=resident_id,
+                status="active",
+                claimed_at=now,
+                expires_at=expires_at,
+                using_db=tx,
             )
-            await _audit(tx, at=now, actor_type="resident", actor_id=resident_id, action="coupon.claimed",
-                         target_type="coupon", target_id=coupon_id, merchant_id=offer.merchant_id,
-                         details={"offer_id": str(offer.id), "period_key": key})
-            if not await _fetchrow(tx, STEP_SQL["stock"], offer.id, now):  # the offer row last, as redemptions do
+            await _audit(
+                tx,
+                at=now,
+                actor_type="resident",
+                actor_id=resident_id,
+                action="coupon.claimed",
+                target_type="coupon",
+                target_id=coupon_id,
+                merchant_id=offer.merchant_id,
+                details={"offer_id": str(offer.id), "period_key": key},
+            )
+            if not await _fetchrow(
+                tx, STEP_SQL["stock"], offer.id, now
+            ):  # the offer row last, as redemptions do
                 current = await Offer.get(id=offer.id).using_db(tx)
                 if current.status != "active" or not (current.valid_from <= now < current.valid_until):
                     raise OfferNotActive()
@@ -782,9 +949,11 @@ async def unused_coupons(
     if not wanted:
         return {}
     now = now or datetime.now(UTC)
-    rows = await Coupon.filter(
-        resident_id=resident_id, offer_id__in=wanted, status="active", expires_at__gt=now
-    ).order_by("expires_at", "id").values_list("offer_id", "id")
+    rows = (
+        await Coupon.filter(resident_id=resident_id, offer_id__in=wanted, status="active", expires_at__gt=now)
+        .order_by("expires_at", "id")
+        .values_list("offer_id", "id")
+    )
     found: dict[uuid.UUID, uuid.UUID] = {}
     for offer_id, coupon_id in rows:
         found.setdefault(as_uuid(offer_id), as_uuid(coupon_id))  # type: ignore[arg-type]
@@ -812,25 +981,29 @@ async def list_coupons(
     query = _after(query, cursor, "claimed_at")
     rows = await query.order_by("-claimed_at", "-id").limit(limit + 1)
     offers = {o.id: o for o in await Offer.filter(id__in={c.offer_id for c in rows})}
-    names = dict(await Merchant.filter(id__in={o.merchant_id for o in offers.values()}).values_list("id", "name"))
+    names = dict(
+        await Merchant.filter(id__in={o.merchant_id for o in offers.values()}).values_list("id", "name")
+    )
     items = []
     for coupon in rows[:limit]:
         offer = offers.get(coupon.offer_id)
         shown, expires_at = _coupon_status(coupon, offer, now)
         if status is not None and shown != status:
             continue
-        items.append({
-            "id": str(coupon.id),
-            "offer_id": str(coupon.offer_id),
-            "status": shown,
-            "expires_at": expires_at,
-            "merchant": {"id": str(coupon.merchant_id), "name": names.get(coupon.merchant_id, "")},
-            "type": offer.type if offer else "",
-            "label": offer.label if offer else "",
-            "value": offer.value if offer else None,
-            "claimed_at": coupon.claimed_at,
-            "used_at": coupon.used_at,
-        })
+        items.append(
+            {
+                "id": str(coupon.id),
+                "offer_id": str(coupon.offer_id),
+                "status": shown,
+                "expires_at": expires_at,
+                "merchant": {"id": str(coupon.merchant_id), "name": names.get(coupon.merchant_id, "")},
+                "type": offer.type if offer else "",
+                "label": offer.label if offer else "",
+                "value": offer.value if offer else None,
+                "claimed_at": coupon.claimed_at,
+                "used_at": coupon.used_at,
+            }
+        )
     next_cursor = _next(rows, limit, "claimed_at")
     return page(items, next_cursor)
 
@@ -848,7 +1021,9 @@ async def _require_redemption_access(staff: Staff, redemption: Redemption) -> No
         await require_store(staff, redemption.store_id)
 
 
-async def reverse_redemption(staff: Staff, redemption_id: uuid.UUID, *, reason: str, now: datetime) -> dict[str, Any]:
+async def reverse_redemption(
+    staff: Staff, redemption_id: uuid.UUID, *, reason: str, now: datetime
+) -> dict[str, Any]:
     """Undo a redemption once: 409 ``ALREADY_REVERSED`` after that.
 
     The flip ``completed`` → ``reversed`` is a conditional update, so of racing reversals
@@ -876,29 +1051,56 @@ async def reverse_redemption(staff: Staff, redemption_id: uuid.UUID, *, reason: 
 
 async def _reverse(staff: Staff, redemption: Redemption, *, reason: str, now: datetime) -> None:
     async with in_transaction() as tx:
-        flipped = await Redemption.filter(id=redemption.id, status=COMPLETED).using_db(tx).update(
-            status=REVERSED, reversed_at=now, reversed_by_id=staff.id, reversal_reason=reason
+        flipped = (
+            await Redemption.filter(id=redemption.id, status=COMPLETED)
+            .using_db(tx)
+            .update(status=REVERSED, reversed_at=now, reversed_by_id=staff.id, reversal_reason=reason)
         )
         if not flipped:
             raise AlreadyReversed()
         if redemption.coupon_id is not None:
-            await Coupon.filter(id=redemption.coupon_id, redemption_id=redemption.id, status="used").using_db(tx).update(
-                status="active", used_at=None, redemption_id=None
+            await (
+                Coupon.filter(id=redemption.coupon_id, redemption_id=redemption.id, status="used")
+                .using_db(tx)
+                .update(status="active", used_at=None, redemption_id=None)
             )
         if redemption.period_key is not None:
-            await RedemptionCounter.filter(
-                offer_id=redemption.offer_id, resident_id=redemption.resident_id, period_key=redemption.period_key,
-                used__gt=0,
-            ).using_db(tx).update(used=F("used") - 1)
-        await _audit(tx, at=now, actor_type="staff", actor_id=staff.id, action="redemption.reversed",
-                     target_type="redemption", target_id=redemption.id, merchant_id=redemption.merchant_id,
-                     details={"reason": reason, "offer_id": str(redemption.offer_id),
-                              "coupon_id": _str(redemption.coupon_id), "stock_returned": redemption.took_stock})
+            await (
+                RedemptionCounter.filter(
+                    offer_id=redemption.offer_id,
+                    resident_id=redemption.resident_id,
+                    period_key=redemption.period_key,
+                    used__gt=0,
+                )
+                .using_db(tx)
+                .update(used=F("used") - 1)
+            )
+        await _audit(
+            tx,
+            at=now,
+            actor_type="staff",
+            actor_id=staff.id,
+            action="redemption.reversed",
+            target_type="redemption",
+            target_id=redemption.id,
+            merchant_id=redemption.merchant_id,
+            details={
+                "reason": reason,
+                "offer_id": str(redemption.offer_id),
+                "coupon_id": _str(redemption.coupon_id),
+                "stock_returned": redemption.took_stock,
+            },
+        )
         # A unit still pending never reached redeemed_count: taking it back is deleting it. A fold
         # that is adding it right now holds its row, so this waits and then finds it counted.
-        if redemption.took_stock and not await PendingUnit.filter(redemption_id=redemption.id).using_db(tx).delete():
-            await Offer.filter(id=redemption.offer_id, redeemed_count__gt=0).using_db(tx).update(
-                redeemed_count=F("redeemed_count") - 1
+        if (
+            redemption.took_stock
+            and not await PendingUnit.filter(redemption_id=redemption.id).using_db(tx).delete()
+        ):
+            await (
+                Offer.filter(id=redemption.offer_id, redeemed_count__gt=0)
+                .using_db(tx)
+                .update(redeemed_count=F("redeemed_count") - 1)
             )
 
 
@@ -907,9 +1109,15 @@ async def _reverse(staff: Staff, redemption: Redemption, *, reason: str, now: da
 # ===========================================================================================
 
 
-def window(from_: datetime | date | None, to: datetime | date | None) -> tuple[datetime | None, datetime | None]:
+def window(
+    from_: datetime | date | None, to: datetime | date | None
+) -> tuple[datetime | None, datetime | None]:
     """``from``/``to`` as instants: a day means its China Standard Time midnight, ``to`` a day includes that day."""
-    start = datetime.combine(from_, time(), LOCAL_TZ) if isinstance(from_, date) and not isinstance(from_, datetime) else from_
+    start = (
+        datetime.combine(from_, time(), LOCAL_TZ)
+        if isinstance(from_, date) and not isinstance(from_, datetime)
+        else from_
+    )
     end = to
     if isinstance(to, date) and not isinstance(to, datetime):
         end = datetime.combine(to + timedelta(days=1), time(), LOCAL_TZ)
@@ -918,7 +1126,9 @@ def window(from_: datetime | date | None, to: datetime | date | None) -> tuple[d
     return start, end  # type: ignore[return-value]
 
 
-async def _merchant_query(staff: Staff, *, store_id: uuid.UUID | None, start: datetime | None, end: datetime | None) -> Any:
+async def _merchant_query(
+    staff: Staff, *, store_id: uuid.UUID | None, start: datetime | None, end: datetime | None
+) -> Any:
     from merchants.service import visible_store_ids
 
     query = Redemption.filter(merchant_id=staff.merchant_id)
@@ -954,9 +1164,17 @@ async def list_redemptions(
     rows = await _after(query, cursor, "created_at").order_by("-created_at", "-id").limit(limit + 1)
     items = [
         {
-            **_render(id=r.id, offer_id=r.offer_id, discount_fen=r.discount_fen, deposit_waived_fen=r.deposit_waived_fen,
-                      order_amount_fen=r.order_amount_fen, coupon_id=r.coupon_id, store_id=r.store_id, status=r.status,
-                      created_at=r.created_at),
+            **_render(
+                id=r.id,
+                offer_id=r.offer_id,
+                discount_fen=r.discount_fen,
+                deposit_waived_fen=r.deposit_waived_fen,
+                order_amount_fen=r.order_amount_fen,
+                coupon_id=r.coupon_id,
+                store_id=r.store_id,
+                status=r.status,
+                created_at=r.created_at,
+            ),
             "channel": r.channel,
             "type": r.offer_type,
             "staff_id": _str(r.staff_id),
@@ -976,7 +1194,12 @@ STATS_MAX_DAYS = 366
 
 
 async def redemption_stats(
-    staff: Staff, *, store_id: uuid.UUID | None, from_: datetime | date | None, to: datetime | date | None, now: datetime
+    staff: Staff,
+    *,
+    store_id: uuid.UUID | None,
+    from_: datetime | date | None,
+    to: datetime | date | None,
+    now: datetime,
 ) -> dict[str, Any]:
     """Counts and money totals of the merchant's redemptions, by offer and by China Standard Time day.
 
@@ -1022,9 +1245,15 @@ async def redemption_stats(
         "to": end,
         "totals": totals,
         "by_offer": [
-            {"offer_id": str(offer_id), "label": offers[offer_id].label if offer_id in offers else "",
-             "type": offers[offer_id].type if offer_id in offers else "", **figures}
-            for offer_id, figures in sorted(by_offer.items(), key=lambda kv: (-kv[1]["redemptions"], str(kv[0])))
+            {
+                "offer_id": str(offer_id),
+                "label": offers[offer_id].label if offer_id in offers else "",
+                "type": offers[offer_id].type if offer_id in offers else "",
+                **figures,
+            }
+            for offer_id, figures in sorted(
+                by_offer.items(), key=lambda kv: (-kv[1]["redemptions"], str(kv[0]))
+            )
         ],
         "by_day": [{"day": day, **figures} for day, figures in sorted(by_day.items())],
     }
@@ -1032,9 +1261,11 @@ async def redemption_stats(
 
 async def resident_redemptions(resident_id: uuid.UUID, *, limit: int, cursor: str | None) -> dict[str, Any]:
     """``GET /mp/redemptions``: the resident's benefits, newest first, with the merchant and the offer's label."""
-    rows = await _after(Redemption.filter(resident_id=resident_id), cursor, "created_at").order_by(
-        "-created_at", "-id"
-    ).limit(limit + 1)
+    rows = (
+        await _after(Redemption.filter(resident_id=resident_id), cursor, "created_at")
+        .order_by("-created_at", "-id")
+        .limit(limit + 1)
+    )
     shown = rows[:limit]
     offers = {o.id: o for o in await Offer.filter(id__in={r.offer_id for r in shown})}
     names = dict(await Merchant.filter(id__in={r.merchant_id for r in shown}).values_list("id", "name"))
@@ -1118,14 +1349,35 @@ async def report_breach(staff: Staff, data: BreachIn, *, now: datetime) -> dict[
     try:
         async with in_transaction() as tx:
             breach = await Breach.create(
-                id=breach_id, redemption_id=redemption.id, merchant_id=redemption.merchant_id,
-                store_id=redemption.store_id, offer_id=redemption.offer_id, resident_id=redemption.resident_id,
-                kind=data.kind, description=data.description, amount_fen=data.amount_fen, status="under_review",
-                reported_by_id=staff.id, created_at=now, using_db=tx,
+                id=breach_id,
+                redemption_id=redemption.id,
+                merchant_id=redemption.merchant_id,
+                store_id=redemption.store_id,
+                offer_id=redemption.offer_id,
+                resident_id=redemption.resident_id,
+                kind=data.kind,
+                description=data.description,
+                amount_fen=data.amount_fen,
+                status="under_review",
+                reported_by_id=staff.id,
+                created_at=now,
+                using_db=tx,
             )
-            await _audit(tx, at=now, actor_type="staff", actor_id=staff.id, action="breach.reported",
-                         target_type="breach", target_id=breach_id, merchant_id=redemption.merchant_id,
-                         details={"redemption_id": str(redemption.id), "kind": data.kind, "amount_fen": data.amount_fen})
+            await _audit(
+                tx,
+                at=now,
+                actor_type="staff",
+                actor_id=staff.id,
+                action="breach.reported",
+                target_type="breach",
+                target_id=breach_id,
+                merchant_id=redemption.merchant_id,
+                details={
+                    "redemption_id": str(redemption.id),
+                    "kind": data.kind,
+                    "amount_fen": data.amount_fen,
+                },
+            )
     except IntegrityError:
         raise BreachExists() from None
     return breach_out(breach)
@@ -1146,8 +1398,11 @@ async def list_breaches(
     if for_admin:
         names = dict(await Merchant.filter(id__in={b.merchant_id for b in shown}).values_list("id", "name"))
         for item, breach in zip(items, shown, strict=True):
-            item.update(resident_id=str(breach.resident_id), merchant_name=names.get(breach.merchant_id, ""),
-                        credit_record_id=breach.credit_record_id)
+            item.update(
+                resident_id=str(breach.resident_id),
+                merchant_name=names.get(breach.merchant_id, ""),
+                credit_record_id=breach.credit_record_id,
+            )
     return page(items, _next(rows, limit, "created_at"))
 
 
@@ -1166,9 +1421,16 @@ async def decide_breach(
     from credit.service import recompute_subject
 
     async with in_transaction() as tx:
-        decided = await Breach.filter(id=breach_id, status="under_review").using_db(tx).update(
-            status=decision.outcome, decided_at=now, decided_by_id=admin_id, decision_note=decision.note,
-            severity=decision.severity if decision.outcome == "upheld" else None,
+        decided = (
+            await Breach.filter(id=breach_id, status="under_review")
+            .using_db(tx)
+            .update(
+                status=decision.outcome,
+                decided_at=now,
+                decided_by_id=admin_id,
+                decision_note=decision.note,
+                severity=decision.severity if decision.outcome == "upheld" else None,
+            )
         )
         breach = await Breach.get_or_none(id=breach_id).using_db(tx)
         if breach is None:
@@ -1184,20 +1446,42 @@ async def decide_breach(
             merchant = await Merchant.get_or_none(id=breach.merchant_id).using_db(tx)
             title = f"合同违约：{_KIND_TITLES[breach.kind]}（{merchant.name if merchant else '商户'}）"
             decided_on = local_today(now)
-            content = [BREACH_SOURCE, str(breach.id), "contract_breach", decision.severity, title, decided_on.isoformat()]
+            content = [
+                BREACH_SOURCE,
+                str(breach.id),
+                "contract_breach",
+                decision.severity,
+                title,
+                decided_on.isoformat(),
+            ]
             record = await CreditRecord.create(
-                subject_id=subject.id, source=BREACH_SOURCE, source_record_id=str(breach.id),
-                category="contract_breach", severity=decision.severity, title=title[:255], decided_at=decided_on,
-                publicity_until=None, status="active", content_hash=hashlib.sha256(orjson.dumps(content)).hexdigest(),
+                subject_id=subject.id,
+                source=BREACH_SOURCE,
+                source_record_id=str(breach.id),
+                category="contract_breach",
+                severity=decision.severity,
+                title=title[:255],
+                decided_at=decided_on,
+                publicity_until=None,
+                status="active",
+                content_hash=hashlib.sha256(orjson.dumps(content)).hexdigest(),
                 using_db=tx,
             )
             record_id = record.id
             await Breach.filter(id=breach.id).using_db(tx).update(credit_record_id=record_id)
             await recompute_subject(subject.id, reason=RECORDS_CHANGED, conn=tx, now=now)
             breach.credit_record_id = record_id
-        await _audit(tx, at=now, actor_type="admin", actor_id=admin_id, action=f"breach.{decision.outcome}",
-                     target_type="breach", target_id=breach.id, merchant_id=breach.merchant_id,
-                     details={"note": decision.note, "severity": breach.severity, "credit_record_id": record_id})
+        await _audit(
+            tx,
+            at=now,
+            actor_type="admin",
+            actor_id=admin_id,
+            action=f"breach.{decision.outcome}",
+            target_type="breach",
+            target_id=breach.id,
+            merchant_id=breach.merchant_id,
+            details={"note": decision.note, "severity": breach.severity, "credit_record_id": record_id},
+        )
     return {**breach_out(breach), "credit_record_id": breach.credit_record_id}
 
 
@@ -1207,11 +1491,28 @@ async def decide_breach(
 
 
 async def _audit(
-    conn: Any, *, at: datetime, actor_type: str, actor_id: uuid.UUID | None, action: str, target_type: str,
-    target_id: uuid.UUID, merchant_id: uuid.UUID | None, details: dict[str, Any],
+    conn: Any,
+    *,
+    at: datetime,
+    actor_type: str,
+    actor_id: uuid.UUID | None,
+    action: str,
+    target_type: str,
+    target_id: uuid.UUID,
+    merchant_id: uuid.UUID | None,
+    details: dict[str, Any],
 ) -> None:
-    await AuditEntry.create(at=at, actor_type=actor_type, actor_id=actor_id, action=action, target_type=target_type,
-                            target_id=target_id, merchant_id=merchant_id, details=details, using_db=conn)
+    await AuditEntry.create(
+        at=at,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        merchant_id=merchant_id,
+        details=details,
+        using_db=conn,
+    )
 
 
 async def list_audit(
@@ -1230,9 +1531,17 @@ async def list_audit(
         query = query.filter(id__lt=parts[0])
     rows = await query.order_by("-id").limit(limit + 1)
     items = [
-        {"id": a.id, "at": a.at, "actor_type": a.actor_type, "actor_id": _str(a.actor_id), "action": a.action,
-         "target_type": a.target_type, "target_id": str(a.target_id), "merchant_id": _str(a.merchant_id),
-         "details": a.details}
+        {
+            "id": a.id,
+            "at": a.at,
+            "actor_type": a.actor_type,
+            "actor_id": _str(a.actor_id),
+            "action": a.action,
+            "target_type": a.target_type,
+            "target_id": str(a.target_id),
+            "merchant_id": _str(a.merchant_id),
+            "details": a.details,
+        }
         for a in rows[:limit]
     ]
     return page(items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)

@@ -278,7 +278,11 @@ def redeem_statement(
         gate += "  FOR KEY SHARE OF o\n"
     steps, prev = [f"gate AS ({gate})", _TIER_OK], "tier_ok"
     writes = []
-    for wanted, template, name in ((idempotent, _IDEM, "idem"), (coupon, _COUPON, "coupon"), (counter, _COUNTER, "counter")):
+    for wanted, template, name in (
+        (idempotent, _IDEM, "idem"),
+        (coupon, _COUPON, "coupon"),
+        (counter, _COUNTER, "counter"),
+    ):
         if wanted:
             steps.append(template.format(prev=prev))
             writes.append(name)
@@ -286,7 +290,10 @@ def redeem_statement(
     steps += [_REDEMPTION.format(prev=prev), _AUDIT, LAST_STEPS[last]]
     writes.append("redemption")
     any_write = " UNION ALL ".join(f"SELECT 1 FROM {name}" for name in writes)
-    sql = "WITH " + ",\n".join(steps) + f"""
+    sql = (
+        "WITH "
+        + ",\n".join(steps)
+        + f"""
 SELECT CASE
   WHEN EXISTS ({any_write})
     -- Something was written: with the last step too that is the redemption (1/1), without it
@@ -296,6 +303,7 @@ SELECT CASE
 END AS done,
 (SELECT store_id FROM redemption) AS store_id
 """
+    )
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -310,22 +318,22 @@ END AS done,
 STEP_SQL = {
     "tier": f"SELECT s.tier FROM {SCORES} s JOIN {SUBJECTS} j ON j.id = s.subject_id WHERE j.resident_id = $1",
     "idem": f"INSERT INTO {IDEMPOTENCY} (scope, key, request_hash, status_code, response, created_at, expires_at) "
-            "VALUES ($1, $2, $3, 201, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+    "VALUES ($1, $2, $3, 201, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
     "coupon": f"UPDATE {COUPONS} SET status = 'used', used_at = $2, redemption_id = $3 "
-              "WHERE id = $1 AND resident_id = $4 AND offer_id = $5 AND status = 'active' AND expires_at > $2 RETURNING id",
+    "WHERE id = $1 AND resident_id = $4 AND offer_id = $5 AND status = 'active' AND expires_at > $2 RETURNING id",
     "counter": f"INSERT INTO {COUNTERS} (offer_id, resident_id, period_key, used) VALUES ($1, $2, $3, 1) "
-               f"ON CONFLICT (offer_id, resident_id, period_key) DO UPDATE SET used = {COUNTERS}.used + 1 "
-               f"WHERE {COUNTERS}.used < $4 RETURNING used",
+    f"ON CONFLICT (offer_id, resident_id, period_key) DO UPDATE SET used = {COUNTERS}.used + 1 "
+    f"WHERE {COUNTERS}.used < $4 RETURNING used",
     "redemption": f"INSERT INTO {REDEMPTIONS} ({_REDEMPTION_COLUMNS}) VALUES "
-                  "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, "
-                  "'completed', $21, $22)",
+    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, "
+    "'completed', $21, $22)",
     "audit": f"INSERT INTO {AUDIT} ({_AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     "stock": f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + 1 "
-             "WHERE id = $1 AND status = 'active' AND valid_from <= $2 AND valid_until > $2 "
-             f"AND (total_stock IS NULL OR redeemed_count + {_PENDING.format(offer='$1')} < total_stock) "
-             "RETURNING redeemed_count",
+    "WHERE id = $1 AND status = 'active' AND valid_from <= $2 AND valid_until > $2 "
+    f"AND (total_stock IS NULL OR redeemed_count + {_PENDING.format(offer='$1')} < total_stock) "
+    "RETURNING redeemed_count",
     "running": f"SELECT 1 AS ok FROM {OFFERS} WHERE id = $1 AND status = 'active' AND valid_from <= $2 AND valid_until > $2 "
-               "AND ($3 = 0 OR total_stock IS NULL)",
+    "AND ($3 = 0 OR total_stock IS NULL)",
     "pending": f"INSERT INTO {PENDING} (redemption_id, offer_id) VALUES ($1, $2)",
 }
 
@@ -381,12 +389,17 @@ class LedgerDatabase:
             if cls._url == database_url:
                 cls._users += 1
             else:
-                log.warning("the ledger pool is open on another database: this app uses Tortoise's connections")
+                log.warning(
+                    "the ledger pool is open on another database: this app uses Tortoise's connections"
+                )
             return
         import asyncpg
 
         cls._pool = await asyncpg.create_pool(
-            database_url, min_size=1, max_size=max_size, reset=_rollback_if_open,
+            database_url,
+            min_size=1,
+            max_size=max_size,
+            reset=_rollback_if_open,
             max_inactive_connection_lifetime=0,  # no idle timer re-armed at every release
             # The two statements are prepared once per connection; with 12 and 33 parameters
             # PostgreSQL would otherwise keep planning them afresh for each call (a custom plan

@@ -33,7 +33,11 @@ class Offer(Model):
     per_resident_period = fields.CharField(max_length=8, null=True)  # day | month | total
     all_stores = fields.BooleanField(default=False)
     stores = fields.ManyToManyField(
-        "merchants.Store", related_name="offers", through="offer_stores", forward_key="store_id", backward_key="offer_id"
+        "merchants.Store",
+        related_name="offers",
+        through="offer_stores",
+        forward_key="store_id",
+        backward_key="offer_id",
     )
     created_by_id = fields.UUIDField()
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -9,7 +9,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 SCENARIOS = ("travel", "transport", "rental", "approval", "loan")
-OFFER_TYPES = ("percent_off", "amount_off", "deposit_waiver", "priority_lane", "express_checkout", "free_ride")
+OFFER_TYPES = (
+    "percent_off",
+    "amount_off",
+    "deposit_waiver",
+    "priority_lane",
+    "express_checkout",
+    "free_ride",
+)
 VALUED_TYPES = ("percent_off", "amount_off", "deposit_waiver")
 OFFER_TIERS = ("C", "B", "A", "AA", "AAA")  # `restricted` gets no benefit, so no offer can target it
 PERIODS = ("day", "month", "total")
@@ -19,7 +26,9 @@ MAX_FEN = 100_000_000  # ¥1,000,000: more is a typo, not a benefit
 MAX_STOCK = 10_000_000
 
 Scenario = Literal["travel", "transport", "rental", "approval", "loan"]
-OfferType = Literal["percent_off", "amount_off", "deposit_waiver", "priority_lane", "express_checkout", "free_ride"]
+OfferType = Literal[
+    "percent_off", "amount_off", "deposit_waiver", "priority_lane", "express_checkout", "free_ride"
+]
 OfferTier = Literal["C", "B", "A", "AA", "AAA"]
 Period = Literal["day", "month", "total"]
 OfferStatus = Literal["pending_approval", "active", "paused", "rejected"]
@@ -101,7 +110,12 @@ class OfferPatch(BaseModel):
     _check_stores = field_validator("store_ids")(lambda v: v if v is None else _store_ids(v))
 
     # Fields that may be set to null on purpose (null stock: unlimited; null limit: none).
-    NULLABLE: ClassVar[tuple[str, ...]] = ("value", "total_stock", "per_resident_limit", "per_resident_period")
+    NULLABLE: ClassVar[tuple[str, ...]] = (
+        "value",
+        "total_stock",
+        "per_resident_limit",
+        "per_resident_period",
+    )
 
     def changes(self) -> dict[str, Any]:
         """The fields the client sent; a null is kept only where null means something."""

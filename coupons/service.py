@@ -122,7 +122,12 @@ async def _fold_pending_units(offer_id: uuid.UUID, conn: Any) -> int:
 
 
 async def update_offer(
-    staff: Staff, offer_id: uuid.UUID, patch: OfferPatch, *, now: datetime, cache: StoreOfferCache | None = None
+    staff: Staff,
+    offer_id: uuid.UUID,
+    patch: OfferPatch,
+    *,
+    now: datetime,
+    cache: StoreOfferCache | None = None,
 ) -> dict:
     """Change an offer of the owner's merchant.
 
@@ -140,7 +145,12 @@ async def update_offer(
     changes = patch.changes()
     status_wanted = changes.pop("status", None)
     async with in_transaction() as conn:
-        offer = await Offer.filter(id=offer_id, merchant_id=staff.merchant_id).select_for_update().using_db(conn).first()
+        offer = (
+            await Offer.filter(id=offer_id, merchant_id=staff.merchant_id)
+            .select_for_update()
+            .using_db(conn)
+            .first()
+        )
         if offer is None:
             raise OfferNotFound()
         current_store_ids = await _store_ids(offer, using_db=conn)
@@ -149,7 +159,9 @@ async def update_offer(
         merged = {**current, **changes}
         if "store_ids" in changes:
             merged["store_ids"] = sorted({str(uuid.UUID(s)) for s in changes["store_ids"]})
-        window_changed = merged["valid_from"] != current["valid_from"] or merged["valid_until"] != current["valid_until"]
+        window_changed = (
+            merged["valid_from"] != current["valid_from"] or merged["valid_until"] != current["valid_until"]
+        )
         problems = term_problems(merged, now=now, window_changed=window_changed)
         stock = changes.get("total_stock", offer.total_stock)
         if stock is not None and offer.total_stock is None:
@@ -158,7 +170,11 @@ async def update_offer(
             problems["total_stock"] = f"must be at least the {offer.redeemed_count} already redeemed"
         if problems:
             raise ValidationFailed(problems)
-        stores = await _stores_of(staff.merchant_id, merged["store_ids"], using_db=conn) if "store_ids" in changes else None
+        stores = (
+            await _stores_of(staff.merchant_id, merged["store_ids"], using_db=conn)
+            if "store_ids" in changes
+            else None
+        )
 
         changed_terms = {name for name in TERMS if merged[name] != current[name]}
         if changed_terms == {"valid_until"} and merged["valid_until"] < current["valid_until"]:
@@ -211,20 +227,33 @@ async def list_offers(
 # --- regulators -----------------------------------------------------------------------------
 
 
-async def approve_offer(offer_id: uuid.UUID, *, admin_id: uuid.UUID | None, now: datetime, cache: StoreOfferCache | None = None) -> dict:
+async def approve_offer(
+    offer_id: uuid.UUID, *, admin_id: uuid.UUID | None, now: datetime, cache: StoreOfferCache | None = None
+) -> dict:
     """``pending_approval`` → ``active`` (a conditional update: approving twice is a 409)."""
     return await _review(offer_id, admin_id=admin_id, now=now, status="active", note=None, cache=cache)
 
 
 async def reject_offer(
-    offer_id: uuid.UUID, *, admin_id: uuid.UUID, note: str, now: datetime, cache: StoreOfferCache | None = None
+    offer_id: uuid.UUID,
+    *,
+    admin_id: uuid.UUID,
+    note: str,
+    now: datetime,
+    cache: StoreOfferCache | None = None,
 ) -> dict:
     """``pending_approval`` → ``rejected`` with the regulator's note; the owner may edit and resubmit."""
     return await _review(offer_id, admin_id=admin_id, now=now, status="rejected", note=note, cache=cache)
 
 
 async def _review(
-    offer_id: uuid.UUID, *, admin_id: uuid.UUID | None, now: datetime, status: str, note: str | None, cache: StoreOfferCache | None
+    offer_id: uuid.UUID,
+    *,
+    admin_id: uuid.UUID | None,
+    now: datetime,
+    status: str,
+    note: str | None,
+    cache: StoreOfferCache | None,
 ) -> dict:
     approved = status == "active"
     updated = await Offer.filter(id=offer_id, status="pending_approval").update(
@@ -328,8 +357,13 @@ class StoreOffer:
     redeemed_count: int
 
     def candidate(self) -> dict[str, Any]:
-        return {"offer_id": str(self.id), "type": self.type, "label": self.label, "value": self.value,
-                "min_tier": self.min_tier}
+        return {
+            "offer_id": str(self.id),
+            "type": self.type,
+            "label": self.label,
+            "value": self.value,
+            "min_tier": self.min_tier,
+        }
 
 
 _OFFER_STORES = Offer._meta.fields_map["stores"].through  # type: ignore[attr-defined]
@@ -351,7 +385,9 @@ class StoreOfferCache:
     ``ttl_s``. Stock shown by a scan can thus be ``ttl_s`` old: the redemption re-checks it.
     """
 
-    def __init__(self, ttl_s: float = 3.0, *, max_stores: int = 10_000, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, ttl_s: float = 3.0, *, max_stores: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ):
         self._ttl_s = ttl_s
         self._max = max_stores
         self._clock = clock

@@ -34,7 +34,9 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def _batches(lines: IO[bytes], size: int, bar: tqdm) -> Iterator[tuple[list[Any], list[int], list[dict[str, Any]]]]:
+def _batches(
+    lines: IO[bytes], size: int, bar: tqdm
+) -> Iterator[tuple[list[Any], list[int], list[dict[str, Any]]]]:
     """(items, their line numbers, line errors) per ``size`` non-blank lines; one line in memory at a time."""
     items: list[Any] = []
     numbers: list[int] = []
@@ -77,11 +79,16 @@ async def import_file(
     error_file = _open(errors_path, "w") if errors_path else None
     source, size = _open(path, "rb"), _size(path)
     try:
-        with source, tqdm(total=size, unit="B", unit_scale=True, desc="import-records", file=progress,
-                          mininterval=0.5) as bar:
+        with (
+            source,
+            tqdm(
+                total=size, unit="B", unit_scale=True, desc="import-records", file=progress, mininterval=0.5
+            ) as bar,
+        ):
             for items, numbers, errors in _batches(source, batch_size, bar):
-                result = await import_records(items, hasher=hasher, cipher=cipher, now=datetime.now(UTC),
-                                              indexes=numbers)
+                result = await import_records(
+                    items, hasher=hasher, cipher=cipher, now=datetime.now(UTC), indexes=numbers
+                )
                 totals.add(ImportResult(result.created, result.updated, result.unchanged))
                 lines += len(items) + len(errors)
                 rejected = errors + [
@@ -94,8 +101,12 @@ async def import_file(
                     if len(line_errors) < SHOWN_ERRORS:
                         line_errors.append(error)
                 totals.rejected.extend({} for _ in rejected)  # counted, not kept: memory stays flat
-                bar.set_postfix(created=totals.created, updated=totals.updated, rejected=len(totals.rejected),
-                                refresh=False)
+                bar.set_postfix(
+                    created=totals.created,
+                    updated=totals.updated,
+                    rejected=len(totals.rejected),
+                    refresh=False,
+                )
     finally:
         if error_file:
             error_file.close()
@@ -115,12 +126,16 @@ async def import_file(
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path, help="JSON Lines: one record per line, as in POST /api/v1/admin/credit-records")
+    p.add_argument(
+        "file", type=Path, help="JSON Lines: one record per line, as in POST /api/v1/admin/credit-records"
+    )
     p.add_argument("--errors", type=Path, default=None, help="write every rejected line here (JSON Lines)")
     p.add_argument("--batch-size", type=int, default=1000, help="lines per transaction (default 1000)")
 
 
-@command("import-records", "import public credit records from a JSONL file (streaming, idempotent)", _import_args)
+@command(
+    "import-records", "import public credit records from a JSONL file (streaming, idempotent)", _import_args
+)
 def import_records_command(args: argparse.Namespace, settings: Settings) -> int:
     if not args.file.is_file():
         print(f"no such file: {args.file}", file=sys.stderr)
@@ -139,8 +154,9 @@ def import_records_command(args: argparse.Namespace, settings: Settings) -> int:
     return with_db(settings, work)
 
 
-async def recompute_everyone(*, batch_size: int = 1000, out: IO[str] | None = None,
-                             progress: IO[str] | None = None) -> int:
+async def recompute_everyone(
+    *, batch_size: int = 1000, out: IO[str] | None = None, progress: IO[str] | None = None
+) -> int:
     """Recompute every resident's score with a progress bar (Tortoise must be initialised)."""
     from credit.service import count_scored_subjects, link_bound_residents, recompute_all
 
@@ -148,8 +164,9 @@ async def recompute_everyone(*, batch_size: int = 1000, out: IO[str] | None = No
     started = time.monotonic()
     await link_bound_residents()
     total = await count_scored_subjects()
-    with tqdm(total=total, unit=" residents", desc="recompute-scores", file=progress or sys.stderr,
-              mininterval=0.5) as bar:
+    with tqdm(
+        total=total, unit=" residents", desc="recompute-scores", file=progress or sys.stderr, mininterval=0.5
+    ) as bar:
         result = await recompute_all(batch_size=batch_size, progress=bar.update, attach=False)
     print(
         f"{result.scored} residents in {time.monotonic() - started:.1f} s: {result.history} scores changed, "
@@ -205,8 +222,10 @@ def activate_ruleset_command(args: argparse.Namespace, settings: Settings) -> in
         except AppError as exc:
             print(f"error: {exc.detail_message}", file=sys.stderr)
             return 1
-        print(f"{args.version} is active: {result['residents']} residents, {result['scores_changed']} scores changed, "
-              f"{result['tier_changes']} tier changes")
+        print(
+            f"{args.version} is active: {result['residents']} residents, {result['scores_changed']} scores changed, "
+            f"{result['tier_changes']} tier changes"
+        )
         return 0
 
     return with_db(settings, work)

@@ -20,8 +20,15 @@ async def seed_demo_records(settings: Settings) -> None:
     today = datetime.now(LOCAL_TZ).date()
 
     def item(n: int, category: str, title: str, days_ago: int, severity: str | None = None) -> dict:
-        record = {"source": "demo", "source_record_id": f"demo-{n}", "id_number": DEMO_ID_NUMBER, "name": DEMO_NAME,
-                  "category": category, "title": title, "decided_at": (today - timedelta(days=days_ago)).isoformat()}
+        record = {
+            "source": "demo",
+            "source_record_id": f"demo-{n}",
+            "id_number": DEMO_ID_NUMBER,
+            "name": DEMO_NAME,
+            "category": category,
+            "title": title,
+            "decided_at": (today - timedelta(days=days_ago)).isoformat(),
+        }
         if severity:
             record["severity"] = severity
         return record

@@ -61,7 +61,9 @@ class VolunteerRecord(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    subject = fields.ForeignKeyField("credit.Subject", related_name="volunteer_records", on_delete=fields.CASCADE)
+    subject = fields.ForeignKeyField(
+        "credit.Subject", related_name="volunteer_records", on_delete=fields.CASCADE
+    )
     partner_id = fields.UUIDField(db_index=True)
     external_id = fields.CharField(max_length=128)
     activity = fields.CharField(max_length=255)

@@ -42,7 +42,9 @@ class CreditRecordIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    source: str = Field(min_length=1, max_length=64, description="the issuing system, e.g. yn-credit-platform")
+    source: str = Field(
+        min_length=1, max_length=64, description="the issuing system, e.g. yn-credit-platform"
+    )
     source_record_id: str = Field(min_length=1, max_length=128, description="the record's id in that system")
     subject_type: Literal["natural_person"] = "natural_person"
     id_number: str = Field(min_length=1, max_length=32, description="citizen ID number (hashed at intake)")

@@ -143,7 +143,10 @@ def compute(
     as_of: date,
 ) -> scoring.ScoreResult:
     return scoring.compute_score(
-        records=records.get(subject_id, ()), volunteer=volunteer.get(subject_id, ()), ruleset=rules, as_of=as_of
+        records=records.get(subject_id, ()),
+        volunteer=volunteer.get(subject_id, ()),
+        ruleset=rules,
+        as_of=as_of,
     )
 
 
@@ -205,7 +208,11 @@ async def lock_subjects(conn: Any, subject_ids: Iterable[int]) -> None:
     ids = sorted(set(subject_ids))
     if ids and is_postgres(conn):
         q = Sql(conn)
-        await fetch(conn, f"SELECT id FROM credit_subjects WHERE {q.in_('id', ids, 'bigint')} ORDER BY id FOR UPDATE", q.params)
+        await fetch(
+            conn,
+            f"SELECT id FROM credit_subjects WHERE {q.in_('id', ids, 'bigint')} ORDER BY id FOR UPDATE",
+            q.params,
+        )
 
 
 async def _current_scores(conn: Any, subject_ids: Sequence[int]) -> dict[int, _Current]:
@@ -217,7 +224,15 @@ async def _current_scores(conn: Any, subject_ids: Sequence[int]) -> dict[int, _C
         q.params,
     )
     return {
-        r[0]: _Current(r[1], r[2], r[3], as_date(r[4]), orjson.loads(r[5]) if isinstance(r[5], str | bytes) else r[5], r[6], r[7])
+        r[0]: _Current(
+            r[1],
+            r[2],
+            r[3],
+            as_date(r[4]),
+            orjson.loads(r[5]) if isinstance(r[5], str | bytes) else r[5],
+            r[6],
+            r[7],
+        )
         for r in rows
     }
 
@@ -274,13 +289,35 @@ async def recompute_subjects(
             and prev.factors == factors
         ):
             continue
-        upserts.append((subject_id, computed.score, computed.tier, computed.ruleset_version, as_of,
-                        orjson.dumps(factors).decode(), next_tier, points_needed, computed_at))
+        upserts.append(
+            (
+                subject_id,
+                computed.score,
+                computed.tier,
+                computed.ruleset_version,
+                as_of,
+                orjson.dumps(factors).decode(),
+                next_tier,
+                points_needed,
+                computed_at,
+            )
+        )
         if prev is None or (prev.score, prev.tier, prev.ruleset_version) != (
-            computed.score, computed.tier, computed.ruleset_version
+            computed.score,
+            computed.tier,
+            computed.ruleset_version,
         ):
-            history.append((subject_id, computed.score, computed.tier, prev.tier if prev else None,
-                            computed.ruleset_version, reason, computed_at))
+            history.append(
+                (
+                    subject_id,
+                    computed.score,
+                    computed.tier,
+                    prev.tier if prev else None,
+                    computed.ruleset_version,
+                    reason,
+                    computed_at,
+                )
+            )
             if prev is not None and prev.tier != computed.tier:
                 result.moves.append(TierMove(subject_id, residents[subject_id], prev.tier, computed.tier))
     for batch in chunks(upserts):
@@ -305,7 +342,9 @@ async def recompute_subjects(
     result.scored, result.written, result.history = len(scored), len(upserts), len(history)
     result.tier_changes = len(result.moves)
     if result.moves and tier_change_hooks:
-        by_id = {s.id: s for s in await Subject.filter(id__in=[m.subject_id for m in result.moves]).using_db(conn)}
+        by_id = {
+            s.id: s for s in await Subject.filter(id__in=[m.subject_id for m in result.moves]).using_db(conn)
+        }
         for move in result.moves:
             for hook in list(tier_change_hooks):
                 await hook(conn, by_id[move.subject_id], move.previous_tier, move.tier)
@@ -316,7 +355,10 @@ async def recompute_subjects(
 
 
 async def ensure_subjects(
-    conn: Any, names: dict[str, str | None], *, encrypt_name: Callable[[str, str], str] | None = None,
+    conn: Any,
+    names: dict[str, str | None],
+    *,
+    encrypt_name: Callable[[str, str], str] | None = None,
     subject_type: str = NATURAL_PERSON,
 ) -> dict[str, int]:
     """Subject ids of these identifier hashes, creating the missing subjects (race-safe).
@@ -332,8 +374,10 @@ async def ensure_subjects(
         for batch in chunks(missing):
             q = Sql(conn)
             rows = q.source(
-                [(subject_type, h, encrypt_name(h, names[h]) if encrypt_name and names[h] else None, now)
-                 for h in batch],
+                [
+                    (subject_type, h, encrypt_name(h, names[h]) if encrypt_name and names[h] else None, now)
+                    for h in batch
+                ],
                 ("text", "text", "text", "timestamptz"),
             )
             await execute(
@@ -378,4 +422,3 @@ async def attach_unlinked_residents(conn: Any) -> int:
     )
     after = await fetch(conn, "SELECT COUNT(*) FROM credit_subjects WHERE resident_id IS NOT NULL", [])
     return int(after[0][0]) - int(before[0][0])
-

@@ -136,7 +136,12 @@ class ImportResult:
         self.rejected.extend(other.rejected)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected}
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
 
 
 def _rejection(index: int, code: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -170,8 +175,16 @@ def _validate_record(index: int, item: Any, *, hasher: KeyedHasher, today: date)
     if problems:
         return _rejection(index, "VALIDATION_ERROR", problems)
     id_hash = hasher.id_number(normalize_id_number(data.id_number))
-    content = [data.subject_type, id_hash, data.category, data.severity, data.title, data.decided_at.isoformat(),
-               data.publicity_until.isoformat() if data.publicity_until else None, data.status]
+    content = [
+        data.subject_type,
+        id_hash,
+        data.category,
+        data.severity,
+        data.title,
+        data.decided_at.isoformat(),
+        data.publicity_until.isoformat() if data.publicity_until else None,
+        data.status,
+    ]
     return _Record(
         index=index,
         key=(data.source, data.source_record_id),
@@ -207,7 +220,9 @@ async def import_records(
     today = local_today(now)
     latest: dict[tuple[str, str], _Record] = {}
     first_hash: dict[tuple[str, str], str] = {}
-    repeats: dict[tuple[str, str], int] = {}  # later items of a key whose content differs from the item before
+    repeats: dict[
+        tuple[str, str], int
+    ] = {}  # later items of a key whose content differs from the item before
     for position, item in enumerate(items):
         index = indexes[position] if indexes is not None else position
         checked = _validate_record(index, item, hasher=hasher, today=today)
@@ -249,8 +264,22 @@ async def import_records(
                     continue  # what is stored is what the batch ends with
                 touched.add(old[0])
             touched.add(subject_id)
-            writes.append((subject_id, record.key[0], record.key[1], record.category, record.severity, record.title,
-                           record.decided_at, record.publicity_until, record.status, record.content_hash, stamp, stamp))
+            writes.append(
+                (
+                    subject_id,
+                    record.key[0],
+                    record.key[1],
+                    record.category,
+                    record.severity,
+                    record.title,
+                    record.decided_at,
+                    record.publicity_until,
+                    record.status,
+                    record.content_hash,
+                    stamp,
+                    stamp,
+                )
+            )
         for batch in chunks(writes):
             q = Sql(conn)
             await execute(
@@ -269,8 +298,20 @@ async def import_records(
     return result
 
 
-_RECORD_TYPES = ("bigint", "text", "text", "text", "text", "text", "date", "date", "text", "text", "timestamptz",
-                 "timestamptz")
+_RECORD_TYPES = (
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "date",
+    "date",
+    "text",
+    "text",
+    "timestamptz",
+    "timestamptz",
+)
 
 
 async def _existing_records(conn: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
@@ -307,7 +348,9 @@ async def _link_subject(conn: Any, resident: Resident) -> int:
         q.params,
     )
     q = Sql(conn)
-    rows = await fetch(conn, f"SELECT resident_id FROM credit_subjects WHERE id = {q.p(subject_id)}", q.params)
+    rows = await fetch(
+        conn, f"SELECT resident_id FROM credit_subjects WHERE id = {q.p(subject_id)}", q.params
+    )
     if as_uuid(rows[0][0]) != resident.id:
         raise IdentityTaken()
     return subject_id
@@ -334,7 +377,9 @@ async def recompute_subject(
 ) -> RecomputeResult:
     """Recompute one subject's score in ``conn``'s transaction (see ``credit.scores.recompute_subjects``)."""
     now = now or datetime.now(UTC)
-    return await recompute_subjects([subject_id], reason=reason, conn=conn, as_of=as_of or local_today(now), now=now)
+    return await recompute_subjects(
+        [subject_id], reason=reason, conn=conn, as_of=as_of or local_today(now), now=now
+    )
 
 
 async def live_tier(resident_id: uuid.UUID) -> str:
@@ -390,7 +435,11 @@ async def _fresh_score(resident: Resident, now: datetime) -> CreditScore:
         async with in_transaction() as conn:
             subject_id = await _link_subject(conn, resident)
             await recompute_subjects(
-                [subject_id], reason=IDENTITY_BOUND if row is None else TIME_PASSED, conn=conn, as_of=today, now=now
+                [subject_id],
+                reason=IDENTITY_BOUND if row is None else TIME_PASSED,
+                conn=conn,
+                as_of=today,
+                now=now,
             )
         row = await CreditScore.filter(subject__resident_id=resident.id).first()
         assert row is not None
@@ -407,8 +456,10 @@ def _cursor(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | None:
     if parts is None:
         return None
     try:
-        return [date.fromisoformat(p) if k is date else datetime.fromisoformat(p) if k is datetime else k(p)
-                for p, k in zip(parts, kinds, strict=True)]
+        return [
+            date.fromisoformat(p) if k is date else datetime.fromisoformat(p) if k is datetime else k(p)
+            for p, k in zip(parts, kinds, strict=True)
+        ]
     except (TypeError, ValueError):
         raise ValidationFailed({"cursor": "Invalid cursor."}) from None
 
@@ -442,8 +493,14 @@ async def history_page(resident: Resident, *, limit: int, cursor: str | None) ->
         qs = qs.filter(id__lt=after[0])
     rows = await qs.order_by("-id").limit(limit + 1)
     items = [
-        {"score": h.score, "tier": h.tier, "previous_tier": h.previous_tier, "ruleset_version": h.ruleset_version,
-         "computed_at": h.computed_at, "reason": h.reason}
+        {
+            "score": h.score,
+            "tier": h.tier,
+            "previous_tier": h.previous_tier,
+            "ruleset_version": h.ruleset_version,
+            "computed_at": h.computed_at,
+            "reason": h.reason,
+        }
         for h in rows[:limit]
     ]
     return page(items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
@@ -453,8 +510,11 @@ def _record_points(factors: list[dict[str, Any]], rules: scoring.Ruleset | None)
     """Each counted record's share of its factor's points (capped factors: in record-id order)."""
     nominal_of = {}
     if rules is not None:
-        nominal_of = {"RED_LIST": rules.red_list.points, "COMMENDATION": rules.commendation.points,
-                      "BLACK_LIST_ACTIVE": -rules.black_list.deduction}
+        nominal_of = {
+            "RED_LIST": rules.red_list.points,
+            "COMMENDATION": rules.commendation.points,
+            "BLACK_LIST_ACTIVE": -rules.black_list.deduction,
+        }
     shares: dict[str, int] = {}
     for factor in factors:
         ids, total = factor["record_ids"], factor["points"]
@@ -469,7 +529,9 @@ def _record_points(factors: list[dict[str, Any]], rules: scoring.Ruleset | None)
     return shares
 
 
-async def records_page(resident: Resident, *, limit: int, cursor: str | None, now: datetime) -> dict[str, Any]:
+async def records_page(
+    resident: Resident, *, limit: int, cursor: str | None, now: datetime
+) -> dict[str, Any]:
     """``GET /records``: newest decision first, with the last day each record counts and its points now."""
     score = await _fresh_score(resident, now)
     rules = await stored_ruleset(_default_conn(), score.ruleset_version)
@@ -484,10 +546,19 @@ async def records_page(resident: Resident, *, limit: int, cursor: str | None, no
         if r.status == "active" and rules is not None:
             fact = scoring.RecordFact(str(r.id), r.category, r.severity, r.decided_at, r.publicity_until)
             until = scoring.counts_until(fact, rules)
-        items.append({
-            "id": str(r.id), "category": r.category, "severity": r.severity, "title": r.title, "source": r.source,
-            "occurred_at": r.decided_at, "status": r.status, "counts_until": until, "points": shares.get(str(r.id), 0),
-        })
+        items.append(
+            {
+                "id": str(r.id),
+                "category": r.category,
+                "severity": r.severity,
+                "title": r.title,
+                "source": r.source,
+                "occurred_at": r.decided_at,
+                "status": r.status,
+                "counts_until": until,
+                "points": shares.get(str(r.id), 0),
+            }
+        )
     last = rows[limit - 1] if len(rows) > limit else None
     return page(items, encode_cursor(last.decided_at.isoformat(), last.id) if last else None)
 
@@ -514,14 +585,17 @@ async def volunteer_page(resident: Resident, *, limit: int, cursor: str | None) 
     subject_id = await _subject_id_of(resident)
     if subject_id is None:
         return {**page([], None), "total_hours": 0.0}
-    counted = await VolunteerRecord.filter(subject_id=subject_id, status="active", duplicate_of_id__isnull=True
-                                           ).values_list("hours", flat=True)
+    counted = await VolunteerRecord.filter(
+        subject_id=subject_id, status="active", duplicate_of_id__isnull=True
+    ).values_list("hours", flat=True)
     qs = VolunteerRecord.filter(subject_id=subject_id)
     if after := _cursor(cursor, (datetime, int)):
         qs = qs.filter(Q(started_at__lt=after[0]) | Q(started_at=after[0], id__lt=after[1]))
     rows = await qs.order_by("-started_at", "-id").limit(limit + 1)
-    items = [{k: v for k, v in volunteer_out(r).items() if k not in ("external_id", "created_at", "updated_at")}
-             for r in rows[:limit]]
+    items = [
+        {k: v for k, v in volunteer_out(r).items() if k not in ("external_id", "created_at", "updated_at")}
+        for r in rows[:limit]
+    ]
     last = rows[limit - 1] if len(rows) > limit else None
     next_cursor = encode_cursor(last.started_at.astimezone(UTC).isoformat(), last.id) if last else None
     return {**page(items, next_cursor), "total_hours": float(sum(counted, Decimal(0)))}
@@ -533,12 +607,21 @@ async def volunteer_page(resident: Resident, *, limit: int, cursor: str | None) 
 
 
 def _volunteer_problems(
-    *, external_id: str, name: str, activity: str, organization: str, started_at: datetime, hours: Decimal,
+    *,
+    external_id: str,
+    name: str,
+    activity: str,
+    organization: str,
+    started_at: datetime,
+    hours: Decimal,
     now: datetime,
 ) -> dict[str, str]:
     problems: dict[str, str] = {}
-    for key, value, longest in (("external_id", external_id, 128), ("activity", activity, 255),
-                                ("organization", organization, 255)):
+    for key, value, longest in (
+        ("external_id", external_id, 128),
+        ("activity", activity, 255),
+        ("organization", organization, 255),
+    ):
         if not isinstance(value, str) or not value.strip():
             problems[key] = "must not be empty"
         elif len(value.strip()) > longest:
@@ -562,7 +645,9 @@ def _volunteer_problems(
     elif started_at > now + FUTURE_LEEWAY:
         problems["started_at"] = "is in the future"
     elif "hours" not in problems and started_at + timedelta(hours=float(hours)) > now + FUTURE_LEEWAY:
-        problems["ended_at"] = "started_at + hours is in the future: post the hours once the activity has ended"
+        problems["ended_at"] = (
+            "started_at + hours is in the future: post the hours once the activity has ended"
+        )
     return problems
 
 
@@ -592,8 +677,15 @@ async def upsert_volunteer_record(
             hours = Decimal(str(hours))
         except InvalidOperation:
             hours = Decimal("NaN")
-    problems = _volunteer_problems(external_id=external_id, name=name, activity=activity, organization=organization,
-                                   started_at=started_at, hours=hours, now=now)
+    problems = _volunteer_problems(
+        external_id=external_id,
+        name=name,
+        activity=activity,
+        organization=organization,
+        started_at=started_at,
+        hours=hours,
+        now=now,
+    )
     if why := id_number_problem(id_number):
         raise IdNumberInvalid({"id_number": why, **problems})
     if problems:
@@ -601,33 +693,68 @@ async def upsert_volunteer_record(
     id_hash = hasher.id_number(normalize_id_number(id_number))
     started = started_at.astimezone(UTC)
     ended = started + timedelta(hours=float(hours))
-    values = {"activity": activity.strip(), "organization": organization.strip(), "started_at": started,
-              "ended_at": ended, "hours": hours}
+    values = {
+        "activity": activity.strip(),
+        "organization": organization.strip(),
+        "started_at": started,
+        "ended_at": ended,
+        "hours": hours,
+    }
     external_id = external_id.strip()
     try:
         async with in_transaction() as conn:
-            subject_id = (await ensure_subjects(conn, {id_hash: name.strip()},
-                                                encrypt_name=_subject_name_cipher(cipher)))[id_hash]
-            peek = await VolunteerRecord.filter(partner_id=partner_id, external_id=external_id).using_db(conn).first()
+            subject_id = (
+                await ensure_subjects(
+                    conn, {id_hash: name.strip()}, encrypt_name=_subject_name_cipher(cipher)
+                )
+            )[id_hash]
+            peek = (
+                await VolunteerRecord.filter(partner_id=partner_id, external_id=external_id)
+                .using_db(conn)
+                .first()
+            )
             await lock_subjects(conn, [subject_id, *([peek.subject_id] if peek else [])])
-            record = await VolunteerRecord.filter(partner_id=partner_id, external_id=external_id).using_db(conn).first()
+            record = (
+                await VolunteerRecord.filter(partner_id=partner_id, external_id=external_id)
+                .using_db(conn)
+                .first()
+            )
             if record is None:
-                record = await VolunteerRecord.create(partner_id=partner_id, external_id=external_id,
-                                                      subject_id=subject_id, status="active", using_db=conn, **values)
+                record = await VolunteerRecord.create(
+                    partner_id=partner_id,
+                    external_id=external_id,
+                    subject_id=subject_id,
+                    status="active",
+                    using_db=conn,
+                    **values,
+                )
                 created, subjects = True, {subject_id}
             else:
-                same = (record.subject_id == subject_id and record.status == "active"
-                        and all(_same(getattr(record, k), v) for k, v in values.items()))
+                same = (
+                    record.subject_id == subject_id
+                    and record.status == "active"
+                    and all(_same(getattr(record, k), v) for k, v in values.items())
+                )
                 if same:
                     return volunteer_out(record), False
                 subjects = {record.subject_id, subject_id}
-                await VolunteerRecord.filter(id=record.id).using_db(conn).update(
-                    subject_id=subject_id, status="active", duplicate_of_id=None, updated_at=now.astimezone(UTC),
-                    **values)
+                await (
+                    VolunteerRecord.filter(id=record.id)
+                    .using_db(conn)
+                    .update(
+                        subject_id=subject_id,
+                        status="active",
+                        duplicate_of_id=None,
+                        updated_at=now.astimezone(UTC),
+                        **values,
+                    )
+                )
                 created = False
             for sid in sorted(subjects):
                 await _mark_duplicates(conn, sid)
-            await recompute_subjects(subjects, reason=VOLUNTEER_CHANGED, conn=conn, as_of=local_today(now), now=now)
+            await recompute_subjects(
+                subjects, reason=VOLUNTEER_CHANGED, conn=conn, as_of=local_today(now), now=now
+            )
             record = await VolunteerRecord.get(id=record.id).using_db(conn)
     except IntegrityError:
         raise VolunteerRecordConflict() from None
@@ -645,18 +772,26 @@ def _same(stored: Any, wanted: Any) -> bool:
 async def revoke_volunteer_record(*, partner_id: uuid.UUID, external_id: str, now: datetime) -> bool:
     """Revoke the partner's record: it stops counting (a duplicate of it counts again). False if unknown."""
     async with in_transaction() as conn:
-        record = await VolunteerRecord.filter(partner_id=partner_id, external_id=external_id).using_db(conn).first()
+        record = (
+            await VolunteerRecord.filter(partner_id=partner_id, external_id=external_id)
+            .using_db(conn)
+            .first()
+        )
         if record is None:
             return False
         await lock_subjects(conn, [record.subject_id])
         record = await VolunteerRecord.get(id=record.id).using_db(conn)
         if record.status == "revoked":
             return True
-        await VolunteerRecord.filter(id=record.id).using_db(conn).update(
-            status="revoked", duplicate_of_id=None, updated_at=now.astimezone(UTC))
+        await (
+            VolunteerRecord.filter(id=record.id)
+            .using_db(conn)
+            .update(status="revoked", duplicate_of_id=None, updated_at=now.astimezone(UTC))
+        )
         await _mark_duplicates(conn, record.subject_id)
-        await recompute_subjects([record.subject_id], reason=VOLUNTEER_CHANGED, conn=conn, as_of=local_today(now),
-                                 now=now)
+        await recompute_subjects(
+            [record.subject_id], reason=VOLUNTEER_CHANGED, conn=conn, as_of=local_today(now), now=now
+        )
     return True
 
 
@@ -669,14 +804,24 @@ async def _mark_duplicates(conn: Any, subject_id: int) -> None:
     and revoking or moving the earlier one lets its duplicate count again. Recomputed from
     scratch for the subject on every change, so the result never depends on the history of edits.
     """
-    rows = await VolunteerRecord.filter(subject_id=subject_id).using_db(conn).order_by("created_at", "id").values(
-        "id", "started_at", "ended_at", "status", "duplicate_of_id")
+    rows = (
+        await VolunteerRecord.filter(subject_id=subject_id)
+        .using_db(conn)
+        .order_by("created_at", "id")
+        .values("id", "started_at", "ended_at", "status", "duplicate_of_id")
+    )
     counted: list[dict[str, Any]] = []
     for row in rows:
         wanted = None
         if row["status"] == "active":
-            first = next((c for c in counted if c["started_at"] < row["ended_at"] and row["started_at"] < c["ended_at"]),
-                         None)
+            first = next(
+                (
+                    c
+                    for c in counted
+                    if c["started_at"] < row["ended_at"] and row["started_at"] < c["ended_at"]
+                ),
+                None,
+            )
             if first is None:
                 counted.append(row)
             else:
@@ -691,8 +836,13 @@ async def _mark_duplicates(conn: Any, subject_id: int) -> None:
 
 
 def ruleset_out(row: RulesetRow) -> dict[str, Any]:
-    return {"version": row.version, "status": row.status, "created_at": row.created_at,
-            "activated_at": row.activated_at, "data": row.data}
+    return {
+        "version": row.version,
+        "status": row.status,
+        "created_at": row.created_at,
+        "activated_at": row.activated_at,
+        "data": row.data,
+    }
 
 
 async def list_rulesets(*, limit: int, cursor: str | None) -> dict[str, Any]:
@@ -719,7 +869,9 @@ async def create_ruleset(data: dict[str, Any]) -> dict[str, Any]:
     if await RulesetRow.exists(version=rules.version):
         raise RulesetVersionExists()
     try:
-        row = await RulesetRow.create(version=rules.version, data=scoring.ruleset_to_dict(rules), status="draft")
+        row = await RulesetRow.create(
+            version=rules.version, data=scoring.ruleset_to_dict(rules), status="draft"
+        )
     except IntegrityError:
         raise RulesetVersionExists() from None
     return ruleset_out(row)
@@ -754,7 +906,9 @@ async def _scored_subject_batches(batch_size: int) -> Any:
 
 
 async def count_scored_subjects() -> int:
-    rows = await fetch(_default_conn(), "SELECT COUNT(*) FROM credit_subjects WHERE resident_id IS NOT NULL", [])
+    rows = await fetch(
+        _default_conn(), "SELECT COUNT(*) FROM credit_subjects WHERE resident_id IS NOT NULL", []
+    )
     return int(rows[0][0])
 
 
@@ -784,10 +938,22 @@ async def dry_run_ruleset(version: str, *, now: datetime, batch_size: int = BATC
                     up += 1
                 else:
                     down += 1
-    changes = [{"from": f, "to": t, "count": n} for (f, t), n in
-               sorted(moves.items(), key=lambda m: (scoring.tier_rank(m[0][0]), scoring.tier_rank(m[0][1])))]
-    return {"version": version, "compared_with": active.version, "as_of": as_of, "residents": total,
-            "up": up, "down": down, "same": total - up - down, "changes": changes}
+    changes = [
+        {"from": f, "to": t, "count": n}
+        for (f, t), n in sorted(
+            moves.items(), key=lambda m: (scoring.tier_rank(m[0][0]), scoring.tier_rank(m[0][1]))
+        )
+    ]
+    return {
+        "version": version,
+        "compared_with": active.version,
+        "as_of": as_of,
+        "residents": total,
+        "up": up,
+        "down": down,
+        "same": total - up - down,
+        "changes": changes,
+    }
 
 
 async def activate_ruleset(version: str, *, now: datetime, batch_size: int = BATCH_SIZE) -> dict[str, Any]:
@@ -806,13 +972,21 @@ async def activate_ruleset(version: str, *, now: datetime, batch_size: int = BAT
             row = await RulesetRow.get(version=version).using_db(conn)
             if row.status != "active":
                 await RulesetRow.filter(status="active").using_db(conn).update(status="retired")
-                await RulesetRow.filter(version=version).using_db(conn).update(status="active", activated_at=stamp)
+                await (
+                    RulesetRow.filter(version=version)
+                    .using_db(conn)
+                    .update(status="active", activated_at=stamp)
+                )
     except IntegrityError:
         raise RulesetActivationConflict() from None
     totals = await recompute_all(reason=RULESET_ACTIVATED, now=now, batch_size=batch_size, attach=False)
     row = await RulesetRow.get(version=version)
-    return {"ruleset": ruleset_out(row), "residents": totals.scored, "scores_changed": totals.history,
-            "tier_changes": totals.tier_changes}
+    return {
+        "ruleset": ruleset_out(row),
+        "residents": totals.scored,
+        "scores_changed": totals.history,
+        "tier_changes": totals.tier_changes,
+    }
 
 
 # ===========================================================================================

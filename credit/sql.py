@@ -53,7 +53,9 @@ class Sql:
         arrays = ", ".join(f"{self.p(list(col))}::{t}[]" for col, t in zip(columns, pg_types, strict=True))
         return f"SELECT * FROM unnest({arrays})"
 
-    def keys(self, alias: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], pg_types: Sequence[str]) -> str:
+    def keys(
+        self, alias: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], pg_types: Sequence[str]
+    ) -> str:
         """A derived table of lookup keys to JOIN on (each key found through the index, whatever the statistics).
 
         ``column = ANY(array)`` can be planned as a filter that compares every row with every

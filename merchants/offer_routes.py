@@ -35,7 +35,9 @@ async def create_offer(request: Request):
 
 
 @bp.patch("/offers/<offer_id:str>")
-@openapi.summary("Owner: change an offer (changed terms need a new approval; stock, an earlier end and pausing do not)")
+@openapi.summary(
+    "Owner: change an offer (changed terms need a new approval; stock, an earlier end and pausing do not)"
+)
 @openapi.secured("bearer")
 @openapi.body({"application/json": OfferPatch})
 @openapi.response(200, {"application/json": OfferOut})

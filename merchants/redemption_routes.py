@@ -60,7 +60,9 @@ def _staff_id(request: Request) -> uuid.UUID:
 
 
 @bp.post("/redemptions")
-@openapi.summary("Redeem an offer for the resident of a scan (live tier, window, stock, limits and coupon re-checked)")
+@openapi.summary(
+    "Redeem an offer for the resident of a scan (live tier, window, stock, limits and coupon re-checked)"
+)
 @openapi.description(
     "Send `Idempotency-Key`: a retry with the same key and body answers the stored redemption again (same status, "
     "`Idempotency-Replayed: true`), also after a restart; another body is 409 IDEMPOTENCY_CONFLICT. Keys are kept 48 h, "
@@ -73,9 +75,12 @@ def _staff_id(request: Request) -> uuid.UUID:
 @openapi.response(201, {"application/json": RedemptionOut})
 @openapi.response(403, description="TIER_TOO_LOW / TIER_RESTRICTED / STORE_NOT_YOURS")
 @openapi.response(404, description="SCAN_NOT_FOUND (unknown or another merchant's) / OFFER_NOT_FOUND")
-@openapi.response(409, description="OUT_OF_STOCK / LIMIT_REACHED / SCAN_EXPIRED / SCAN_REFUSED / OFFER_NOT_ACTIVE / "
-                                   "OFFER_NOT_AT_STORE / ALREADY_REDEEMED / COUPON_REQUIRED / COUPON_INVALID / "
-                                   "COUPON_USED / COUPON_EXPIRED / IDEMPOTENCY_CONFLICT")
+@openapi.response(
+    409,
+    description="OUT_OF_STOCK / LIMIT_REACHED / SCAN_EXPIRED / SCAN_REFUSED / OFFER_NOT_ACTIVE / "
+    "OFFER_NOT_AT_STORE / ALREADY_REDEEMED / COUPON_REQUIRED / COUPON_INVALID / "
+    "COUPON_USED / COUPON_EXPIRED / IDEMPOTENCY_CONFLICT",
+)
 @openapi.response(422, description="VALIDATION_ERROR (order_amount_fen required for percent_off)")
 @staff_only
 async def redeem(request: Request):
@@ -115,7 +120,9 @@ async def reverse(request: Request, redemption_id: str):
 @openapi.summary("My merchant's redemptions, newest first (owners: all; others: their stores)")
 @openapi.secured("bearer")
 @openapi.parameter("store_id", str, "query")
-@openapi.parameter("from", str, "query", description="a day (YYYY-MM-DD, China Standard Time) or an instant with offset")
+@openapi.parameter(
+    "from", str, "query", description="a day (YYYY-MM-DD, China Standard Time) or an instant with offset"
+)
 @openapi.parameter("to", str, "query", description="a day (inclusive) or an instant (exclusive)")
 @openapi.parameter("status", str, "query", description="completed | reversed")
 @openapi.parameter("offer_id", str, "query")
@@ -145,7 +152,9 @@ async def list_redemptions(request: Request):
 @openapi.summary("Redemption counts and discount totals by offer and by day (default: the last 30 days)")
 @openapi.secured("bearer")
 @openapi.parameter("store_id", str, "query")
-@openapi.parameter("from", str, "query", description="a day (YYYY-MM-DD, China Standard Time) or an instant with offset")
+@openapi.parameter(
+    "from", str, "query", description="a day (YYYY-MM-DD, China Standard Time) or an instant with offset"
+)
 @openapi.parameter("to", str, "query", description="a day (inclusive) or an instant (exclusive)")
 @openapi.response(200, {"application/json": StatsOut})
 @openapi.response(403, description="STORE_NOT_YOURS")
@@ -185,6 +194,10 @@ async def list_breaches(request: Request):
     staff = await merchants.current_staff(request.ctx.principal)
     query = parse_query(request, BreachListQuery)
     result = await ledger.list_breaches(
-        merchant_id=staff.merchant_id, status=query.status, limit=query.limit, cursor=query.cursor, for_admin=False
+        merchant_id=staff.merchant_id,
+        status=query.status,
+        limit=query.limit,
+        cursor=query.cursor,
+        for_admin=False,
     )
     return json(result)

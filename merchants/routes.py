@@ -51,4 +51,9 @@ async def create_staff(request: Request):
 
 
 def _staff_view(staff: dict) -> dict:
-    return {"id": staff["id"], "merchant_id": staff["merchant_id"], "role": staff["role"], "store_ids": staff["store_ids"]}
+    return {
+        "id": staff["id"],
+        "merchant_id": staff["merchant_id"],
+        "role": staff["role"],
+        "store_ids": staff["store_ids"],
+    }

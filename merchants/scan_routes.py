@@ -50,7 +50,9 @@ def _idempotency_key(request: Request) -> str | None:
 @openapi.response(400, description="PASS_INVALID / PASS_EXPIRED")
 @openapi.response(403, description="STORE_NOT_YOURS")
 @openapi.response(409, description="PASS_ALREADY_USED / IDEMPOTENCY_CONFLICT")
-@openapi.response(503, description="SERVICE_UNAVAILABLE (the replay guard cannot be reached), with Retry-After")
+@openapi.response(
+    503, description="SERVICE_UNAVAILABLE (the replay guard cannot be reached), with Retry-After"
+)
 @staff_only
 async def scan(request: Request):
     body = parse_body(request, ScanIn)
@@ -66,7 +68,9 @@ async def scan(request: Request):
 
 
 @bp.get("/scans")
-@openapi.summary("Scans of my stores, newest first; filter by store and outcome (refused scans carry the reason)")
+@openapi.summary(
+    "Scans of my stores, newest first; filter by store and outcome (refused scans carry the reason)"
+)
 @openapi.secured("bearer")
 @openapi.parameter("store_id", str, "query")
 @openapi.parameter("outcome", str, "query", description="accepted | refused")
@@ -97,5 +101,7 @@ async def list_scans(request: Request):
 async def entry_qrcode(request: Request, store_id: str):
     staff = await merchants.current_staff(request.ctx.principal)
     store = await merchants.require_store(staff, parse_uuid(store_id, what="store"))
-    image = await merchants.store_entry_code(store, wechat=request.app.ctx.wechat, redis=request.app.ctx.redis)
+    image = await merchants.store_entry_code(
+        store, wechat=request.app.ctx.wechat, redis=request.app.ctx.redis
+    )
     return raw(image, content_type="image/png", headers={"Cache-Control": "private, max-age=86400"})

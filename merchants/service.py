@@ -26,15 +26,33 @@ from server.errors import Unauthenticated, ValidationFailed
 
 
 def merchant_out(m: Merchant) -> dict[str, Any]:
-    return {"id": str(m.id), "name": m.name, "category": m.category, "region": m.region, "created_at": m.created_at}
+    return {
+        "id": str(m.id),
+        "name": m.name,
+        "category": m.category,
+        "region": m.region,
+        "created_at": m.created_at,
+    }
 
 
 def store_out(s: Store) -> dict[str, Any]:
-    return {"id": str(s.id), "merchant_id": str(s.merchant_id), "name": s.name, "region": s.region, "address": s.address}
+    return {
+        "id": str(s.id),
+        "merchant_id": str(s.merchant_id),
+        "name": s.name,
+        "region": s.region,
+        "address": s.address,
+    }
 
 
 def staff_out(s: Staff, store_ids: list[str]) -> dict[str, Any]:
-    return {"id": str(s.id), "merchant_id": str(s.merchant_id), "username": s.username, "role": s.role, "store_ids": store_ids}
+    return {
+        "id": str(s.id),
+        "merchant_id": str(s.merchant_id),
+        "username": s.username,
+        "role": s.role,
+        "store_ids": store_ids,
+    }
 
 
 async def get_merchant(merchant_id: uuid.UUID) -> Merchant:
@@ -50,7 +68,9 @@ async def create_merchant(data: MerchantIn) -> Merchant:
 
 async def create_store(merchant_id: uuid.UUID, data: StoreIn) -> Store:
     merchant = await get_merchant(merchant_id)
-    return await Store.create(merchant=merchant, name=data.name.strip(), region=data.region, address=data.address)
+    return await Store.create(
+        merchant=merchant, name=data.name.strip(), region=data.region, address=data.address
+    )
 
 
 async def create_staff(merchant_id: uuid.UUID, data: StaffIn) -> dict[str, Any]:
@@ -73,7 +93,11 @@ async def create_staff(merchant_id: uuid.UUID, data: StaffIn) -> dict[str, Any]:
     try:
         async with in_transaction() as conn:
             staff = await Staff.create(
-                merchant=merchant, username=data.username, password_hash=password_hash, role=data.role, using_db=conn
+                merchant=merchant,
+                username=data.username,
+                password_hash=password_hash,
+                role=data.role,
+                using_db=conn,
             )
             if stores:
                 await staff.stores.add(*stores, using_db=conn)
@@ -114,7 +138,9 @@ async def staff_refresh(*, tokens: TokenService, refresh_token: str) -> tuple[To
     staff = await Staff.get_or_none(id=row.subject_id, is_active=True)
     if staff is None:
         raise Unauthenticated("This staff account is disabled.")
-    pair = await tokens.issue_pair(Audience.MERCHANT, str(staff.id), extra=_staff_claims(staff), family_id=row.family_id)
+    pair = await tokens.issue_pair(
+        Audience.MERCHANT, str(staff.id), extra=_staff_claims(staff), family_id=row.family_id
+    )
     return pair, staff_out(staff, await staff_store_ids(staff))
 
 

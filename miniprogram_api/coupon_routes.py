@@ -25,7 +25,9 @@ resident_only = authenticated(Audience.RESIDENT)
 
 
 @bp.post("/offers/<offer_id:str>/claim")
-@openapi.summary("Claim a coupon for an offer that needs one (my live tier, the stock and my limit are checked)")
+@openapi.summary(
+    "Claim a coupon for an offer that needs one (my live tier, the stock and my limit are checked)"
+)
 @openapi.description(
     "The claim takes a unit of the offer's stock and counts against my limit for its period. The coupon expires "
     "with the offer or 30 days after the claim. Send `Idempotency-Key`: a retry with the same key gets the same "
@@ -36,8 +38,11 @@ resident_only = authenticated(Audience.RESIDENT)
 @openapi.response(201, {"application/json": ClaimOut})
 @openapi.response(403, description="TIER_TOO_LOW / TIER_RESTRICTED / CONSENT_REQUIRED / IDENTITY_REQUIRED")
 @openapi.response(404, description="OFFER_NOT_FOUND")
-@openapi.response(409, description="OUT_OF_STOCK / LIMIT_REACHED / OFFER_NOT_ACTIVE / OFFER_NOT_CLAIMABLE / "
-                                   "IDEMPOTENCY_CONFLICT")
+@openapi.response(
+    409,
+    description="OUT_OF_STOCK / LIMIT_REACHED / OFFER_NOT_ACTIVE / OFFER_NOT_CLAIMABLE / "
+    "IDEMPOTENCY_CONFLICT",
+)
 @resident_only
 async def claim(request: Request, offer_id: str):
     resident = await current_resident(request.ctx.principal, need_consent=True, need_identity=True)
@@ -69,7 +74,9 @@ async def coupons(request: Request):
 
 
 @bp.get("/redemptions")
-@openapi.summary("My benefits history: every redemption, newest first, with the merchant and whether it was reversed")
+@openapi.summary(
+    "My benefits history: every redemption, newest first, with the merchant and whether it was reversed"
+)
 @openapi.secured("bearer")
 @openapi.parameter("limit", int, "query")
 @openapi.parameter("cursor", str, "query")

@@ -56,7 +56,9 @@ async def score_history(request: Request):
 async def records(request: Request):
     resident = await _me(request)
     query = parse_query(request, PageQuery)
-    return json(await credit.records_page(resident, limit=query.limit, cursor=query.cursor, now=datetime.now(UTC)))
+    return json(
+        await credit.records_page(resident, limit=query.limit, cursor=query.cursor, now=datetime.now(UTC))
+    )
 
 
 @bp.get("/volunteer-hours")

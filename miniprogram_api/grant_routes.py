@@ -33,7 +33,10 @@ async def create_grant(request: Request):
     body = parse_body(request, GrantIn)
     resident = await residents.current_resident(request.ctx.principal, need_consent=True, need_identity=True)
     result = await grants.create_grant(
-        resident, partner_id=body.partner_id, scopes=[s.value for s in body.scopes], hasher=request.app.ctx.hasher,
+        resident,
+        partner_id=body.partner_id,
+        scopes=[s.value for s in body.scopes],
+        hasher=request.app.ctx.hasher,
         now=datetime.now(UTC),
     )
     return json(result, status=201)
@@ -49,7 +52,9 @@ async def create_grant(request: Request):
 async def list_grants(request: Request):
     query = parse_query(request, PageQuery)
     resident = await residents.current_resident(request.ctx.principal)
-    return json(await grants.list_grants(resident, now=datetime.now(UTC), limit=query.limit, cursor=query.cursor))
+    return json(
+        await grants.list_grants(resident, now=datetime.now(UTC), limit=query.limit, cursor=query.cursor)
+    )
 
 
 @bp.delete("/grants/<grant_id:str>")
@@ -60,7 +65,9 @@ async def list_grants(request: Request):
 @resident_only
 async def revoke_grant(request: Request, grant_id: str):
     resident = await residents.current_resident(request.ctx.principal)
-    return json(await grants.revoke_grant(resident, parse_uuid(grant_id, what="grant"), now=datetime.now(UTC)))
+    return json(
+        await grants.revoke_grant(resident, parse_uuid(grant_id, what="grant"), now=datetime.now(UTC))
+    )
 
 
 @bp.get("/access-log")

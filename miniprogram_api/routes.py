@@ -32,7 +32,9 @@ resident_only = authenticated(Audience.RESIDENT)
 async def login(request: Request):
     body = parse_body(request, LoginIn)
     session = await request.app.ctx.wechat.code_to_session(body.code)
-    resident, pair = await service.login(tokens=request.app.ctx.tokens, openid=session.openid, unionid=session.unionid)
+    resident, pair = await service.login(
+        tokens=request.app.ctx.tokens, openid=session.openid, unionid=session.unionid
+    )
     return json({**pair.as_dict(), "resident": service.summary(resident)})
 
 

@@ -36,9 +36,13 @@ PURPOSE_LABELS = {
 _PARTNER, _MERCHANT = 1, 0
 
 
-async def record(*, partner_id: uuid.UUID, resident_id: uuid.UUID, purpose: str, at: datetime, using_db: Any = None) -> None:
+async def record(
+    *, partner_id: uuid.UUID, resident_id: uuid.UUID, purpose: str, at: datetime, using_db: Any = None
+) -> None:
     """Log one partner access to a resident's data."""
-    await PartnerAccess.create(partner_id=partner_id, resident_id=resident_id, purpose=purpose, at=at, using_db=using_db)
+    await PartnerAccess.create(
+        partner_id=partner_id, resident_id=resident_id, purpose=purpose, at=at, using_db=using_db
+    )
 
 
 def _after(query: Any, column: str, rank: int, cursor: tuple[datetime, int, str] | None) -> Any:
@@ -66,30 +70,56 @@ def _cursor(raw: str | None) -> tuple[datetime, int, str] | None:
 async def resident_access_log(resident_id: uuid.UUID, *, limit: int, cursor: str | None) -> dict[str, Any]:
     """``GET /mp/access-log``: partner accesses and merchant scans of this resident, newest first."""
     after = _cursor(cursor)
-    accesses = await _after(PartnerAccess.filter(resident_id=resident_id), "at", _PARTNER, after).order_by(
-        "-at", "-id").limit(limit + 1)
-    scans = await _after(Scan.filter(resident_id=resident_id), "created_at", _MERCHANT, after).order_by(
-        "-created_at", "-id").limit(limit + 1)
+    accesses = (
+        await _after(PartnerAccess.filter(resident_id=resident_id), "at", _PARTNER, after)
+        .order_by("-at", "-id")
+        .limit(limit + 1)
+    )
+    scans = (
+        await _after(Scan.filter(resident_id=resident_id), "created_at", _MERCHANT, after)
+        .order_by("-created_at", "-id")
+        .limit(limit + 1)
+    )
     entries: list[tuple[datetime, int, str, Any]] = [(a.at, _PARTNER, str(a.id), a) for a in accesses]
     entries += [(s.created_at, _MERCHANT, str(s.id), s) for s in scans]
     entries.sort(key=lambda e: (e[0], e[1], e[2]), reverse=True)
     shown = entries[:limit]
 
-    partner_names = dict(await Partner.filter(
-        id__in={a.partner_id for _, rank, _, a in shown if rank == _PARTNER}).values_list("id", "name"))
+    partner_names = dict(
+        await Partner.filter(
+            id__in={a.partner_id for _, rank, _, a in shown if rank == _PARTNER}
+        ).values_list("id", "name")
+    )
     scans_shown = [s for _, rank, _, s in shown if rank == _MERCHANT]
-    merchant_names = dict(await Merchant.filter(id__in={s.merchant_id for s in scans_shown}).values_list("id", "name"))
+    merchant_names = dict(
+        await Merchant.filter(id__in={s.merchant_id for s in scans_shown}).values_list("id", "name")
+    )
     store_names = dict(await Store.filter(id__in={s.store_id for s in scans_shown}).values_list("id", "name"))
 
     items = []
     for at, rank, _, row in shown:
         if rank == _PARTNER:
-            items.append({"at": at, "actor_type": "partner", "actor_name": partner_names.get(row.partner_id, ""),
-                          "purpose": row.purpose, "purpose_label": PURPOSE_LABELS.get(row.purpose, row.purpose)})
+            items.append(
+                {
+                    "at": at,
+                    "actor_type": "partner",
+                    "actor_name": partner_names.get(row.partner_id, ""),
+                    "purpose": row.purpose,
+                    "purpose_label": PURPOSE_LABELS.get(row.purpose, row.purpose),
+                }
+            )
         else:
-            items.append({"at": at, "actor_type": "merchant", "actor_name": merchant_names.get(row.merchant_id, ""),
-                          "purpose": PASS_SCAN, "purpose_label": PURPOSE_LABELS[PASS_SCAN],
-                          "store_name": store_names.get(row.store_id), "outcome": row.outcome})
+            items.append(
+                {
+                    "at": at,
+                    "actor_type": "merchant",
+                    "actor_name": merchant_names.get(row.merchant_id, ""),
+                    "purpose": PASS_SCAN,
+                    "purpose_label": PURPOSE_LABELS[PASS_SCAN],
+                    "store_name": store_names.get(row.store_id),
+                    "outcome": row.outcome,
+                }
+            )
     next_cursor = None
     if len(entries) > limit:
         last = shown[-1]

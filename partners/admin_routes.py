@@ -84,12 +84,14 @@ async def rotate_secret(request: Request, partner_id: str):
     partner, secret = await service.rotate_secret(
         parse_uuid(partner_id, what="partner"), cipher=ctx.cipher, now=service.utcnow()
     )
-    return json({
-        "id": str(partner.id),
-        "key": partner.key,
-        "secret": secret,
-        "previous_secret_expires_at": partner.previous_secret_expires_at,
-    })
+    return json(
+        {
+            "id": str(partner.id),
+            "key": partner.key,
+            "secret": secret,
+            "previous_secret_expires_at": partner.previous_secret_expires_at,
+        }
+    )
 
 
 @bp.put("/partners/<partner_id:str>/merchants")
@@ -132,8 +134,14 @@ async def get_partner_merchants(request: Request, partner_id: str):
 async def list_webhook_deliveries(request: Request, partner_id: str):
     await current_admin(request.ctx.principal)
     query = parse_query(request, DeliveryListQuery)
-    return json(await webhooks.list_deliveries(
-        parse_uuid(partner_id, what="partner"), status=query.status, limit=query.limit, cursor=query.cursor))
+    return json(
+        await webhooks.list_deliveries(
+            parse_uuid(partner_id, what="partner"),
+            status=query.status,
+            limit=query.limit,
+            cursor=query.cursor,
+        )
+    )
 
 
 @bp.post("/webhook-deliveries/<delivery_id:str>/redeliver")
@@ -146,4 +154,6 @@ async def list_webhook_deliveries(request: Request, partner_id: str):
 @admin_only
 async def redeliver_webhook(request: Request, delivery_id: str):
     await current_admin(request.ctx.principal)
-    return json(await webhooks.redeliver(parse_uuid(delivery_id, what="webhook delivery"), now=service.utcnow()))
+    return json(
+        await webhooks.redeliver(parse_uuid(delivery_id, what="webhook delivery"), now=service.utcnow())
+    )

@@ -25,9 +25,11 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
 @command("webhooks-worker", "deliver partner webhooks (several may run at once on PostgreSQL)", _worker_args)
 def webhooks_worker(args: argparse.Namespace, settings: Settings) -> int:
     async def work() -> int:
-        worker = WebhookWorker(cipher=FieldCipher(settings.data_encryption_key),
-                               config=WebhookConfig.from_settings(settings),
-                               database_url=settings.effective_database_url)
+        worker = WebhookWorker(
+            cipher=FieldCipher(settings.data_encryption_key),
+            config=WebhookConfig.from_settings(settings),
+            database_url=settings.effective_database_url,
+        )
         if args.once:
             try:
                 sent = await worker.drain()

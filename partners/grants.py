@@ -146,12 +146,21 @@ async def revoke_grant(resident: Resident, grant_id: uuid.UUID, *, now: datetime
     Revoking twice answers the same revoked grant.
     """
     async with in_transaction() as conn:
-        grant = await Grant.filter(id=grant_id, resident_id=resident.id).select_for_update().using_db(conn).first()
+        grant = (
+            await Grant.filter(id=grant_id, resident_id=resident.id)
+            .select_for_update()
+            .using_db(conn)
+            .first()
+        )
         if grant is None:
             raise GrantNotFound()
         if grant.status in (GrantStatus.PENDING, GrantStatus.ACTIVE):
             was_held = grant_status(grant, now) == GrantStatus.ACTIVE
-            await Grant.filter(id=grant.id).using_db(conn).update(status=GrantStatus.REVOKED.value, revoked_at=now)
+            await (
+                Grant.filter(id=grant.id)
+                .using_db(conn)
+                .update(status=GrantStatus.REVOKED.value, revoked_at=now)
+            )
             grant.status, grant.revoked_at = GrantStatus.REVOKED.value, now
             if was_held:
                 await webhooks.enqueue_grant_revoked(conn, grant, now=now)
@@ -173,16 +182,32 @@ async def exchange_code(partner: Partner, code: str, *, now: datetime) -> dict[s
     expires_at = now + GRANT_TTL
     code_hash = _code_hash(code)
     async with in_transaction() as conn:
-        spent = await Grant.filter(
-            code_hash=code_hash, partner_id=partner.id, status=GrantStatus.PENDING.value, code_expires_at__gt=now
-        ).using_db(conn).update(status=GrantStatus.ACTIVE.value, activated_at=now, expires_at=expires_at)
+        spent = (
+            await Grant.filter(
+                code_hash=code_hash,
+                partner_id=partner.id,
+                status=GrantStatus.PENDING.value,
+                code_expires_at__gt=now,
+            )
+            .using_db(conn)
+            .update(status=GrantStatus.ACTIVE.value, activated_at=now, expires_at=expires_at)
+        )
         if spent != 1:
             raise GrantCodeInvalid()
         grant = await Grant.get(code_hash=code_hash).using_db(conn)
-        await Grant.filter(
-            partner_id=partner.id, resident_id=grant.resident_id, status=GrantStatus.ACTIVE.value
-        ).exclude(id=grant.id).using_db(conn).update(status=GrantStatus.REPLACED.value, revoked_at=now)
-    return {"partner_user_ref": grant.partner_user_ref, "scopes": list(grant.scopes), "expires_at": expires_at}
+        await (
+            Grant.filter(
+                partner_id=partner.id, resident_id=grant.resident_id, status=GrantStatus.ACTIVE.value
+            )
+            .exclude(id=grant.id)
+            .using_db(conn)
+            .update(status=GrantStatus.REPLACED.value, revoked_at=now)
+        )
+    return {
+        "partner_user_ref": grant.partner_user_ref,
+        "scopes": list(grant.scopes),
+        "expires_at": expires_at,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +243,9 @@ async def read_tier(partner: Partner, ref: str, *, now: datetime) -> dict[str, A
 
     granted = await require_grant(partner, ref, scope="tier:read", now=now)
     tier = await live_tier(granted.resident_id)
-    await access_log.record(partner_id=partner.id, resident_id=granted.resident_id, purpose=access_log.TIER_READ, at=now)
+    await access_log.record(
+        partner_id=partner.id, resident_id=granted.resident_id, purpose=access_log.TIER_READ, at=now
+    )
     return {"tier": tier, "as_of": now}
 
 
@@ -234,14 +261,20 @@ async def set_partner_merchants(partner_id: uuid.UUID, merchant_ids: list[uuid.U
         partner = await Partner.filter(id=partner_id).select_for_update().using_db(conn).first()
         if partner is None:
             raise PartnerNotFound()
-        found = set(await Merchant.filter(id__in=wanted).using_db(conn).values_list("id", flat=True)) if wanted else set()
+        found = (
+            set(await Merchant.filter(id__in=wanted).using_db(conn).values_list("id", flat=True))
+            if wanted
+            else set()
+        )
         missing = [str(m) for m in wanted if m not in found]
         if missing:
             raise ValidationFailed({"merchant_ids": f"no such merchants: {', '.join(missing)}"})
         stale = PartnerMerchant.filter(partner_id=partner_id)
         await (stale.exclude(merchant_id__in=wanted) if wanted else stale).using_db(conn).delete()
         present = set(
-            await PartnerMerchant.filter(partner_id=partner_id).using_db(conn).values_list("merchant_id", flat=True)
+            await PartnerMerchant.filter(partner_id=partner_id)
+            .using_db(conn)
+            .values_list("merchant_id", flat=True)
         )
         new = [PartnerMerchant(partner_id=partner_id, merchant_id=m) for m in wanted if m not in present]
         if new:
@@ -286,8 +319,9 @@ async def verify_pass(
         tier = await live_tier(verified.resident_id)
     except IdentityRequired:  # the account was erased (or unbound) since the pass was issued
         return {"valid": False, "reason": PassInvalid.code}
-    await access_log.record(partner_id=partner.id, resident_id=verified.resident_id, purpose=access_log.PASS_VERIFY,
-                            at=now)
+    await access_log.record(
+        partner_id=partner.id, resident_id=verified.resident_id, purpose=access_log.PASS_VERIFY, at=now
+    )
     return {
         "valid": True,
         "tier": tier,
@@ -306,7 +340,13 @@ class OnlineRedemption:
 
 
 async def redeem_online(
-    partner: Partner, *, ref: str, offer_id: uuid.UUID, external_order_id: str, order_amount_fen: int, now: datetime
+    partner: Partner,
+    *,
+    ref: str,
+    offer_id: uuid.UUID,
+    external_order_id: str,
+    order_amount_fen: int,
+    now: datetime,
 ) -> OnlineRedemption:
     """``redemption:write``: redeem an offer for a resident who granted it, through the ledger merchants use.
 
@@ -325,10 +365,19 @@ async def redeem_online(
     if offer is None or not await merchant_linked(partner.id, offer.merchant_id):
         raise OfferNotAvailable()
     result = await ledger.redeem(
-        resident_id=granted.resident_id, offer_id=offer_id, order_amount_fen=order_amount_fen, channel=ledger.PARTNER,
-        now=now, partner_id=partner.id, external_order_id=external_order_id,
+        resident_id=granted.resident_id,
+        offer_id=offer_id,
+        order_amount_fen=order_amount_fen,
+        channel=ledger.PARTNER,
+        now=now,
+        partner_id=partner.id,
+        external_order_id=external_order_id,
     )
     if not result.replayed:
-        await access_log.record(partner_id=partner.id, resident_id=granted.resident_id,
-                                purpose=access_log.ONLINE_REDEMPTION, at=now)
+        await access_log.record(
+            partner_id=partner.id,
+            resident_id=granted.resident_id,
+            purpose=access_log.ONLINE_REDEMPTION,
+            at=now,
+        )
     return OnlineRedemption(redemption=result.redemption, status_code=200 if result.replayed else 201)

@@ -75,7 +75,9 @@ class Grant(Model):
 
     id = fields.UUIDField(primary_key=True)
     partner = fields.ForeignKeyField("partners.Partner", related_name="grants", on_delete=fields.CASCADE)
-    resident = fields.ForeignKeyField("residents.Resident", related_name="partner_grants", on_delete=fields.CASCADE)
+    resident = fields.ForeignKeyField(
+        "residents.Resident", related_name="partner_grants", on_delete=fields.CASCADE
+    )
     scopes = fields.JSONField(default=list)
     partner_user_ref = fields.CharField(max_length=40)
     status = fields.CharField(max_length=16, default=GrantStatus.PENDING.value)
@@ -88,15 +90,23 @@ class Grant(Model):
 
     class Meta:
         table = "partner_grants"
-        indexes = (("partner_id", "partner_user_ref"), ("resident_id", "status"), ("resident_id", "created_at"))
+        indexes = (
+            ("partner_id", "partner_user_ref"),
+            ("resident_id", "status"),
+            ("resident_id", "created_at"),
+        )
 
 
 class PartnerMerchant(Model):
     """A merchant whose offers a partner may redeem online (the 信用合作联盟 agreement)."""
 
     id = fields.BigIntField(primary_key=True)
-    partner = fields.ForeignKeyField("partners.Partner", related_name="merchant_links", on_delete=fields.CASCADE)
-    merchant = fields.ForeignKeyField("merchants.Merchant", related_name="partner_links", on_delete=fields.CASCADE)
+    partner = fields.ForeignKeyField(
+        "partners.Partner", related_name="merchant_links", on_delete=fields.CASCADE
+    )
+    merchant = fields.ForeignKeyField(
+        "merchants.Merchant", related_name="partner_links", on_delete=fields.CASCADE
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -124,7 +134,9 @@ class WebhookDelivery(Model):
     """
 
     id = fields.UUIDField(primary_key=True)
-    partner = fields.ForeignKeyField("partners.Partner", related_name="webhook_deliveries", on_delete=fields.CASCADE)
+    partner = fields.ForeignKeyField(
+        "partners.Partner", related_name="webhook_deliveries", on_delete=fields.CASCADE
+    )
     type = fields.CharField(max_length=32)
     body = fields.TextField()
     status = fields.CharField(max_length=16, default=DeliveryStatus.PENDING.value)
@@ -150,7 +162,9 @@ class PartnerAccess(Model):
 
     id = fields.UUIDField(primary_key=True)
     partner = fields.ForeignKeyField("partners.Partner", related_name="accesses", on_delete=fields.CASCADE)
-    resident = fields.ForeignKeyField("residents.Resident", related_name="partner_accesses", on_delete=fields.CASCADE)
+    resident = fields.ForeignKeyField(
+        "residents.Resident", related_name="partner_accesses", on_delete=fields.CASCADE
+    )
     purpose = fields.CharField(max_length=32)  # tier_read | pass_verify | online_redemption
     at = fields.DatetimeField()
 

@@ -74,9 +74,13 @@ def signed_docs(scope: str | None) -> Callable[[Any], Any]:
         needs = f"Needs the scope `{scope}`.\n\n" if scope else "Any partner may call this.\n\n"
         handler = openapi.description(needs + SIGNING_DOC)(handler)
         handler = openapi.tag("partner")(handler)
-        handler = openapi.response(401, description="SIGNATURE_INVALID / TIMESTAMP_SKEW / NONCE_REUSED")(handler)
+        handler = openapi.response(401, description="SIGNATURE_INVALID / TIMESTAMP_SKEW / NONCE_REUSED")(
+            handler
+        )
         handler = openapi.response(403, description="SCOPE_MISSING")(handler)
-        return openapi.response(503, description="SERVICE_UNAVAILABLE (replay guard down), with Retry-After")(handler)
+        return openapi.response(503, description="SERVICE_UNAVAILABLE (replay guard down), with Retry-After")(
+            handler
+        )
 
     return decorate
 
@@ -93,7 +97,9 @@ def _external_id(value: str) -> str:
 @openapi.body({"application/json": VolunteerHoursIn})
 @openapi.response(201, {"application/json": VolunteerRecordOut}, description="created")
 @openapi.response(200, {"application/json": VolunteerRecordOut}, description="replaced by this correction")
-@openapi.response(422, description="VALIDATION_ERROR / ID_NUMBER_INVALID: hours ≤ 0 or > 24, a start in the future …")
+@openapi.response(
+    422, description="VALIDATION_ERROR / ID_NUMBER_INVALID: hours ≤ 0 or > 24, a start in the future …"
+)
 @signed_partner(PartnerScope.VOLUNTEER_WRITE)
 async def put_volunteer_hours(request: Request, external_id: str):
     external_id = _external_id(external_id)
@@ -139,7 +145,9 @@ async def delete_volunteer_hours(request: Request, external_id: str):
 @signed_docs(None)
 @openapi.body({"application/json": ExchangeIn})
 @openapi.response(200, {"application/json": ExchangeOut})
-@openapi.response(400, description="GRANT_CODE_INVALID: unknown, expired, already used, or issued to another partner")
+@openapi.response(
+    400, description="GRANT_CODE_INVALID: unknown, expired, already used, or issued to another partner"
+)
 @signed_partner(None)
 async def exchange_grant_code(request: Request):
     body = parse_body(request, ExchangeIn)
@@ -150,7 +158,9 @@ async def exchange_grant_code(request: Request):
 @openapi.summary("A resident's live tier (needs the resident's active grant with tier:read)")
 @signed_docs(PartnerScope.TIER_READ)
 @openapi.response(200, {"application/json": TierOut})
-@openapi.response(403, description="SCOPE_MISSING / GRANT_REQUIRED (never granted, revoked, expired, not your reference)")
+@openapi.response(
+    403, description="SCOPE_MISSING / GRANT_REQUIRED (never granted, revoked, expired, not your reference)"
+)
 @signed_partner(PartnerScope.TIER_READ)
 async def resident_tier(request: Request, partner_user_ref: str):
     return json(await grants.read_tier(request.ctx.partner, partner_user_ref, now=request.ctx.now))
@@ -160,15 +170,22 @@ async def resident_tier(request: Request, partner_user_ref: str):
 @openapi.summary("Verify a resident's pass (and with consume: true spend it, as a merchant scan does)")
 @signed_docs(PartnerScope.PASS_VERIFY)
 @openapi.body({"application/json": PassVerifyIn})
-@openapi.response(200, {"application/json": PassVerifyOut},
-                  description='{"valid": true, "tier", "resident_ref", "expires_at"} or {"valid": false, "reason"}')
+@openapi.response(
+    200,
+    {"application/json": PassVerifyOut},
+    description='{"valid": true, "tier", "resident_ref", "expires_at"} or {"valid": false, "reason"}',
+)
 @signed_partner(PartnerScope.PASS_VERIFY)
 async def verify_pass(request: Request):
     body = parse_body(request, PassVerifyIn)
     ctx = request.app.ctx
     result = await grants.verify_pass(
-        request.ctx.partner, body.pass_token, consume=body.consume, runtime=pass_runtime(request.app),
-        hasher=ctx.hasher, now=request.ctx.now,
+        request.ctx.partner,
+        body.pass_token,
+        consume=body.consume,
+        runtime=pass_runtime(request.app),
+        hasher=ctx.hasher,
+        now=request.ctx.now,
     )
     return json(result)
 
@@ -177,19 +194,32 @@ async def verify_pass(request: Request):
 
 
 @bp.post("/redemptions")
-@openapi.summary("Redeem an offer online for a resident who granted redemption:write (idempotent by external_order_id)")
+@openapi.summary(
+    "Redeem an offer online for a resident who granted redemption:write (idempotent by external_order_id)"
+)
 @signed_docs(PartnerScope.REDEMPTION_WRITE)
 @openapi.body({"application/json": OnlineRedemptionIn})
-@openapi.response(201, description="the redemption: id, offer_id, discount_fen, deposit_waived_fen, status, created_at …")
+@openapi.response(
+    201, description="the redemption: id, offer_id, discount_fen, deposit_waived_fen, status, created_at …"
+)
 @openapi.response(200, description="the same order (external_order_id and body) again: the first redemption")
-@openapi.response(403, description="SCOPE_MISSING / GRANT_REQUIRED / OFFER_NOT_AVAILABLE / TIER_TOO_LOW / TIER_RESTRICTED")
-@openapi.response(409, description="IDEMPOTENCY_CONFLICT (this order with another body) / OUT_OF_STOCK / LIMIT_REACHED / "
-                                   "OFFER_NOT_ACTIVE / COUPON_REQUIRED")
+@openapi.response(
+    403, description="SCOPE_MISSING / GRANT_REQUIRED / OFFER_NOT_AVAILABLE / TIER_TOO_LOW / TIER_RESTRICTED"
+)
+@openapi.response(
+    409,
+    description="IDEMPOTENCY_CONFLICT (this order with another body) / OUT_OF_STOCK / LIMIT_REACHED / "
+    "OFFER_NOT_ACTIVE / COUPON_REQUIRED",
+)
 @signed_partner(PartnerScope.REDEMPTION_WRITE)
 async def redeem_online(request: Request):
     body = parse_body(request, OnlineRedemptionIn)
     result = await grants.redeem_online(
-        request.ctx.partner, ref=body.partner_user_ref, offer_id=body.offer_id, external_order_id=body.external_order_id,
-        order_amount_fen=body.order_amount_fen, now=request.ctx.now,
+        request.ctx.partner,
+        ref=body.partner_user_ref,
+        offer_id=body.offer_id,
+        external_order_id=body.external_order_id,
+        order_amount_fen=body.order_amount_fen,
+        now=request.ctx.now,
     )
     return json(result.redemption, status=result.status_code)

@@ -81,7 +81,9 @@ class PartnerListQuery(BaseModel):
 
 class RotatedSecretOut(BaseModel):
     key: str
-    secret: str = Field(description="Shown once. The previous secret keeps working until previous_secret_expires_at.")
+    secret: str = Field(
+        description="Shown once. The previous secret keeps working until previous_secret_expires_at."
+    )
     previous_secret_expires_at: datetime
 
 
@@ -139,12 +141,16 @@ class GrantOut(BaseModel):
     created_at: datetime
     code_expires_at: datetime
     activated_at: datetime | None
-    expires_at: datetime | None = Field(description="when the grant ends (in the creation answer: when the code ends)")
+    expires_at: datetime | None = Field(
+        description="when the grant ends (in the creation answer: when the code ends)"
+    )
     revoked_at: datetime | None
 
 
 class GrantCreatedOut(GrantOut):
-    authorization_code: str = Field(description="Shown once; hand it to the partner. Single use, valid until expires_at (10 minutes).")
+    authorization_code: str = Field(
+        description="Shown once; hand it to the partner. Single use, valid until expires_at (10 minutes)."
+    )
 
 
 class GrantListOut(BaseModel):
@@ -192,7 +198,9 @@ class TierOut(BaseModel):
 
 class PassVerifyIn(BaseModel):
     pass_token: str = Field(min_length=1, max_length=2048)
-    consume: StrictBool = Field(default=False, description="true spends the pass, exactly as a merchant scan does")
+    consume: StrictBool = Field(
+        default=False, description="true spends the pass, exactly as a merchant scan does"
+    )
 
 
 class PassVerifyOut(BaseModel):

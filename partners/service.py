@@ -96,7 +96,13 @@ async def rotate_secret(
         partner.secret_rotated_at = now
         await partner.save(
             using_db=conn,
-            update_fields=["previous_secret_enc", "previous_secret_expires_at", "secret_enc", "secret_rotated_at", "updated_at"],
+            update_fields=[
+                "previous_secret_enc",
+                "previous_secret_expires_at",
+                "secret_enc",
+                "secret_rotated_at",
+                "updated_at",
+            ],
         )
     return partner, secret
 

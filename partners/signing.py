@@ -129,7 +129,12 @@ def request_target(request: Request) -> str:
 
 def read_signed_request(request: Request) -> SignedRequest:
     """The signature headers of ``request``; 401 ``SIGNATURE_INVALID`` when one is missing or malformed."""
-    shapes = {KEY_HEADER: _KEY, TIMESTAMP_HEADER: _TIMESTAMP, NONCE_HEADER: _NONCE, SIGNATURE_HEADER: _SIGNATURE}
+    shapes = {
+        KEY_HEADER: _KEY,
+        TIMESTAMP_HEADER: _TIMESTAMP,
+        NONCE_HEADER: _NONCE,
+        SIGNATURE_HEADER: _SIGNATURE,
+    }
     values = {name: (request.headers.get(name) or "").strip() for name in shapes}
     missing = [name for name, value in values.items() if not value]
     if missing:
@@ -148,7 +153,9 @@ def read_signed_request(request: Request) -> SignedRequest:
     )
 
 
-async def verify_signed_request(signed: SignedRequest, *, redis: Any, cipher: FieldCipher, now: datetime) -> Partner:
+async def verify_signed_request(
+    signed: SignedRequest, *, redis: Any, cipher: FieldCipher, now: datetime
+) -> Partner:
     """The partner that signed this request, or the contract's 401 (503 when Redis is down)."""
     partner = await service.find_by_key(signed.key)
     if partner is None:

@@ -75,7 +75,9 @@ async def check_webhook_url(
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        raw = await asyncio.wait_for((resolve or _system_resolver)(host, parts.port or 443), timeout=timeout_s)
+        raw = await asyncio.wait_for(
+            (resolve or _system_resolver)(host, parts.port or 443), timeout=timeout_s
+        )
     except (OSError, TimeoutError, UnicodeError):
         raise WebhookUrlRejected("the host does not resolve") from None
     addresses: list[IPAddress] = []

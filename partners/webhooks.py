@@ -96,33 +96,54 @@ def _is_postgres(conn: Any) -> bool:
 def event_body(event_id: uuid.UUID, event_type: str, created_at: datetime, data: dict[str, Any]) -> str:
     """The JSON every attempt sends: ``{"id","type","created_at","data"}``."""
     return orjson.dumps(
-        {"id": str(event_id), "type": event_type, "created_at": created_at.astimezone(UTC).isoformat(), "data": data}
+        {
+            "id": str(event_id),
+            "type": event_type,
+            "created_at": created_at.astimezone(UTC).isoformat(),
+            "data": data,
+        }
     ).decode()
 
 
-async def enqueue(conn: Any, events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]], *, now: datetime) -> list[uuid.UUID]:
+async def enqueue(
+    conn: Any, events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]], *, now: datetime
+) -> list[uuid.UUID]:
     """Write events ``(partner_id, type, data)`` to the outbox in ``conn``'s transaction; wake the workers at commit."""
     rows = []
     for partner_id, event_type, data in events:
         event_id = uuid.uuid4()
-        rows.append(WebhookDelivery(
-            id=event_id, partner_id=partner_id, type=event_type, body=event_body(event_id, event_type, now, data),
-            status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, window_started_at=now,
-            created_at=now, updated_at=now,
-        ))
+        rows.append(
+            WebhookDelivery(
+                id=event_id,
+                partner_id=partner_id,
+                type=event_type,
+                body=event_body(event_id, event_type, now, data),
+                status=DeliveryStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                window_started_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     if not rows:
         return []
     await WebhookDelivery.bulk_create(rows, using_db=conn)
     if _is_postgres(conn):
-        await conn.execute_query(f"NOTIFY {NOTIFY_CHANNEL}")  # delivered when (and only if) the transaction commits
+        await conn.execute_query(
+            f"NOTIFY {NOTIFY_CHANNEL}"
+        )  # delivered when (and only if) the transaction commits
     return [r.id for r in rows]
 
 
 async def _partners_with_url(conn: Any, partner_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     if not partner_ids:
         return set()
-    return set(await Partner.filter(id__in=partner_ids, webhook_url__isnull=False).using_db(conn).values_list(
-        "id", flat=True))
+    return set(
+        await Partner.filter(id__in=partner_ids, webhook_url__isnull=False)
+        .using_db(conn)
+        .values_list("id", flat=True)
+    )
 
 
 async def on_tier_change(conn: Any, subject: Any, previous_tier: str, new_tier: str) -> None:
@@ -136,7 +157,9 @@ async def on_tier_change(conn: Any, subject: Any, previous_tier: str, new_tier: 
     if resident_id is None:
         return
     now = datetime.now(UTC)
-    grants = await Grant.filter(resident_id=resident_id, status=GrantStatus.ACTIVE.value, expires_at__gt=now).using_db(conn)
+    grants = await Grant.filter(
+        resident_id=resident_id, status=GrantStatus.ACTIVE.value, expires_at__gt=now
+    ).using_db(conn)
     holders = {g.partner_id: g for g in grants if "tier:read" in (g.scopes or [])}
     if not holders:
         return
@@ -144,17 +167,32 @@ async def on_tier_change(conn: Any, subject: Any, previous_tier: str, new_tier: 
     if resident is None or not is_consented(resident):
         return
     with_url = await _partners_with_url(conn, set(holders))
-    await enqueue(conn, [
-        (partner_id, TIER_CHANGED, {"partner_user_ref": grant.partner_user_ref, "tier": new_tier,
-                                    "previous_tier": previous_tier, "as_of": now.isoformat()})
-        for partner_id, grant in holders.items() if partner_id in with_url
-    ], now=now)
+    await enqueue(
+        conn,
+        [
+            (
+                partner_id,
+                TIER_CHANGED,
+                {
+                    "partner_user_ref": grant.partner_user_ref,
+                    "tier": new_tier,
+                    "previous_tier": previous_tier,
+                    "as_of": now.isoformat(),
+                },
+            )
+            for partner_id, grant in holders.items()
+            if partner_id in with_url
+        ],
+        now=now,
+    )
 
 
 async def enqueue_grant_revoked(conn: Any, grant: Grant, *, now: datetime) -> None:
     """``grant.revoked`` to the partner of this grant, in the revocation's transaction."""
     if await _partners_with_url(conn, {grant.partner_id}):
-        await enqueue(conn, [(grant.partner_id, GRANT_REVOKED, {"partner_user_ref": grant.partner_user_ref})], now=now)
+        await enqueue(
+            conn, [(grant.partner_id, GRANT_REVOKED, {"partner_user_ref": grant.partner_user_ref})], now=now
+        )
 
 
 if on_tier_change not in tier_change_hooks:
@@ -243,7 +281,8 @@ RETURNING d.id, d.partner_id, d.type, d.body, d.attempts, d.window_started_at
 
 def _due(now: datetime) -> Q:
     return Q(status=DeliveryStatus.PENDING.value, next_attempt_at__lte=now) | Q(
-        status=DeliveryStatus.DELIVERING.value, lease_until__lt=now)
+        status=DeliveryStatus.DELIVERING.value, lease_until__lt=now
+    )
 
 
 def _as_uuid(value: Any) -> uuid.UUID:
@@ -261,30 +300,65 @@ async def claim_due(worker_id: str, *, now: datetime, lease: timedelta, limit: i
     if _is_postgres(conn):
         async with conn.acquire_connection() as raw:
             rows = await raw.fetch(_CLAIM_SQL, worker_id, lease_until, now, limit)
-        return [Claimed(id=_as_uuid(r["id"]), partner_id=_as_uuid(r["partner_id"]), type=r["type"], body=r["body"],
-                        attempts=r["attempts"], window_started_at=_as_datetime(r["window_started_at"])) for r in rows]
-    candidates = await WebhookDelivery.filter(_due(now)).order_by("next_attempt_at", "id").limit(limit).values_list(
-        "id", flat=True)
+        return [
+            Claimed(
+                id=_as_uuid(r["id"]),
+                partner_id=_as_uuid(r["partner_id"]),
+                type=r["type"],
+                body=r["body"],
+                attempts=r["attempts"],
+                window_started_at=_as_datetime(r["window_started_at"]),
+            )
+            for r in rows
+        ]
+    candidates = (
+        await WebhookDelivery.filter(_due(now))
+        .order_by("next_attempt_at", "id")
+        .limit(limit)
+        .values_list("id", flat=True)
+    )
     claimed_ids = []
     for delivery_id in candidates:
         # Conditional on still being due: of two claimers of one row, one updates it.
         taken = await WebhookDelivery.filter(_due(now), id=delivery_id).update(
-            status=DeliveryStatus.DELIVERING.value, claimed_by=worker_id, lease_until=lease_until,
-            attempts=F("attempts") + 1, last_attempt_at=now, updated_at=now)
+            status=DeliveryStatus.DELIVERING.value,
+            claimed_by=worker_id,
+            lease_until=lease_until,
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            updated_at=now,
+        )
         if taken:
             claimed_ids.append(delivery_id)
     if not claimed_ids:
         return []
-    rows = await WebhookDelivery.filter(id__in=claimed_ids, claimed_by=worker_id).order_by("next_attempt_at", "id")
-    return [Claimed(id=r.id, partner_id=r.partner_id, type=r.type, body=r.body, attempts=r.attempts,
-                    window_started_at=r.window_started_at) for r in rows]
+    rows = await WebhookDelivery.filter(id__in=claimed_ids, claimed_by=worker_id).order_by(
+        "next_attempt_at", "id"
+    )
+    return [
+        Claimed(
+            id=r.id,
+            partner_id=r.partner_id,
+            type=r.type,
+            body=r.body,
+            attempts=r.attempts,
+            window_started_at=r.window_started_at,
+        )
+        for r in rows
+    ]
 
 
 async def next_due_in(now: datetime) -> float | None:
     """Seconds until the earliest pending retry or expiring lease (None: nothing waits)."""
-    pending = await WebhookDelivery.filter(status=DeliveryStatus.PENDING.value).order_by("next_attempt_at").first()
-    leased = await WebhookDelivery.filter(status=DeliveryStatus.DELIVERING.value).order_by("lease_until").first()
-    moments = [d for d in (pending and pending.next_attempt_at, leased and leased.lease_until) if d is not None]
+    pending = (
+        await WebhookDelivery.filter(status=DeliveryStatus.PENDING.value).order_by("next_attempt_at").first()
+    )
+    leased = (
+        await WebhookDelivery.filter(status=DeliveryStatus.DELIVERING.value).order_by("lease_until").first()
+    )
+    moments = [
+        d for d in (pending and pending.next_attempt_at, leased and leased.lease_until) if d is not None
+    ]
     if not moments:
         return None
     return max((min(moments) - now).total_seconds(), 0.0)
@@ -361,7 +435,9 @@ class WebhookWorker:
             follow_redirects=False,
             trust_env=False,  # no proxy from the environment: the request goes where it was checked to go
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
+            limits=httpx.Limits(
+                max_connections=config.concurrency, max_keepalive_connections=config.concurrency
+            ),
         )
 
     # --- the loop -------------------------------------------------------------------------
@@ -389,7 +465,9 @@ class WebhookWorker:
                 if in_flight and free < self.config.claim_chunk:
                     # Busy: let a few slots free up before claiming, so that a loaded worker claims
                     # in chunks (two statements for many events) rather than once per event.
-                    await asyncio.wait(in_flight, timeout=CLAIM_COALESCE_S, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(
+                        in_flight, timeout=CLAIM_COALESCE_S, return_when=asyncio.FIRST_COMPLETED
+                    )
                     free = self.config.concurrency - len(in_flight)
                 started = 0
                 if free > 0:
@@ -503,10 +581,18 @@ class WebhookWorker:
                 try:
                     await WebhookDelivery.filter(
                         id__in=ids, claimed_by=self.id, status=DeliveryStatus.DELIVERING.value
-                    ).update(status=DeliveryStatus.DELIVERED.value, delivered_at=now, lease_until=None,
-                             last_status_code=status_code, last_error=None, updated_at=now)
+                    ).update(
+                        status=DeliveryStatus.DELIVERED.value,
+                        delivered_at=now,
+                        lease_until=None,
+                        last_status_code=status_code,
+                        last_error=None,
+                        updated_at=now,
+                    )
                 except Exception:  # noqa: BLE001 - unrecorded, the events are sent again after the lease
-                    log.exception("webhook worker %s: recording %d acknowledgements failed", self.id, len(ids))
+                    log.exception(
+                        "webhook worker %s: recording %d acknowledgements failed", self.id, len(ids)
+                    )
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -521,7 +607,10 @@ class WebhookWorker:
         Behind a pooler in transaction mode (PgBouncer) LISTEN does not work: the worker then
         polls, says so once, and tries again every ``LISTEN_RETRY_S``.
         """
-        if not (self.database_url and self.database_url.startswith("postgres://")) or self._listener is not None:
+        if (
+            not (self.database_url and self.database_url.startswith("postgres://"))
+            or self._listener is not None
+        ):
             return
         loop = asyncio.get_running_loop()
         if loop.time() < self._next_listen_try:
@@ -537,8 +626,13 @@ class WebhookWorker:
         except Exception as exc:  # noqa: BLE001 - polling still delivers
             level = logging.DEBUG if self._listen_failed else logging.WARNING
             self._listen_failed = True
-            log.log(level, "webhook worker %s: cannot LISTEN (%s); polling every %s s", self.id, type(exc).__name__,
-                    self.config.poll_s)
+            log.log(
+                level,
+                "webhook worker %s: cannot LISTEN (%s); polling every %s s",
+                self.id,
+                type(exc).__name__,
+                self.config.poll_s,
+            )
 
     def _lost_listener(self, _conn: Any) -> None:
         self._listener = None
@@ -564,8 +658,9 @@ class WebhookWorker:
             return Outcome(ok=False, error=NO_URL)
         url = partner.webhook_url
         try:
-            addresses = await check_webhook_url(url, prod=self.config.prod, resolve=self.resolve,
-                                                timeout_s=RESOLVE_TIMEOUT_S)
+            addresses = await check_webhook_url(
+                url, prod=self.config.prod, resolve=self.resolve, timeout_s=RESOLVE_TIMEOUT_S
+            )
         except WebhookUrlRejected as exc:
             return Outcome(ok=False, error=f"webhook URL refused: {exc}")
         host, path_qs = _target(url)
@@ -585,8 +680,9 @@ class WebhookWorker:
         for target, extensions in targets:
             try:
                 async with asyncio.timeout(self.config.timeout_s + 1.0):
-                    async with self._client.stream("POST", target, content=body, headers=headers,
-                                                   extensions=extensions) as response:
+                    async with self._client.stream(
+                        "POST", target, content=body, headers=headers, extensions=extensions
+                    ) as response:
                         status = response.status_code
                         await _drain(response)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -604,17 +700,35 @@ class WebhookWorker:
     async def _record_failure(self, claimed: Claimed, outcome: Outcome) -> None:
         """A retry at the next backoff, or ``failed`` past the retry window (only while this worker holds the claim)."""
         now = self.clock()
-        mine = WebhookDelivery.filter(id=claimed.id, claimed_by=self.id, status=DeliveryStatus.DELIVERING.value)
+        mine = WebhookDelivery.filter(
+            id=claimed.id, claimed_by=self.id, status=DeliveryStatus.DELIVERING.value
+        )
         next_at = now + timedelta(seconds=self.config.backoff_s(claimed.attempts))
         deadline = claimed.window_started_at + timedelta(seconds=self.config.retry_for_s)
         if outcome.error == NO_URL or next_at > deadline:
-            await mine.update(status=DeliveryStatus.FAILED.value, lease_until=None, last_status_code=outcome.status_code,
-                              last_error=outcome.error, updated_at=now)
-            log.warning("webhook %s failed for good after %d attempts: %s", claimed.id, claimed.attempts, outcome.error)
+            await mine.update(
+                status=DeliveryStatus.FAILED.value,
+                lease_until=None,
+                last_status_code=outcome.status_code,
+                last_error=outcome.error,
+                updated_at=now,
+            )
+            log.warning(
+                "webhook %s failed for good after %d attempts: %s",
+                claimed.id,
+                claimed.attempts,
+                outcome.error,
+            )
             return
-        await mine.update(status=DeliveryStatus.PENDING.value, next_attempt_at=next_at, lease_until=None,
-                          claimed_by=None, last_status_code=outcome.status_code, last_error=outcome.error,
-                          updated_at=now)
+        await mine.update(
+            status=DeliveryStatus.PENDING.value,
+            next_attempt_at=next_at,
+            lease_until=None,
+            claimed_by=None,
+            last_status_code=outcome.status_code,
+            last_error=outcome.error,
+            updated_at=now,
+        )
 
     async def release_claims(self) -> None:
         """Give back, at once, every claim of this worker (it is stopping, possibly mid-attempt).
@@ -626,14 +740,21 @@ class WebhookWorker:
         """
         with contextlib.suppress(Exception):
             await WebhookDelivery.filter(claimed_by=self.id, status=DeliveryStatus.DELIVERING.value).update(
-                status=DeliveryStatus.PENDING.value, claimed_by=None, lease_until=None, next_attempt_at=self.clock(),
-                updated_at=self.clock())
+                status=DeliveryStatus.PENDING.value,
+                claimed_by=None,
+                lease_until=None,
+                next_attempt_at=self.clock(),
+                updated_at=self.clock(),
+            )
 
 
 def start_webhook_worker(settings: Settings, cipher: FieldCipher) -> tuple[WebhookWorker, asyncio.Task]:
     """The worker of a ``serve`` process, running as a background task of the app."""
-    worker = WebhookWorker(cipher=cipher, config=WebhookConfig.from_settings(settings),
-                           database_url=settings.effective_database_url)
+    worker = WebhookWorker(
+        cipher=cipher,
+        config=WebhookConfig.from_settings(settings),
+        database_url=settings.effective_database_url,
+    )
     return worker, asyncio.create_task(worker.run(), name=f"webhook-worker-{worker.id}")
 
 
@@ -677,7 +798,9 @@ async def list_deliveries(
         query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
     rows = await query.order_by("-created_at", "-id").limit(limit + 1)
     shown = rows[:limit]
-    next_cursor = encode_cursor(shown[-1].created_at.isoformat(), str(shown[-1].id)) if len(rows) > limit else None
+    next_cursor = (
+        encode_cursor(shown[-1].created_at.isoformat(), str(shown[-1].id)) if len(rows) > limit else None
+    )
     return page([delivery_out(d) for d in shown], next_cursor)
 
 
@@ -688,8 +811,14 @@ async def redeliver(delivery_id: uuid.UUID, *, now: datetime) -> dict[str, Any]:
     """
     updated = await WebhookDelivery.filter(
         id=delivery_id, status__in=[DeliveryStatus.FAILED.value, DeliveryStatus.PENDING.value]
-    ).update(status=DeliveryStatus.PENDING.value, next_attempt_at=now, window_started_at=now, claimed_by=None,
-             lease_until=None, updated_at=now)
+    ).update(
+        status=DeliveryStatus.PENDING.value,
+        next_attempt_at=now,
+        window_started_at=now,
+        claimed_by=None,
+        lease_until=None,
+        updated_at=now,
+    )
     delivery = await WebhookDelivery.get_or_none(id=delivery_id)
     if delivery is None:
         raise WebhookDeliveryNotFound()
@@ -701,4 +830,3 @@ async def redeliver(delivery_id: uuid.UUID, *, now: datetime) -> dict[str, Any]:
     if _is_postgres(conn):
         await conn.execute_query(f"NOTIFY {NOTIFY_CHANNEL}")
     return delivery_out(delivery)
-

@@ -8,7 +8,9 @@ from server.cli import command, with_db
 from server.settings import Settings
 
 
-@command("rotate-pass-key", "create a new pass signing key; the previous ones verify until their passes expired")
+@command(
+    "rotate-pass-key", "create a new pass signing key; the previous ones verify until their passes expired"
+)
 def rotate_pass_key(args: argparse.Namespace, settings: Settings) -> int:
     from passes.keys import RETIRED_KEY_VERIFIES_S
     from passes.keys import rotate_pass_key as rotate
@@ -16,7 +18,9 @@ def rotate_pass_key(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work() -> int:
         key = await rotate(FieldCipher(settings.data_encryption_key))
-        print(f"pass signing key {key.kid} is active; earlier keys keep verifying for {RETIRED_KEY_VERIFIES_S} s")
+        print(
+            f"pass signing key {key.kid} is active; earlier keys keep verifying for {RETIRED_KEY_VERIFIES_S} s"
+        )
         return 0
 
     return with_db(settings, work)

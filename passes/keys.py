@@ -41,7 +41,9 @@ from server.crypto import FieldCipher
 
 KEY_CACHE_S = 10.0
 VERIFY_LEEWAY_S = 5
-RETIRED_KEY_VERIFIES_S = int(KEY_CACHE_S) + MAX_TTL_S + VERIFY_LEEWAY_S + 30  # 30 s for clock skew between hosts
+RETIRED_KEY_VERIFIES_S = (
+    int(KEY_CACHE_S) + MAX_TTL_S + VERIFY_LEEWAY_S + 30
+)  # 30 s for clock skew between hosts
 _UNKNOWN_KID_RELOAD_S = 1.0
 
 
@@ -64,7 +66,11 @@ async def create_key(cipher: FieldCipher, *, now: datetime, retire_others: bool)
     async with in_transaction() as conn:
         if retire_others:
             await PassKey.filter(retired_at__isnull=True).using_db(conn).update(retired_at=now)
-        await PassKey.filter(retired_at__lt=now - timedelta(seconds=RETIRED_KEY_VERIFIES_S)).using_db(conn).delete()
+        await (
+            PassKey.filter(retired_at__lt=now - timedelta(seconds=RETIRED_KEY_VERIFIES_S))
+            .using_db(conn)
+            .delete()
+        )
         await PassKey.create(kid=key.kid, seed_enc=seal_key(cipher, key), created_at=now, using_db=conn)
     return key
 

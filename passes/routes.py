@@ -46,7 +46,9 @@ async def stop_passes(app: Sanic, _loop: Any = None) -> None:
 
 
 @bp.get("/.well-known/jwks.json")
-@openapi.summary("Public keys of the pass tokens (JWK Set, Ed25519, with kid); retired keys stay until their passes expired")
+@openapi.summary(
+    "Public keys of the pass tokens (JWK Set, Ed25519, with kid); retired keys stay until their passes expired"
+)
 async def jwks(request: Request):
     keys = await pass_runtime(request.app).keys.published()
     return json(jwk_set(keys), headers={"Cache-Control": "public, max-age=60"})

@@ -194,7 +194,9 @@ async def _drop(connection: Any) -> None:
 # --- issue ----------------------------------------------------------------------------------
 
 
-async def issue_pass(rt: PassRuntime, *, resident_id: uuid.UUID, now: datetime, image: bool) -> dict[str, Any]:
+async def issue_pass(
+    rt: PassRuntime, *, resident_id: uuid.UUID, now: datetime, image: bool
+) -> dict[str, Any]:
     """A fresh pass for a resident who consented and bound the identity (one SELECT, then signing)."""
     async with rt.db.connection() as db:
         row = await db.fetchrow(_RESIDENT_SQL, resident_id)
@@ -264,7 +266,9 @@ class StoreAccessCache:
     checks again from the tables: a staff member disabled or moved a moment ago gets no scan.
     """
 
-    def __init__(self, ttl_s: float = 5.0, *, max_entries: int = 50_000, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, ttl_s: float = 5.0, *, max_entries: int = 50_000, clock: Callable[[], float] = time.monotonic
+    ):
         self._ttl_s = ttl_s
         self._max = max_entries
         self._clock = clock
@@ -342,7 +346,9 @@ async def scan_pass(
             await log.refused(exc, resident_id=resident_id, claims=claims)
             raise
         if not fresh:
-            if idempotency_key is not None and (replay := await _replay(db, rt, staff_id, idempotency_key, request_hash)):
+            if idempotency_key is not None and (
+                replay := await _replay(db, rt, staff_id, idempotency_key, request_hash)
+            ):
                 return replay
             await log.refused(PassAlreadyUsed(), resident_id=resident_id, claims=claims)
             raise PassAlreadyUsed()
@@ -393,10 +399,14 @@ async def scan_pass(
     }
 
 
-_HELD_COUPONS_SQL = "SELECT offer_id, id, expires_at FROM coupons WHERE resident_id = $1 AND status = 'active'"
+_HELD_COUPONS_SQL = (
+    "SELECT offer_id, id, expires_at FROM coupons WHERE resident_id = $1 AND status = 'active'"
+)
 
 
-async def _held_coupons(db: RawConnection, resident_id: uuid.UUID, *, now: datetime) -> dict[uuid.UUID, uuid.UUID]:
+async def _held_coupons(
+    db: RawConnection, resident_id: uuid.UUID, *, now: datetime
+) -> dict[uuid.UUID, uuid.UUID]:
     """The resident's usable coupon per offer (the one expiring first), on the scan's own connection.
 
     The same answer as ``coupons.ledger.unused_coupons``, read here on the connection the scan
@@ -423,10 +433,26 @@ def _resident_of(rt: PassRuntime, claims: PassClaims | None) -> uuid.UUID | None
 
 
 class _ScanLog:
-    def __init__(self, db: RawConnection, *, merchant_id: uuid.UUID, store_id: uuid.UUID, staff_id: uuid.UUID, now: datetime):
-        self.db, self.merchant_id, self.store_id, self.staff_id, self.now = db, merchant_id, store_id, staff_id, now
+    def __init__(
+        self,
+        db: RawConnection,
+        *,
+        merchant_id: uuid.UUID,
+        store_id: uuid.UUID,
+        staff_id: uuid.UUID,
+        now: datetime,
+    ):
+        self.db, self.merchant_id, self.store_id, self.staff_id, self.now = (
+            db,
+            merchant_id,
+            store_id,
+            staff_id,
+            now,
+        )
 
-    async def refused(self, error: AppError, *, resident_id: uuid.UUID | None, claims: PassClaims | None) -> None:
+    async def refused(
+        self, error: AppError, *, resident_id: uuid.UUID | None, claims: PassClaims | None
+    ) -> None:
         await self.db.execute(
             _INSERT_REFUSED_SQL,
             uuid.uuid4(),
@@ -453,7 +479,9 @@ async def _replay(
     return {
         "scan_id": str(as_uuid(row["id"])),
         "tier": row["tier"],
-        "resident_ref": rt.pseudonyms.resident_ref(party_id=as_uuid(row["merchant_id"]), resident_id=as_uuid(row["resident_id"])),
+        "resident_ref": rt.pseudonyms.resident_ref(
+            party_id=as_uuid(row["merchant_id"]), resident_id=as_uuid(row["resident_id"])
+        ),
         "benefits": benefits_for_tier(candidates, row["tier"]),
         "expires_at": as_datetime(row["expires_at"]),
     }
@@ -466,7 +494,9 @@ def _json(value: Any) -> Any:
 # --- scans for redemptions (issue 6) and for the logs ---------------------------------------
 
 
-async def load_valid_scan(scan_id: uuid.UUID, *, merchant_id: uuid.UUID, now: datetime, using_db: Any = None) -> Scan:
+async def load_valid_scan(
+    scan_id: uuid.UUID, *, merchant_id: uuid.UUID, now: datetime, using_db: Any = None
+) -> Scan:
     """An accepted scan of this merchant that redemptions may still use.
 
     404 ``SCAN_NOT_FOUND`` (unknown, or another merchant's), 409 ``SCAN_REFUSED`` (a refused
@@ -491,7 +521,9 @@ def scan_out(scan: Scan, pseudonyms: Pseudonyms, *, with_merchant: bool = False)
         "reason": scan.reason,
         "tier": scan.tier,
         "resident_ref": (
-            pseudonyms.resident_ref(party_id=scan.merchant_id, resident_id=scan.resident_id) if scan.resident_id else None
+            pseudonyms.resident_ref(party_id=scan.merchant_id, resident_id=scan.resident_id)
+            if scan.resident_id
+            else None
         ),
         "benefits": benefits_for_tier(scan.offers or [], scan.tier) if scan.outcome == ACCEPTED else [],
         "created_at": scan.created_at,
@@ -529,7 +561,11 @@ async def list_scans(
         query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
     rows = await query.order_by("-created_at", "-id").limit(limit + 1)
     items = [scan_out(s, pseudonyms, with_merchant=with_merchant) for s in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1].created_at.isoformat(), str(rows[limit - 1].id)) if len(rows) > limit else None
+    next_cursor = (
+        encode_cursor(rows[limit - 1].created_at.isoformat(), str(rows[limit - 1].id))
+        if len(rows) > limit
+        else None
+    )
     return page(items, next_cursor)
 
 

@@ -33,7 +33,9 @@ class ConsentEvent(Model):
     """Every acceptance or withdrawal of the privacy terms, kept as evidence."""
 
     id = fields.BigIntField(primary_key=True)
-    resident = fields.ForeignKeyField("residents.Resident", related_name="consent_events", on_delete=fields.CASCADE)
+    resident = fields.ForeignKeyField(
+        "residents.Resident", related_name="consent_events", on_delete=fields.CASCADE
+    )
     version = fields.CharField(max_length=32)
     action = fields.CharField(max_length=16)  # accepted | withdrawn
     at = fields.DatetimeField(auto_now_add=True)

@@ -20,7 +20,9 @@ class ConsentIn(BaseModel):
 class IdentityIn(BaseModel):
     name: str = Field(min_length=1, max_length=50)
     id_number: str = Field(min_length=1, max_length=32)
-    phone_code: str | None = Field(default=None, min_length=1, max_length=256, description="getPhoneNumber code")
+    phone_code: str | None = Field(
+        default=None, min_length=1, max_length=256, description="getPhoneNumber code"
+    )
 
 
 class ResidentSummary(BaseModel):

@@ -45,7 +45,11 @@ def is_consented(resident: Resident) -> bool:
 
 
 def summary(resident: Resident) -> dict[str, Any]:
-    return {"id": str(resident.id), "consented": is_consented(resident), "identity_bound": resident.identity_bound}
+    return {
+        "id": str(resident.id),
+        "consented": is_consented(resident),
+        "identity_bound": resident.identity_bound,
+    }
 
 
 async def login(*, tokens: TokenService, openid: str, unionid: str | None) -> tuple[Resident, TokenPair]:
@@ -91,7 +95,11 @@ async def current_resident(
 
 
 def consent_view(resident: Resident) -> dict[str, Any]:
-    return {**CURRENT_TERMS, "accepted_version": resident.consent_version, "consented": is_consented(resident)}
+    return {
+        **CURRENT_TERMS,
+        "accepted_version": resident.consent_version,
+        "consented": is_consented(resident),
+    }
 
 
 async def accept_consent(resident: Resident, *, version: str) -> dict[str, Any]:

@@ -57,7 +57,14 @@ class AppContext:
 
 
 def error_body(request: Request | None, code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "request_id": request_id(request) if request else None, **extra}}
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "request_id": request_id(request) if request else None,
+            **extra,
+        }
+    }
 
 
 def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
@@ -65,7 +72,11 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
     if isinstance(exc, AppError):
         status, body = exc.status_code, error_body(request, exc.code, exc.detail_message, **exc.details)
         headers.update(exc.headers or {})
-    elif isinstance(exc, SanicException) and 400 <= exc.status_code < 500 or getattr(exc, "status_code", 0) == 503:
+    elif (
+        isinstance(exc, SanicException)
+        and 400 <= exc.status_code < 500
+        or getattr(exc, "status_code", 0) == 503
+    ):
         status = exc.status_code
         code = _SANIC_CODES.get(status, "BAD_REQUEST")
         message = {
@@ -78,7 +89,12 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
     elif isinstance(exc, RedisError):
         # Redis holds replay guards, nonces and lockouts: without it we refuse rather than skip them.
         log.warning("Redis unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
-        status, body = 503, error_body(request, "SERVICE_UNAVAILABLE", "A backing service is unavailable; try again shortly.")
+        status, body = (
+            503,
+            error_body(
+                request, "SERVICE_UNAVAILABLE", "A backing service is unavailable; try again shortly."
+            ),
+        )
         headers["Retry-After"] = "5"
     elif isinstance(exc, TortoiseValidationError):
         # A value the ORM refuses (too long, out of range) that a schema should have caught:
@@ -111,22 +127,40 @@ def _blueprints() -> list[Any]:
     from passes.routes import bp as passes_bp
     from server.routes import bp as ops_bp
 
-    return [ops_bp, mp_bp, merchant_bp, admin_bp, mp_credit_bp, admin_credit_bp,
-            passes_bp, mp_passes_bp, merchant_scans_bp, merchant_offers_bp, admin_offers_bp,
-            partner_bp, admin_partners_bp, mp_grants_bp,
-            merchant_redemptions_bp, mp_coupons_bp, admin_breaches_bp]
+    return [
+        ops_bp,
+        mp_bp,
+        merchant_bp,
+        admin_bp,
+        mp_credit_bp,
+        admin_credit_bp,
+        passes_bp,
+        mp_passes_bp,
+        merchant_scans_bp,
+        merchant_offers_bp,
+        admin_offers_bp,
+        partner_bp,
+        admin_partners_bp,
+        mp_grants_bp,
+        merchant_redemptions_bp,
+        mp_coupons_bp,
+        admin_breaches_bp,
+    ]
 
 
 def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sanic:
     """Build the application; nothing connects until the server starts."""
     settings = settings or load_settings()
     configure_password_hashing(settings)
-    app = Sanic(name, ctx=AppContext(
-        settings=settings,
-        tokens=TokenService(settings),
-        cipher=FieldCipher(settings.data_encryption_key),
-        hasher=KeyedHasher(settings.data_hash_key),
-    ))
+    app = Sanic(
+        name,
+        ctx=AppContext(
+            settings=settings,
+            tokens=TokenService(settings),
+            cipher=FieldCipher(settings.data_encryption_key),
+            hasher=KeyedHasher(settings.data_hash_key),
+        ),
+    )
     app.config.REQUEST_MAX_SIZE = settings.request_max_size
     app.config.REQUEST_TIMEOUT = settings.request_timeout_s
     app.config.RESPONSE_TIMEOUT = settings.response_timeout_s
@@ -158,7 +192,9 @@ def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sani
         # Sanic's HTTP server enforces REQUEST_MAX_SIZE while reading; this covers ASGI servers too.
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.request_max_size:
-            return json(error_body(request, "PAYLOAD_TOO_LARGE", "The request body is too large."), status=413)
+            return json(
+                error_body(request, "PAYLOAD_TOO_LARGE", "The request body is too large."), status=413
+            )
         return None
 
     @app.on_response(priority=100)
@@ -241,7 +277,9 @@ def _make_wechat(ctx: AppContext) -> Any:
             ctx.wechat_sandbox.start()
         api_base = ctx.wechat_sandbox.base_url
     storage = RedisStorage(connect_sync_redis(settings), prefix="xinyi:wechat")
-    return WeChat(appid=settings.wechat_appid, secret=settings.wechat_secret, api_base=api_base, session_storage=storage)
+    return WeChat(
+        appid=settings.wechat_appid, secret=settings.wechat_secret, api_base=api_base, session_storage=storage
+    )
 
 
 async def database_ready() -> bool:

@@ -88,11 +88,15 @@ class TokenService:
     def __init__(self, settings: Settings):
         self._settings = settings
         self._keys = {
-            aud: hmac.new(settings.jwt_secret.encode(), f"xinyi-jwt:{aud.value}".encode(), hashlib.sha256).digest()
+            aud: hmac.new(
+                settings.jwt_secret.encode(), f"xinyi-jwt:{aud.value}".encode(), hashlib.sha256
+            ).digest()
             for aud in Audience
         }
 
-    def issue_access(self, audience: Audience, subject_id: str, *, extra: dict[str, Any] | None = None) -> str:
+    def issue_access(
+        self, audience: Audience, subject_id: str, *, extra: dict[str, Any] | None = None
+    ) -> str:
         now = int(time.time())
         claims = {
             "iss": ISSUER,
@@ -142,7 +146,12 @@ class TokenService:
         return Principal(audience=audience, subject_id=sub, claims=claims)
 
     async def issue_pair(
-        self, audience: Audience, subject_id: str, *, extra: dict[str, Any] | None = None, family_id: uuid.UUID | None = None
+        self,
+        audience: Audience,
+        subject_id: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        family_id: uuid.UUID | None = None,
     ) -> TokenPair:
         """A new access token and a refresh token (of a new family unless one is given)."""
         raw = secrets.token_urlsafe(32)
@@ -170,7 +179,11 @@ class TokenService:
         now = datetime.now(UTC)
         token_hash = _hash(raw_refresh)
         async with in_transaction() as conn:
-            row = await RefreshToken.filter(token_hash=token_hash, audience=audience.value).using_db(conn).first()
+            row = (
+                await RefreshToken.filter(token_hash=token_hash, audience=audience.value)
+                .using_db(conn)
+                .first()
+            )
             if row is None:
                 raise RefreshTokenInvalid()
             if row.revoked_at is not None or row.expires_at <= now:
@@ -187,9 +200,9 @@ class TokenService:
         return row
 
     async def revoke_subject(self, audience: Audience, subject_id: str) -> None:
-        await RefreshToken.filter(audience=audience.value, subject_id=subject_id, revoked_at__isnull=True).update(
-            revoked_at=datetime.now(UTC)
-        )
+        await RefreshToken.filter(
+            audience=audience.value, subject_id=subject_id, revoked_at__isnull=True
+        ).update(revoked_at=datetime.now(UTC))
 
 
 def _hash(raw: str) -> str:
@@ -250,7 +263,9 @@ class LoginThrottle:
             ttl = await self._redis.ttl(key)
             retry = max(int(ttl), 1)
             raise TooManyRequests(
-                "Too many failed logins; try again later.", headers={"Retry-After": str(retry)}, retry_after_s=retry
+                "Too many failed logins; try again later.",
+                headers={"Retry-After": str(retry)},
+                retry_after_s=retry,
             )
 
     async def failed(self, audience: Audience, username: str) -> None:

@@ -104,7 +104,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     loader = AppLoader(factory=partial(create_serving_app, settings))
     app = loader.load()
-    app.prepare(sock=sock, workers=args.workers, backlog=listen.BACKLOG, access_log=args.access_log, motd=False)
+    app.prepare(
+        sock=sock, workers=args.workers, backlog=listen.BACKLOG, access_log=args.access_log, motd=False
+    )
     Sanic.serve(primary=app, app_loader=loader)
     return 0
 
@@ -119,9 +121,13 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _makemigrations_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("apps", nargs="*", help="app labels (default: all; apps with relations to others need all)")
+    p.add_argument(
+        "apps", nargs="*", help="app labels (default: all; apps with relations to others need all)"
+    )
     p.add_argument("--name", default=None)
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if models and migrations differ")
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if models and migrations differ"
+    )
 
 
 @command("makemigrations", "write new migrations for model changes (developers)", _makemigrations_args)
@@ -217,5 +223,3 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     _help, _configure, run = COMMANDS[args.command]
     raise SystemExit(run(args, settings))
-
-

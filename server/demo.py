@@ -23,12 +23,17 @@ async def _merchants(settings: Settings) -> None:
         return
     merchant = await Merchant.get_or_none(name="玉龙雪山景区")
     if merchant is None:
-        merchant = await service.create_merchant(MerchantIn(name="玉龙雪山景区", category="scenic_spot", region="530700"))
+        merchant = await service.create_merchant(
+            MerchantIn(name="玉龙雪山景区", category="scenic_spot", region="530700")
+        )
     store = await Store.filter(merchant_id=merchant.id).first()
     if store is None:
-        store = await service.create_store(merchant.id, StoreIn(name="甘海子游客中心", region="530700", address="丽江市玉龙县"))
+        store = await service.create_store(
+            merchant.id, StoreIn(name="甘海子游客中心", region="530700", address="丽江市玉龙县")
+        )
     await service.create_staff(
-        merchant.id, StaffIn(username=DEMO_OWNER[0], password=DEMO_OWNER[1], role="owner", store_ids=[str(store.id)])
+        merchant.id,
+        StaffIn(username=DEMO_OWNER[0], password=DEMO_OWNER[1], role="owner", store_ids=[str(store.id)]),
     )
     print(f"demo merchant owner: {DEMO_OWNER[0]} / {DEMO_OWNER[1]}")
 
@@ -52,8 +57,14 @@ async def _offers(settings: Settings) -> None:
     now = datetime.now(UTC)
     common = {"scenario": "travel", "valid_from": now, "valid_until": now + timedelta(days=365)}
     for terms in (
-        {"type": "percent_off", "value": 20, "label": "门票八折", "min_tier": "A", "per_resident_limit": 1,
-         "per_resident_period": "day"},
+        {
+            "type": "percent_off",
+            "value": 20,
+            "label": "门票八折",
+            "min_tier": "A",
+            "per_resident_limit": 1,
+            "per_resident_period": "day",
+        },
         {"type": "priority_lane", "label": "索道优先通道", "min_tier": "AA"},
     ):
         offer = await service.create_offer(owner, OfferIn(**common, **terms), now=now)
@@ -109,9 +120,19 @@ async def _coupon_offer(settings: Settings) -> None:
     if owner is None or await Offer.exists(merchant_id=owner.merchant_id, requires_claim=True):
         return
     now = datetime.now(UTC)
-    terms = OfferIn(scenario="travel", type="amount_off", value=3000, label="索道票立减30元券", min_tier="A",
-                    requires_claim=True, total_stock=100, per_resident_limit=1, per_resident_period="month",
-                    valid_from=now, valid_until=now + timedelta(days=90))
+    terms = OfferIn(
+        scenario="travel",
+        type="amount_off",
+        value=3000,
+        label="索道票立减30元券",
+        min_tier="A",
+        requires_claim=True,
+        total_stock=100,
+        per_resident_limit=1,
+        per_resident_period="month",
+        valid_from=now,
+        valid_until=now + timedelta(days=90),
+    )
     offer = await service.create_offer(owner, terms, now=now)
     await service.approve_offer(uuid.UUID(offer["id"]), admin_id=None, now=now)  # seeded, no regulator
     print("demo coupon: 索道票立减30元券 (A+, claim first, 100 in stock, one a month)")

@@ -32,7 +32,9 @@ REDIS_URL = os.environ.get("REDIS_URL") or ""
 USES_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
 
 if IN_CI and not (USES_POSTGRES and REDIS_URL):
-    raise pytest.UsageError("CI=true needs DATABASE_URL (PostgreSQL) and REDIS_URL: tests must run on the real services")
+    raise pytest.UsageError(
+        "CI=true needs DATABASE_URL (PostgreSQL) and REDIS_URL: tests must run on the real services"
+    )
 
 Sanic.test_mode = True
 
@@ -140,7 +142,9 @@ async def _reset_redis() -> None:
 
 
 @pytest.fixture
-async def settings(migrated_database: dict[str, Any], var_dir: Path, wechat_sandbox: WeChatSandbox, tmp_path: Path) -> Settings:
+async def settings(
+    migrated_database: dict[str, Any], var_dir: Path, wechat_sandbox: WeChatSandbox, tmp_path: Path
+) -> Settings:
     """Settings of a fresh, empty, migrated database and an empty Redis."""
     if USES_POSTGRES:
         await _reset_postgres(migrated_database["url"])

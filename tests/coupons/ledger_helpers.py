@@ -23,8 +23,15 @@ def store(m: dict[str, Any], index: int = 0) -> str:
     return m["stores"][index]["id"]
 
 
-async def scanned(client: Any, m: dict[str, Any], seed: int, *, resident: dict[str, Any] | None = None,
-                  headers: dict[str, str] | None = None, store_index: int = 0) -> dict[str, Any]:
+async def scanned(
+    client: Any,
+    m: dict[str, Any],
+    seed: int,
+    *,
+    resident: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    store_index: int = 0,
+) -> dict[str, Any]:
     """A resident (seed ``seed``, A without records) whose fresh pass the cashier scanned: the scan answer + ``resident``."""
     resident = resident or await f.resident(client, seed)
     token = (await f.issue_pass(client, resident["headers"]))["token"]
@@ -33,11 +40,15 @@ async def scanned(client: Any, m: dict[str, Any], seed: int, *, resident: dict[s
     return {**r.json(), "resident": resident}
 
 
-async def redeem(client: Any, headers: dict[str, str], scan_id: str, offer_id: str, *, key: str | None = None,
-                 **body: Any) -> Any:
+async def redeem(
+    client: Any, headers: dict[str, str], scan_id: str, offer_id: str, *, key: str | None = None, **body: Any
+) -> Any:
     extra = {"Idempotency-Key": key} if key else {}
-    return await client.post(f"{MERCHANT}/redemptions", json={"scan_id": scan_id, "offer_id": offer_id, **body},
-                             headers={**headers, **extra})
+    return await client.post(
+        f"{MERCHANT}/redemptions",
+        json={"scan_id": scan_id, "offer_id": offer_id, **body},
+        headers={**headers, **extra},
+    )
 
 
 async def offer_state(client: Any, m: dict[str, Any], offer_id: str) -> dict[str, Any]:

@@ -18,10 +18,19 @@ async def offers(client):
         "spot": spot,
         "shuttle": shuttle,
         "ticket": await f.offer(client, spot),
-        "lane": await f.offer(client, spot, type="priority_lane", value=None, label="优先通道", min_tier="AA"),
+        "lane": await f.offer(
+            client, spot, type="priority_lane", value=None, label="优先通道", min_tier="AA"
+        ),
         "pending": await f.offer(client, spot, approve=False, label="待审"),
-        "ride": await f.offer(client, shuttle, scenario="transport", type="free_ride", value=None, label="免费摆渡",
-                              min_tier="C"),
+        "ride": await f.offer(
+            client,
+            shuttle,
+            scenario="transport",
+            type="free_ride",
+            value=None,
+            label="免费摆渡",
+            min_tier="C",
+        ),
     }
 
 
@@ -35,11 +44,16 @@ class TestBenefits:
         r = await client.get(f"{MP}/benefits", headers=resident["headers"])
         assert r.status_code == 200, r.text
         assert r.json()["tier"] == "A"
-        assert eligibility(r.json()) == {offers["ticket"]["id"]: True, offers["lane"]["id"]: False,
-                                         offers["ride"]["id"]: True}
+        assert eligibility(r.json()) == {
+            offers["ticket"]["id"]: True,
+            offers["lane"]["id"]: False,
+            offers["ride"]["id"]: True,
+        }
         item = next(i for i in r.json()["items"] if i["offer_id"] == offers["ride"]["id"])
         assert item["merchant"] == {"id": offers["shuttle"]["id"], "name": "大理摆渡车"}
-        assert {"scenario", "type", "label", "value", "min_tier", "requires_claim", "valid_until"} <= set(item)
+        assert {"scenario", "type", "label", "value", "min_tier", "requires_claim", "valid_until"} <= set(
+            item
+        )
 
     async def test_a_black_listed_resident_is_eligible_for_nothing(self, client, offers, id_number):
         resident = await f.resident(client, 62)
@@ -49,10 +63,15 @@ class TestBenefits:
 
     async def test_filters_by_scenario_and_merchant(self, client, offers):
         resident = await f.resident(client, 63)
-        travel = (await client.get(f"{MP}/benefits", params={"scenario": "transport"}, headers=resident["headers"])).json()
+        travel = (
+            await client.get(f"{MP}/benefits", params={"scenario": "transport"}, headers=resident["headers"])
+        ).json()
         assert set(eligibility(travel)) == {offers["ride"]["id"]}
-        spot = (await client.get(f"{MP}/benefits", params={"merchant_id": offers["spot"]["id"]},
-                                 headers=resident["headers"])).json()
+        spot = (
+            await client.get(
+                f"{MP}/benefits", params={"merchant_id": offers["spot"]["id"]}, headers=resident["headers"]
+            )
+        ).json()
         assert set(eligibility(spot)) == {offers["ticket"]["id"], offers["lane"]["id"]}
         r = await client.get(f"{MP}/benefits", params={"scenario": "shopping"}, headers=resident["headers"])
         assert r.status_code == 422 and "scenario" in r.json()["error"]["fields"]
@@ -60,8 +79,13 @@ class TestBenefits:
     async def test_paginates(self, client, offers):
         resident = await f.resident(client, 64)
         first = (await client.get(f"{MP}/benefits", params={"limit": 2}, headers=resident["headers"])).json()
-        rest = (await client.get(f"{MP}/benefits", params={"limit": 2, "cursor": first["next_cursor"]},
-                                 headers=resident["headers"])).json()
+        rest = (
+            await client.get(
+                f"{MP}/benefits",
+                params={"limit": 2, "cursor": first["next_cursor"]},
+                headers=resident["headers"],
+            )
+        ).json()
         assert len(first["items"]) == 2 and len(rest["items"]) == 1 and rest["next_cursor"] is None
 
     async def test_needs_consent_and_without_identity_nothing_is_eligible(self, client, offers):

@@ -31,8 +31,16 @@ async def resident_id(client, seed: int) -> uuid.UUID:
 
 
 def online(rid: uuid.UUID, offer_id: str, order: str, *, partner: uuid.UUID, amount: int = 10000, **extra):
-    return ledger.redeem(resident_id=rid, offer_id=uuid.UUID(offer_id), order_amount_fen=amount, channel="partner",
-                         now=datetime.now(UTC), partner_id=partner, external_order_id=order, **extra)
+    return ledger.redeem(
+        resident_id=rid,
+        offer_id=uuid.UUID(offer_id),
+        order_amount_fen=amount,
+        channel="partner",
+        now=datetime.now(UTC),
+        partner_id=partner,
+        external_order_id=order,
+        **extra,
+    )
 
 
 class TestPartnerRedemptions:
@@ -57,19 +65,25 @@ class TestPartnerRedemptions:
         rid, partner = await resident_id(client, 2), uuid.uuid4()
         first = await online(rid, shop["ticket"]["id"], "ord-2", partner=partner)
         staff = await ledger_owner(shop)
-        await ledger.reverse_redemption(staff, uuid.UUID(first.redemption["id"]), reason="订单取消", now=datetime.now(UTC))
+        await ledger.reverse_redemption(
+            staff, uuid.UUID(first.redemption["id"]), reason="订单取消", now=datetime.now(UTC)
+        )
         again = await online(rid, shop["ticket"]["id"], "ord-2", partner=partner)
         assert again.replayed and again.redemption["status"] == "reversed"
 
     async def test_concurrent_deliveries_of_one_order_make_one_redemption(self, client, shop):
         rid, partner = await resident_id(client, 3), uuid.uuid4()
-        results = await asyncio.gather(*(online(rid, shop["ticket"]["id"], "ord-3", partner=partner) for _ in range(6)))
+        results = await asyncio.gather(
+            *(online(rid, shop["ticket"]["id"], "ord-3", partner=partner) for _ in range(6))
+        )
         assert len({r.redemption["id"] for r in results}) == 1
         assert sorted(r.replayed for r in results) == [False] + [True] * 5
         assert await Redemption.filter(external_order_id="ord-3").count() == 1
 
     async def test_the_same_rules_apply_online(self, client, shop, id_number):
-        limited = await f.offer(client, shop, per_resident_limit=1, per_resident_period="day", label="每日一次")
+        limited = await f.offer(
+            client, shop, per_resident_limit=1, per_resident_period="day", label="每日一次"
+        )
         rid, partner = await resident_id(client, 4), uuid.uuid4()
         await online(rid, limited["id"], "a", partner=partner)
         with pytest.raises(LimitReached):
@@ -91,11 +105,24 @@ class TestStoreChannelThroughRedeem:
         s = await h.scanned(client, shop, 10)
         staff_id = (await ledger_owner(shop)).id
         with pytest.raises(ScanNotFound):
-            await ledger.redeem(resident_id=uuid.uuid4(), offer_id=uuid.UUID(shop["ticket"]["id"]), order_amount_fen=100,
-                                channel="store", now=datetime.now(UTC), scan_id=uuid.UUID(s["scan_id"]), staff_id=staff_id)
-        done = await ledger.redeem(resident_id=uuid.UUID(s["resident"]["resident"]["id"]),
-                                   offer_id=uuid.UUID(shop["ticket"]["id"]), order_amount_fen=100, channel="store",
-                                   now=datetime.now(UTC), scan_id=uuid.UUID(s["scan_id"]), staff_id=staff_id)
+            await ledger.redeem(
+                resident_id=uuid.uuid4(),
+                offer_id=uuid.UUID(shop["ticket"]["id"]),
+                order_amount_fen=100,
+                channel="store",
+                now=datetime.now(UTC),
+                scan_id=uuid.UUID(s["scan_id"]),
+                staff_id=staff_id,
+            )
+        done = await ledger.redeem(
+            resident_id=uuid.UUID(s["resident"]["resident"]["id"]),
+            offer_id=uuid.UUID(shop["ticket"]["id"]),
+            order_amount_fen=100,
+            channel="store",
+            now=datetime.now(UTC),
+            scan_id=uuid.UUID(s["scan_id"]),
+            staff_id=staff_id,
+        )
         assert done.status_code == 201 and done.redemption["store_id"] == h.store(shop)
 
 
@@ -108,9 +135,12 @@ class TestStepByStepWrites:
 
     async def test_racing_residents_never_exceed_the_stock(self, client, shop):
         scans = [await h.scanned(client, shop, 20 + i) for i in range(8)]
-        answers = await asyncio.gather(*(
-            h.redeem(client, shop["cashier"], s["scan_id"], shop["ticket"]["id"], order_amount_fen=100) for s in scans
-        ))
+        answers = await asyncio.gather(
+            *(
+                h.redeem(client, shop["cashier"], s["scan_id"], shop["ticket"]["id"], order_amount_fen=100)
+                for s in scans
+            )
+        )
         assert sorted(r.status_code for r in answers) == [201] * 3 + [409] * 5, [r.text for r in answers]
         assert {h.error_code(r) for r in answers if r.status_code == 409} == {"OUT_OF_STOCK"}
         assert (await h.offer_state(client, shop, shop["ticket"]["id"]))["redeemed_count"] == 3
@@ -119,19 +149,26 @@ class TestStepByStepWrites:
         daily = await f.offer(client, shop, per_resident_limit=1, per_resident_period="day", label="每日一次")
         first = await h.scanned(client, shop, 30)
         scans = [first] + [await h.scanned(client, shop, 30, resident=first["resident"]) for _ in range(4)]
-        answers = await asyncio.gather(*(
-            h.redeem(client, shop["cashier"], s["scan_id"], daily["id"], order_amount_fen=100) for s in scans
-        ))
+        answers = await asyncio.gather(
+            *(
+                h.redeem(client, shop["cashier"], s["scan_id"], daily["id"], order_amount_fen=100)
+                for s in scans
+            )
+        )
         assert sorted(r.status_code for r in answers) == [201] + [409] * 4
         assert {h.error_code(r) for r in answers if r.status_code == 409} == {"LIMIT_REACHED"}
 
     async def test_one_key_one_redemption(self, client, shop):
         s = await h.scanned(client, shop, 31)
         key = h.new_key()
-        answers = await asyncio.gather(*(
-            h.redeem(client, shop["cashier"], s["scan_id"], shop["ticket"]["id"], key=key, order_amount_fen=100)
-            for _ in range(5)
-        ))
+        answers = await asyncio.gather(
+            *(
+                h.redeem(
+                    client, shop["cashier"], s["scan_id"], shop["ticket"]["id"], key=key, order_amount_fen=100
+                )
+                for _ in range(5)
+            )
+        )
         assert {r.status_code for r in answers} == {201} and len({r.json()["id"] for r in answers}) == 1
         assert (await h.offer_state(client, shop, shop["ticket"]["id"]))["redeemed_count"] == 1
 
@@ -167,27 +204,37 @@ class TestUnlimitedOfferCounts:
     async def test_racing_folds_count_each_unit_once_and_reversals_are_exact(self, client, unlimited):
         staff = await ledger_owner(unlimited)
         first, second = (uuid.UUID(i) for i in unlimited["free_ids"][:2])
-        await ledger.reverse_redemption(staff, first, reason="未到店", now=datetime.now(UTC))  # perhaps not folded yet
+        await ledger.reverse_redemption(
+            staff, first, reason="未到店", now=datetime.now(UTC)
+        )  # perhaps not folded yet
         await asyncio.gather(*(ledger.fold_counts() for _ in range(4)))
         assert await ledger.fold_counts() == 0
         assert (await h.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 3
-        await ledger.reverse_redemption(staff, second, reason="未到店", now=datetime.now(UTC))  # folded by now
+        await ledger.reverse_redemption(
+            staff, second, reason="未到店", now=datetime.now(UTC)
+        )  # folded by now
         assert (await h.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 2
         assert await PendingUnit.filter(offer_id=unlimited["free"]["id"]).count() == 0
 
     async def test_a_stock_below_what_was_redeemed_is_refused_even_before_the_fold(self, client, unlimited):
         offer = unlimited["free"]["id"]
-        r = await client.patch(f"/api/v1/merchant/offers/{offer}", json={"total_stock": 3}, headers=unlimited["headers"])
+        r = await client.patch(
+            f"/api/v1/merchant/offers/{offer}", json={"total_stock": 3}, headers=unlimited["headers"]
+        )
         assert r.status_code == 422, r.text
         assert "4 already redeemed" in r.text
-        r = await client.patch(f"/api/v1/merchant/offers/{offer}", json={"total_stock": 4}, headers=unlimited["headers"])
+        r = await client.patch(
+            f"/api/v1/merchant/offers/{offer}", json={"total_stock": 4}, headers=unlimited["headers"]
+        )
         assert r.status_code == 200 and r.json()["remaining"] == 0, r.text
 
     async def test_a_stock_set_while_redemptions_race_is_never_oversold(self, client, unlimited):
         offer = unlimited["free"]["id"]
         scans = [await h.scanned(client, unlimited, 50 + i) for i in range(6)]
         patch, *answers = await asyncio.gather(
-            client.patch(f"/api/v1/merchant/offers/{offer}", json={"total_stock": 6}, headers=unlimited["headers"]),
+            client.patch(
+                f"/api/v1/merchant/offers/{offer}", json={"total_stock": 6}, headers=unlimited["headers"]
+            ),
             *(h.redeem(client, unlimited["cashier"], s["scan_id"], offer) for s in scans),
         )
         assert {r.status_code for r in answers} <= {201, 409}, [r.text for r in answers]

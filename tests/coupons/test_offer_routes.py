@@ -31,13 +31,21 @@ async def scan_offer_ids(client, m, seed: int, store_index: int = 0) -> set[str]
 
 class TestCreate:
     async def test_the_owner_proposes_an_offer_pending_approval(self, client, owner):
-        r = await client.post(f"{MERCHANT}/offers", json=f.offer_body(total_stock=100, per_resident_limit=1,
-                                                                       per_resident_period="day"), headers=owner["headers"])
+        r = await client.post(
+            f"{MERCHANT}/offers",
+            json=f.offer_body(total_stock=100, per_resident_limit=1, per_resident_period="day"),
+            headers=owner["headers"],
+        )
         assert r.status_code == 201, r.text
         body = r.json()
         assert body["status"] == "pending_approval" and body["merchant_id"] == owner["id"]
         assert (body["type"], body["value"], body["min_tier"], body["total_stock"], body["remaining"]) == (
-            "percent_off", 20, "A", 100, 100)
+            "percent_off",
+            20,
+            "A",
+            100,
+            100,
+        )
         assert body["store_ids"] == [] and body["all_stores"] is True
 
     async def test_a_cashier_or_manager_may_not(self, client, owner):
@@ -80,12 +88,17 @@ class TestCreate:
     async def test_each_bad_field_is_named(self, client, owner, overrides, field):
         r = await client.post(f"{MERCHANT}/offers", json=f.offer_body(**overrides), headers=owner["headers"])
         assert r.status_code == 422, r.text
-        assert r.json()["error"]["code"] == "VALIDATION_ERROR" and field in r.json()["error"]["fields"], r.text
+        assert r.json()["error"]["code"] == "VALIDATION_ERROR" and field in r.json()["error"]["fields"], (
+            r.text
+        )
 
     async def test_a_store_of_another_merchant_is_refused(self, client, owner):
         other = await f.merchant(client, name="丽江古城酒店", category="hotel")
-        r = await client.post(f"{MERCHANT}/offers", json=f.offer_body(store_ids=[other["stores"][0]["id"]]),
-                              headers=owner["headers"])
+        r = await client.post(
+            f"{MERCHANT}/offers",
+            json=f.offer_body(store_ids=[other["stores"][0]["id"]]),
+            headers=owner["headers"],
+        )
         assert r.status_code == 422 and "store_ids" in r.json()["error"]["fields"]
 
     @pytest.mark.parametrize(
@@ -119,20 +132,31 @@ class TestApproval:
     async def test_regulators_see_what_waits_and_approve_once(self, client, owner):
         offer = await f.offer(client, owner, approve=False)
         admin = await client.admin_headers()
-        waiting = (await client.get(f"{ADMIN}/offers", params={"status": "pending_approval"}, headers=admin)).json()
+        waiting = (
+            await client.get(f"{ADMIN}/offers", params={"status": "pending_approval"}, headers=admin)
+        ).json()
         assert [o["id"] for o in waiting["items"]] == [offer["id"]]
         assert (await client.post(f"{ADMIN}/offers/{offer['id']}/approve", headers=admin)).status_code == 200
         again = await client.post(f"{ADMIN}/offers/{offer['id']}/approve", headers=admin)
         assert again.status_code == 409 and again.json()["error"]["code"] == "OFFER_NOT_PENDING"
         missing = await client.post(f"{ADMIN}/offers/{uuid.uuid4()}/approve", headers=admin)
         assert missing.status_code == 404
-        assert (await client.post(f"{ADMIN}/offers/{offer['id']}/approve", headers=owner["headers"])).status_code == 401
+        assert (
+            await client.post(f"{ADMIN}/offers/{offer['id']}/approve", headers=owner["headers"])
+        ).status_code == 401
 
     async def test_a_rejected_offer_carries_the_note_and_is_never_granted(self, client, owner):
         offer = await f.offer(client, owner, approve=False)
-        r = await client.post(f"{ADMIN}/offers/{offer['id']}/reject", json={"note": "折扣超出备案范围"},
-                              headers=await client.admin_headers())
-        assert r.status_code == 200 and r.json()["status"] == "rejected" and r.json()["review_note"] == "折扣超出备案范围"
+        r = await client.post(
+            f"{ADMIN}/offers/{offer['id']}/reject",
+            json={"note": "折扣超出备案范围"},
+            headers=await client.admin_headers(),
+        )
+        assert (
+            r.status_code == 200
+            and r.json()["status"] == "rejected"
+            and r.json()["review_note"] == "折扣超出备案范围"
+        )
         assert await scan_offer_ids(client, owner, 53) == set()
 
 
@@ -203,7 +227,9 @@ class TestPatch:
         r = await client.patch(f"{MERCHANT}/offers/{offer['id']}", json={"total_stock": 1}, headers=cashier)
         assert r.status_code == 403
         stranger = await f.merchant(client, name="丽江古城酒店", category="hotel")
-        r = await client.patch(f"{MERCHANT}/offers/{offer['id']}", json={"total_stock": 1}, headers=stranger["headers"])
+        r = await client.patch(
+            f"{MERCHANT}/offers/{offer['id']}", json={"total_stock": 1}, headers=stranger["headers"]
+        )
         assert r.status_code == 404
 
 
@@ -215,5 +241,7 @@ class TestList:
         cashier = await f.staff(client, owner, store_ids=[owner["stores"][0]["id"]])
         everything = (await client.get(f"{MERCHANT}/offers", headers=cashier)).json()
         assert [o["id"] for o in everything["items"]] == [pending["id"], active["id"]]
-        only_active = (await client.get(f"{MERCHANT}/offers", params={"status": "active"}, headers=cashier)).json()
+        only_active = (
+            await client.get(f"{MERCHANT}/offers", params={"status": "active"}, headers=cashier)
+        ).json()
         assert [o["id"] for o in only_active["items"]] == [active["id"]]

@@ -24,8 +24,15 @@ def record() -> Callable[..., dict[str, Any]]:
     """A credit record item (API body item / JSONL line); decided ``days_ago`` days before today."""
     counter = itertools.count(1)
 
-    def make(id_number: str, *, category: str = "admin_penalty", severity: str | None = "general",
-             days_ago: int = 10, source_record_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    def make(
+        id_number: str,
+        *,
+        category: str = "admin_penalty",
+        severity: str | None = "general",
+        days_ago: int = 10,
+        source_record_id: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         n = next(counter)
         item = {
             "source": "yn-credit",

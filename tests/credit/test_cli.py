@@ -33,20 +33,36 @@ def run(argv: list[str]) -> int:
 
 
 def jsonl(path: Path, lines: list) -> Path:
-    path.write_text("".join((line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)) + "\n"
-                            for line in lines), encoding="utf-8")
+    path.write_text(
+        "".join(
+            (line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)) + "\n" for line in lines
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
 class TestImportRecords:
-    def test_streams_the_file_reports_bad_lines_and_reruns_idempotently(self, cli_env, tmp_path, capsys, record,
-                                                                         id_number):
+    def test_streams_the_file_reports_bad_lines_and_reruns_idempotently(
+        self, cli_env, tmp_path, capsys, record, id_number
+    ):
         bad_number = record(id_number(9))
-        bad_number["id_number"] = bad_number["id_number"][:-1] + ("1" if bad_number["id_number"][-1] != "1" else "2")
-        source = jsonl(tmp_path / "records.jsonl", [
-            record(id_number(1)), record(id_number(2)), record(id_number(3), category="red_list", severity=None),
-            "{not json", "", bad_number, record(id_number(4)), record(id_number(5), category="nope"),
-        ])
+        bad_number["id_number"] = bad_number["id_number"][:-1] + (
+            "1" if bad_number["id_number"][-1] != "1" else "2"
+        )
+        source = jsonl(
+            tmp_path / "records.jsonl",
+            [
+                record(id_number(1)),
+                record(id_number(2)),
+                record(id_number(3), category="red_list", severity=None),
+                "{not json",
+                "",
+                bad_number,
+                record(id_number(4)),
+                record(id_number(5), category="nope"),
+            ],
+        )
         errors = tmp_path / "errors.jsonl"
         assert run(["import-records", str(source), "--batch-size", "2", "--errors", str(errors)]) == 1
         out, err = capsys.readouterr()
@@ -56,24 +72,32 @@ class TestImportRecords:
         assert "line 8: VALIDATION_ERROR" in out and "category" in out
         assert "7 lines" in out and "4 created, 0 updated, 0 unchanged, 3 rejected" in out
         logged = [orjson.loads(line) for line in errors.read_text().splitlines()]
-        assert [(e["line"], e["code"]) for e in logged] == [(4, "INVALID_JSON"), (6, "ID_NUMBER_INVALID"),
-                                                            (8, "VALIDATION_ERROR")]
+        assert [(e["line"], e["code"]) for e in logged] == [
+            (4, "INVALID_JSON"),
+            (6, "ID_NUMBER_INVALID"),
+            (8, "VALIDATION_ERROR"),
+        ]
 
         assert run(["import-records", str(source), "--batch-size", "3"]) == 1
         out, _ = capsys.readouterr()
         assert "0 created, 0 updated, 4 unchanged, 3 rejected" in out
 
-    def test_a_clean_file_exits_zero_and_a_missing_file_two(self, cli_env, tmp_path, capsys, record, id_number):
+    def test_a_clean_file_exits_zero_and_a_missing_file_two(
+        self, cli_env, tmp_path, capsys, record, id_number
+    ):
         source = jsonl(tmp_path / "ok.jsonl", [record(id_number(n)) for n in range(1, 6)])
         assert run(["import-records", str(source)]) == 0
         assert "5 created" in capsys.readouterr().out
         assert run(["import-records", str(tmp_path / "missing.jsonl")]) == 2
 
-    async def test_imported_records_attach_when_the_resident_signs_up(self, client, app, tmp_path, record,
-                                                                      id_number):
+    async def test_imported_records_attach_when_the_resident_signs_up(
+        self, client, app, tmp_path, record, id_number
+    ):
         source = jsonl(tmp_path / "r.jsonl", [record(id_number(3), severity="serious") for _ in range(2)])
         out = io.StringIO()
-        code = await import_file(source, hasher=app.ctx.hasher, cipher=app.ctx.cipher, out=out, progress=io.StringIO())
+        code = await import_file(
+            source, hasher=app.ctx.hasher, cipher=app.ctx.cipher, out=out, progress=io.StringIO()
+        )
         assert code == 0 and await CreditRecord.all().count() == 2
         resident = await client.login_resident(identity=id_number(3))
         score = (await client.get(f"{MP}/score", headers=resident["headers"])).json()
@@ -82,14 +106,17 @@ class TestImportRecords:
 
 class TestRecomputeScores:
     async def test_reproduces_the_per_request_scores_and_a_second_run_adds_nothing(
-            self, client, post_records, record, id_number):
+        self, client, post_records, record, id_number
+    ):
         residents = [await client.login_resident(identity=id_number(n)) for n in range(1, 4)]
-        await post_records([
-            record(id_number(1), severity="minor"),
-            record(id_number(2), category="black_list", severity=None),
-            record(id_number(3), category="commendation", severity=None),
-            record(id_number(3), category="court_judgment", severity="serious"),
-        ])
+        await post_records(
+            [
+                record(id_number(1), severity="minor"),
+                record(id_number(2), category="black_list", severity=None),
+                record(id_number(3), category="commendation", severity=None),
+                record(id_number(3), category="court_judgment", severity="serious"),
+            ]
+        )
         before = [(await client.get(f"{MP}/score", headers=r["headers"])).json() for r in residents]
         # Lose every score and one resident's link (as if bound before the credit engine existed).
         await CreditScore.all().delete()

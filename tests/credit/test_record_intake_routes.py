@@ -9,8 +9,9 @@ from tests.credit.conftest import ADMIN, MP
 
 
 class TestImport:
-    async def test_items_are_created_and_the_same_batch_again_changes_nothing(self, client, post_records, record,
-                                                                               id_number):
+    async def test_items_are_created_and_the_same_batch_again_changes_nothing(
+        self, client, post_records, record, id_number
+    ):
         items = [record(id_number(1)), record(id_number(2), category="commendation", severity=None)]
         assert await post_records(items) == {"created": 2, "updated": 0, "unchanged": 0, "rejected": []}
         assert await post_records(items) == {"created": 0, "updated": 0, "unchanged": 2, "rejected": []}
@@ -24,7 +25,9 @@ class TestImport:
         stored = await CreditRecord.get(source=item["source"], source_record_id=item["source_record_id"])
         assert (stored.severity, stored.title) == ("serious", "更正后的处罚")
 
-    async def test_a_bad_item_is_rejected_alone_with_its_index_and_code(self, post_records, record, id_number):
+    async def test_a_bad_item_is_rejected_alone_with_its_index_and_code(
+        self, post_records, record, id_number
+    ):
         bad_number = id_number(1)[:-1] + ("0" if id_number(1)[-1] != "0" else "1")
         items = [
             record(id_number(1)),
@@ -44,11 +47,13 @@ class TestImport:
         assert rejected[4]["code"] == "VALIDATION_ERROR" and "decided_at" in rejected[4]["message"]
 
     async def test_unknown_fields_and_impossible_dates_are_rejected(self, post_records, record, id_number):
-        result = await post_records([
-            record(id_number(1), severty="minor"),
-            record(id_number(2), decided_at="2999-01-01"),
-            record(id_number(3), days_ago=100, publicity_until="2000-01-01"),
-        ])
+        result = await post_records(
+            [
+                record(id_number(1), severty="minor"),
+                record(id_number(2), decided_at="2999-01-01"),
+                record(id_number(3), days_ago=100, publicity_until="2000-01-01"),
+            ]
+        )
         assert result["created"] == 0
         messages = [r["message"] for r in result["rejected"]]
         assert "severty" in messages[0] and "future" in messages[1] and "publicity_until" in messages[2]
@@ -67,7 +72,9 @@ class TestImport:
         assert id_number(7) not in subject.id_hash and len(subject.id_hash) == 64
         assert subject.name_enc and "张三" not in subject.name_enc
 
-    async def test_datetimes_with_an_offset_are_read_on_the_china_calendar(self, post_records, record, id_number):
+    async def test_datetimes_with_an_offset_are_read_on_the_china_calendar(
+        self, post_records, record, id_number
+    ):
         await post_records([record(id_number(1), decided_at="2025-03-01T18:30:00+00:00")])
         assert str((await CreditRecord.get()).decided_at) == "2025-03-02"
 
@@ -94,7 +101,9 @@ class TestLimitsAndAuth:
 
 
 class TestAttachment:
-    async def test_records_imported_before_sign_up_attach_at_binding(self, client, post_records, record, id_number):
+    async def test_records_imported_before_sign_up_attach_at_binding(
+        self, client, post_records, record, id_number
+    ):
         await post_records([record(id_number(5), severity="general")])
         resident = await client.login_resident(identity=id_number(5))
         score = (await client.get(f"{MP}/score", headers=resident["headers"])).json()
@@ -102,13 +111,18 @@ class TestAttachment:
         codes = {f["code"]: f for f in score["factors"]}
         assert codes["ADMIN_PENALTY_GENERAL"]["points"] == -40
 
-    async def test_records_imported_after_binding_move_the_score_at_once(self, client, post_records, record,
-                                                                          id_number):
+    async def test_records_imported_after_binding_move_the_score_at_once(
+        self, client, post_records, record, id_number
+    ):
         resident = await client.login_resident(identity=id_number(6))
         h = resident["headers"]
         assert (await client.get(f"{MP}/score", headers=h)).json()["score"] == 600
-        await post_records([record(id_number(6), category="red_list", severity=None),
-                            record(id_number(6), category="red_list", severity=None)])
+        await post_records(
+            [
+                record(id_number(6), category="red_list", severity=None),
+                record(id_number(6), category="red_list", severity=None),
+            ]
+        )
         score = (await client.get(f"{MP}/score", headers=h)).json()
         assert (score["score"], score["tier"]) == (760, "AA")
         history = (await client.get(f"{MP}/score/history", headers=h)).json()["items"]

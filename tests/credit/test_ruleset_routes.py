@@ -42,7 +42,10 @@ class TestCreate:
         r = await client.post(f"{ADMIN}/rulesets", json=ruleset("v2", **STRICT), headers=admin)
         assert r.status_code == 201
         assert (r.json()["version"], r.json()["status"]) == ("v2", "draft")
-        versions = {i["version"]: i["status"] for i in (await client.get(f"{ADMIN}/rulesets", headers=admin)).json()["items"]}
+        versions = {
+            i["version"]: i["status"]
+            for i in (await client.get(f"{ADMIN}/rulesets", headers=admin)).json()["items"]
+        }
         assert versions == {"v2": "draft", "default-v1": "active"}
 
     async def test_an_invalid_ruleset_is_422_with_every_field(self, client, admin):
@@ -71,17 +74,20 @@ async def residents_with_penalties(client, post_records, record, id_number):
     clean = await client.login_resident(identity=id_number(1))
     penalised = await client.login_resident(identity=id_number(2))
     praised = await client.login_resident(identity=id_number(3))
-    await post_records([
-        record(id_number(2), severity="general"),
-        record(id_number(3), category="red_list", severity=None),
-        record(id_number(3), category="red_list", severity=None),
-    ])
+    await post_records(
+        [
+            record(id_number(2), severity="general"),
+            record(id_number(3), category="red_list", severity=None),
+            record(id_number(3), category="red_list", severity=None),
+        ]
+    )
     return clean, penalised, praised
 
 
 class TestDryRun:
-    async def test_counts_residents_by_tier_move_without_changing_anything(self, client, admin, post_records, record,
-                                                                            id_number):
+    async def test_counts_residents_by_tier_move_without_changing_anything(
+        self, client, admin, post_records, record, id_number
+    ):
         await residents_with_penalties(client, post_records, record, id_number)
         await client.post(f"{ADMIN}/rulesets", json=ruleset("v2", **STRICT), headers=admin)
         before = sorted(await CreditScore.all().values_list("score", "tier"))
@@ -104,7 +110,9 @@ class TestDryRun:
 
 
 class TestActivate:
-    async def test_scores_move_to_the_new_version_with_history(self, client, admin, post_records, record, id_number):
+    async def test_scores_move_to_the_new_version_with_history(
+        self, client, admin, post_records, record, id_number
+    ):
         clean, penalised, praised = await residents_with_penalties(client, post_records, record, id_number)
         await client.post(f"{ADMIN}/rulesets", json=ruleset("v2", **STRICT), headers=admin)
         r = await client.post(f"{ADMIN}/rulesets/v2/activate", headers=admin)
@@ -117,15 +125,26 @@ class TestActivate:
         praised_score = (await client.get(f"{MP}/score", headers=praised["headers"])).json()
         assert praised_score["next_tier"] == {"tier": "AAA", "points_needed": 40}
         history = (await client.get(f"{MP}/score/history", headers=penalised["headers"])).json()["items"]
-        assert (history[0]["reason"], history[0]["tier"], history[0]["previous_tier"]) == ("ruleset_activated", "C", "B")
+        assert (history[0]["reason"], history[0]["tier"], history[0]["previous_tier"]) == (
+            "ruleset_activated",
+            "C",
+            "B",
+        )
         # A clean resident keeps score and tier, but the version change is on record.
         clean_history = (await client.get(f"{MP}/score/history", headers=clean["headers"])).json()["items"]
-        assert (clean_history[0]["reason"], clean_history[0]["ruleset_version"]) == ("ruleset_activated", "v2")
-        statuses = {i["version"]: i["status"] for i in (await client.get(f"{ADMIN}/rulesets", headers=admin)).json()["items"]}
+        assert (clean_history[0]["reason"], clean_history[0]["ruleset_version"]) == (
+            "ruleset_activated",
+            "v2",
+        )
+        statuses = {
+            i["version"]: i["status"]
+            for i in (await client.get(f"{ADMIN}/rulesets", headers=admin)).json()["items"]
+        }
         assert statuses == {"v2": "active", "default-v1": "retired"}
 
-    async def test_activating_again_changes_nothing_and_rolling_back_works(self, client, admin, post_records, record,
-                                                                           id_number):
+    async def test_activating_again_changes_nothing_and_rolling_back_works(
+        self, client, admin, post_records, record, id_number
+    ):
         _, penalised, _ = await residents_with_penalties(client, post_records, record, id_number)
         await client.post(f"{ADMIN}/rulesets", json=ruleset("v2", **STRICT), headers=admin)
         await client.post(f"{ADMIN}/rulesets/v2/activate", headers=admin)

@@ -24,8 +24,9 @@ def tier_events():
 
 
 class TestTierChangeHooks:
-    async def test_called_with_the_move_when_a_tier_changes_and_not_otherwise(self, client, post_records, record,
-                                                                              id_number, tier_events):
+    async def test_called_with_the_move_when_a_tier_changes_and_not_otherwise(
+        self, client, post_records, record, id_number, tier_events
+    ):
         resident = await client.login_resident(identity=id_number(1))
         assert tier_events == []  # the first score at binding is not a change
         await post_records([record(id_number(1), category="commendation", severity=None)])  # 620: still A
@@ -36,7 +37,9 @@ class TestTierChangeHooks:
         rid = uuid.UUID(resident["resident"]["id"])
         assert tier_events == [(rid, "A", "restricted"), (rid, "restricted", "A")]
 
-    async def test_subjects_without_a_resident_announce_nothing(self, post_records, record, id_number, tier_events):
+    async def test_subjects_without_a_resident_announce_nothing(
+        self, post_records, record, id_number, tier_events
+    ):
         await post_records([record(id_number(2), category="black_list", severity=None)])
         assert tier_events == []
 

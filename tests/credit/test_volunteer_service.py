@@ -23,8 +23,15 @@ PLATFORM_B = uuid.UUID("00000000-0000-0000-0000-00000000000b")
 def post(app, client, id_number):
     """upsert_volunteer_record with sensible defaults (client: the database is up)."""
 
-    async def call(external_id: str = "act-1", *, partner_id: uuid.UUID = PLATFORM_A, seed: int = 1,
-                   started_at: datetime | None = None, hours: Decimal | str = Decimal("3"), **changes):
+    async def call(
+        external_id: str = "act-1",
+        *,
+        partner_id: uuid.UUID = PLATFORM_A,
+        seed: int = 1,
+        started_at: datetime | None = None,
+        hours: Decimal | str = Decimal("3"),
+        **changes,
+    ):
         args = {
             "partner_id": partner_id,
             "external_id": external_id,
@@ -60,7 +67,9 @@ class TestUpsert:
         points = volunteer_points(await score_of(client, resident))
         assert points == 14  # floor(150 * (1 - e^(-10/100)))
         again, created_again = await post(hours="10")
-        assert not created_again and again["id"] == record["id"] and again["updated_at"] == record["updated_at"]
+        assert (
+            not created_again and again["id"] == record["id"] and again["updated_at"] == record["updated_at"]
+        )
         corrected, created_corrected = await post(hours="20")
         assert not created_corrected and corrected["hours"] == 20.0 and corrected["id"] == record["id"]
         assert volunteer_points(await score_of(client, resident)) > points
@@ -102,20 +111,23 @@ class TestRevoke:
 
 
 class TestValidation:
-    @pytest.mark.parametrize(("changes", "field"), [
-        ({"hours": Decimal("0")}, "hours"),
-        ({"hours": Decimal("-2")}, "hours"),
-        ({"hours": Decimal("24.5")}, "hours"),
-        ({"hours": Decimal("1.234")}, "hours"),
-        ({"hours": Decimal("NaN")}, "hours"),
-        ({"started_at": NOW + timedelta(hours=2)}, "started_at"),
-        ({"started_at": NOW - timedelta(hours=1)}, "ended_at"),  # 3 hours from an hour ago: not over yet
-        ({"started_at": datetime(2025, 1, 1, 9)}, "started_at"),  # no offset
-        ({"activity": "  "}, "activity"),
-        ({"organization": ""}, "organization"),
-        ({"external_id": ""}, "external_id"),
-        ({"name": "1"}, "name"),
-    ])
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"hours": Decimal("0")}, "hours"),
+            ({"hours": Decimal("-2")}, "hours"),
+            ({"hours": Decimal("24.5")}, "hours"),
+            ({"hours": Decimal("1.234")}, "hours"),
+            ({"hours": Decimal("NaN")}, "hours"),
+            ({"started_at": NOW + timedelta(hours=2)}, "started_at"),
+            ({"started_at": NOW - timedelta(hours=1)}, "ended_at"),  # 3 hours from an hour ago: not over yet
+            ({"started_at": datetime(2025, 1, 1, 9)}, "started_at"),  # no offset
+            ({"activity": "  "}, "activity"),
+            ({"organization": ""}, "organization"),
+            ({"external_id": ""}, "external_id"),
+            ({"name": "1"}, "name"),
+        ],
+    )
     async def test_impossible_values_are_422_with_the_field(self, post, changes, field):
         with pytest.raises(ValidationFailed) as caught:
             await post(**changes)
@@ -137,7 +149,9 @@ class TestCrossPlatformDuplicates:
         resident = await client.login_resident(identity=id_number(7))
         start = NOW - timedelta(days=2)
         first, _ = await post("a-1", partner_id=PLATFORM_A, seed=7, started_at=start, hours="10")
-        second, _ = await post("b-9", partner_id=PLATFORM_B, seed=7, started_at=start + timedelta(hours=2), hours="10")
+        second, _ = await post(
+            "b-9", partner_id=PLATFORM_B, seed=7, started_at=start + timedelta(hours=2), hours="10"
+        )
         assert first["counted"] and not second["counted"] and second["duplicate_of"] == first["id"]
         assert volunteer_points(await score_of(client, resident)) == 14
         hours = (await client.get(f"{MP}/volunteer-hours", headers=resident["headers"])).json()
@@ -146,7 +160,9 @@ class TestCrossPlatformDuplicates:
     async def test_back_to_back_activities_are_not_duplicates(self, client, post, id_number):
         start = NOW - timedelta(days=2)
         await post("a-1", partner_id=PLATFORM_A, seed=8, started_at=start, hours="2")
-        second, _ = await post("b-1", partner_id=PLATFORM_B, seed=8, started_at=start + timedelta(hours=2), hours="2")
+        second, _ = await post(
+            "b-1", partner_id=PLATFORM_B, seed=8, started_at=start + timedelta(hours=2), hours="2"
+        )
         assert second["counted"]
 
     async def test_revoking_the_earlier_one_makes_the_duplicate_count(self, client, post, id_number):

@@ -49,8 +49,13 @@ class TestEntryQrcode:
         m = await f.merchant(client, stores=2)
         stranger = await f.merchant(client, name="丽江古城酒店", category="hotel")
         cashier = await f.staff(client, m, store_ids=[m["stores"][0]["id"]])
-        for headers, store_id in ((stranger["headers"], m["stores"][0]["id"]), (cashier, m["stores"][1]["id"])):
+        for headers, store_id in (
+            (stranger["headers"], m["stores"][0]["id"]),
+            (cashier, m["stores"][1]["id"]),
+        ):
             r = await client.get(f"{MERCHANT}/stores/{store_id}/entry-qrcode", headers=headers)
             assert r.status_code == 403 and r.json()["error"]["code"] == "STORE_NOT_YOURS"
-        assert (await client.get(f"{MERCHANT}/stores/{uuid.uuid4()}/entry-qrcode", headers=cashier)).status_code == 403
+        assert (
+            await client.get(f"{MERCHANT}/stores/{uuid.uuid4()}/entry-qrcode", headers=cashier)
+        ).status_code == 403
         assert wxacode_calls == []

@@ -26,8 +26,9 @@ async def shop(client):
     m["offers"] = {
         "ticket": await f.offer(client, m),  # 20 % off, A and up
         "lane": await f.offer(client, m, type="priority_lane", value=None, label="优先通道", min_tier="AA"),
-        "second_store_only": await f.offer(client, m, type="amount_off", value=500, label="立减5元",
-                                           store_ids=[stores[1]]),
+        "second_store_only": await f.offer(
+            client, m, type="amount_off", value=500, label="立减5元", store_ids=[stores[1]]
+        ),
     }
     return m
 
@@ -47,7 +48,12 @@ class TestScan:
         assert body["tier"] == "A"
         # The AA lane is above the resident's tier; the amount off is for the other store.
         assert body["benefits"] == [
-            {"offer_id": shop["offers"]["ticket"]["id"], "type": "percent_off", "label": "门票八折", "value": 20}
+            {
+                "offer_id": shop["offers"]["ticket"]["id"],
+                "type": "percent_off",
+                "label": "门票八折",
+                "value": 20,
+            }
         ]
         for secret in ("王五", id_number(31), resident["resident"]["id"], "score"):
             assert secret not in r.text
@@ -58,7 +64,8 @@ class TestScan:
         r = await f.scan(client, shop["headers"], token, store(shop, 1))  # the owner works in every store
         assert r.status_code == 201, r.text
         assert {b["offer_id"] for b in r.json()["benefits"]} == {
-            shop["offers"]["ticket"]["id"], shop["offers"]["second_store_only"]["id"]
+            shop["offers"]["ticket"]["id"],
+            shop["offers"]["second_store_only"]["id"],
         }
 
     async def test_a_pass_scanned_once_fails_at_any_other_store(self, client, shop):
@@ -66,12 +73,17 @@ class TestScan:
         resident = await f.resident(client, 33)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         assert (await f.scan(client, shop["cashier"], token, store(shop))).status_code == 201
-        for headers, store_id in ((shop["headers"], store(shop, 1)), (other["headers"], store(other)),
-                                  (shop["cashier"], store(shop))):
+        for headers, store_id in (
+            (shop["headers"], store(shop, 1)),
+            (other["headers"], store(other)),
+            (shop["cashier"], store(shop)),
+        ):
             r = await f.scan(client, headers, token, store_id)
             assert r.status_code == 409 and r.json()["error"]["code"] == "PASS_ALREADY_USED"
 
-    async def test_a_resident_black_listed_after_the_pass_was_issued_gets_nothing(self, client, shop, id_number):
+    async def test_a_resident_black_listed_after_the_pass_was_issued_gets_nothing(
+        self, client, shop, id_number
+    ):
         resident = await f.resident(client, 34)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         assert f.b64url_json(token.split(".")[1])["t"] == "A"
@@ -149,7 +161,9 @@ class TestScan:
         assert r.status_code == 401
 
     async def test_a_bad_body_is_422(self, client, shop):
-        r = await client.post(f"{MERCHANT}/scans", json={"pass_token": "x", "store_id": "nope"}, headers=shop["cashier"])
+        r = await client.post(
+            f"{MERCHANT}/scans", json={"pass_token": "x", "store_id": "nope"}, headers=shop["cashier"]
+        )
         assert r.status_code == 422 and "store_id" in r.json()["error"]["fields"]
 
 
@@ -169,16 +183,22 @@ class TestRefusedPasses:
         resident, token = genuine
         header = f.b64url_json(token.split(".")[0])
         payload = f.b64url_json(token.split(".")[1])
-        stranger = PassSigningKey(kid=header["kid"], private_key=Ed25519PrivateKey.generate(), created_at=None)  # type: ignore[arg-type]
+        stranger = PassSigningKey(
+            kid=header["kid"], private_key=Ed25519PrivateKey.generate(), created_at=None
+        )  # type: ignore[arg-type]
         attempts = {
             "garbage": "not-a-pass",
             "resident access token": resident["access_token"],
-            "alg none": jwt.encode(payload, None, algorithm="none", headers={"kid": header["kid"], "typ": "xp"}),
+            "alg none": jwt.encode(
+                payload, None, algorithm="none", headers={"kid": header["kid"], "typ": "xp"}
+            ),
             "tampered tier": self.forge(token, t="AAA"),
             "signed by a stranger with our kid": issue_pass_token(
-                key=stranger, subject=payload["sub"], tier="AAA", now=int(time.time()), ttl_s=60)[0],
-            "HS256 with the public key": jwt.encode(payload, "x" * 32, algorithm="HS256",
-                                                    headers={"kid": header["kid"], "typ": "xp"}),
+                key=stranger, subject=payload["sub"], tier="AAA", now=int(time.time()), ttl_s=60
+            )[0],
+            "HS256 with the public key": jwt.encode(
+                payload, "x" * 32, algorithm="HS256", headers={"kid": header["kid"], "typ": "xp"}
+            ),
         }
         for name, attempt in attempts.items():
             r = await f.scan(client, shop["cashier"], attempt, store(shop))
@@ -190,13 +210,17 @@ class TestRefusedPasses:
         _, token = genuine
         key = await pass_runtime(client.app).keys.signing_key()
         payload = f.b64url_json(token.split(".")[1])
-        old, _ = issue_pass_token(key=key, subject=payload["sub"], tier="A", now=int(time.time()) - 200, ttl_s=90)
+        old, _ = issue_pass_token(
+            key=key, subject=payload["sub"], tier="A", now=int(time.time()) - 200, ttl_s=90
+        )
         r = await f.scan(client, shop["cashier"], old, store(shop))
         assert r.status_code == 400 and r.json()["error"]["code"] == "PASS_EXPIRED"
 
 
 class TestRedisDown:
-    async def test_scans_answer_503_with_retry_after_and_never_skip_the_replay_check(self, client, settings, shop):
+    async def test_scans_answer_503_with_retry_after_and_never_skip_the_replay_check(
+        self, client, settings, shop
+    ):
         resident = await f.resident(client, 42)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         broken = settings.with_overrides(redis_url="redis://127.0.0.1:1/12")  # nothing listens there
@@ -206,7 +230,9 @@ class TestRedisDown:
             assert r.json()["error"]["code"] == "SERVICE_UNAVAILABLE" and int(r.headers["Retry-After"]) > 0
             # The pass was not spent: with Redis back, it scans.
             assert (await f.scan(client, shop["cashier"], token, store(shop))).status_code == 201
-            log = (await client.get(f"{MERCHANT}/scans", params={"outcome": "refused"}, headers=shop["headers"])).json()
+            log = (
+                await client.get(f"{MERCHANT}/scans", params={"outcome": "refused"}, headers=shop["headers"])
+            ).json()
             assert [i["reason"] for i in log["items"]] == ["SERVICE_UNAVAILABLE"]
 
 
@@ -243,7 +269,8 @@ class TestScanLog:
 
         refused = (await listing(outcome="refused")).json()["items"]
         assert [(i["reason"], i["resident_ref"] is not None) for i in refused] == [
-            ("PASS_INVALID", False), ("PASS_ALREADY_USED", True)
+            ("PASS_INVALID", False),
+            ("PASS_ALREADY_USED", True),
         ]
         assert refused[1]["resident_ref"] == accepted["resident_ref"]
         ok = (await listing(outcome="accepted")).json()["items"]
@@ -258,14 +285,18 @@ class TestScanLog:
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         await f.scan(client, shop["headers"], token, store(shop, 1))
         assert (await client.get(f"{MERCHANT}/scans", headers=shop["cashier"])).json()["items"] == []
-        r = await client.get(f"{MERCHANT}/scans", params={"store_id": store(shop, 1)}, headers=shop["cashier"])
+        r = await client.get(
+            f"{MERCHANT}/scans", params={"store_id": store(shop, 1)}, headers=shop["cashier"]
+        )
         assert r.status_code == 403
 
     async def test_the_regulator_lists_failed_scans_of_every_merchant(self, client, shop):
         other = await f.merchant(client, name="丽江古城酒店", category="hotel")
         await f.scan(client, shop["cashier"], "garbage", store(shop))
         await f.scan(client, other["headers"], "garbage", store(other))
-        r = await client.get("/api/v1/admin/scans", params={"outcome": "refused"}, headers=await client.admin_headers())
+        r = await client.get(
+            "/api/v1/admin/scans", params={"outcome": "refused"}, headers=await client.admin_headers()
+        )
         assert r.status_code == 200
         assert {i["merchant_id"] for i in r.json()["items"]} == {shop["id"], other["id"]}
         assert (await client.get("/api/v1/admin/scans", headers=shop["headers"])).status_code == 401

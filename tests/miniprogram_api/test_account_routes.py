@@ -48,8 +48,12 @@ class TestRefresh:
 
     async def test_reusing_a_used_token_revokes_the_whole_family(self, client):
         login = await client.login_resident()
-        fresh = (await client.post(f"{MP}/auth/refresh", json={"refresh_token": login["refresh_token"]})).json()
-        assert (await client.post(f"{MP}/auth/refresh", json={"refresh_token": login["refresh_token"]})).status_code == 401
+        fresh = (
+            await client.post(f"{MP}/auth/refresh", json={"refresh_token": login["refresh_token"]})
+        ).json()
+        assert (
+            await client.post(f"{MP}/auth/refresh", json={"refresh_token": login["refresh_token"]})
+        ).status_code == 401
         # The thief replayed the old token: the legitimate newer token dies too.
         r = await client.post(f"{MP}/auth/refresh", json={"refresh_token": fresh["refresh_token"]})
         assert r.status_code == 401
@@ -96,7 +100,9 @@ class TestIdentity:
         h = (await client.login_resident(consent=True))["headers"]
         number = id_number(7)
         r = await client.post(
-            f"{MP}/identity", json={"name": "李小龙", "id_number": number, "phone_code": "phone:13800138000"}, headers=h
+            f"{MP}/identity",
+            json={"name": "李小龙", "id_number": number, "phone_code": "phone:13800138000"},
+            headers=h,
         )
         assert r.status_code == 200, r.text
         assert r.json() == {"identity_bound": True, "id_number_masked": number[:3] + "*" * 11 + number[-4:]}
@@ -121,7 +127,14 @@ class TestIdentity:
         assert row.id_number_hash and len(row.id_number_hash) == 64
 
     @pytest.mark.parametrize(
-        "bad", ["53010219900101001", "530102199001010010", "5301021990010100AX", "990102199001010015", "530102199013010016"]
+        "bad",
+        [
+            "53010219900101001",
+            "530102199001010010",
+            "5301021990010100AX",
+            "990102199001010015",
+            "530102199013010016",
+        ],
     )
     async def test_bad_id_numbers_get_id_number_invalid(self, client, bad):
         h = (await client.login_resident(consent=True))["headers"]
@@ -134,7 +147,9 @@ class TestIdentity:
         from residents.identity import with_check_digit
 
         number = next(
-            with_check_digit(f"53010219900101{i:03d}") for i in range(1000) if with_check_digit(f"53010219900101{i:03d}").endswith("X")
+            with_check_digit(f"53010219900101{i:03d}")
+            for i in range(1000)
+            if with_check_digit(f"53010219900101{i:03d}").endswith("X")
         )
         h = (await client.login_resident(consent=True))["headers"]
         r = await client.post(f"{MP}/identity", json={"name": "张三", "id_number": number.lower()}, headers=h)
@@ -158,7 +173,9 @@ class TestIdentity:
     async def test_bad_phone_code(self, client, id_number):
         h = (await client.login_resident(consent=True))["headers"]
         r = await client.post(
-            f"{MP}/identity", json={"name": "张三", "id_number": id_number(12), "phone_code": "nope"}, headers=h
+            f"{MP}/identity",
+            json={"name": "张三", "id_number": id_number(12), "phone_code": "nope"},
+            headers=h,
         )
         assert r.status_code == 422 and r.json()["error"]["code"] == "PHONE_CODE_INVALID"
         me = (await client.get(f"{MP}/me", headers=h)).json()

@@ -21,8 +21,18 @@ MERCHANT = "/api/v1/merchant"
 async def hotel(client):
     """A hotel with a deposit-free stay that needs a claimed coupon (stock 3, one a month per resident)."""
     m = await h.shop(client, name="丽江古城酒店", category="hotel")
-    m["stay"] = await f.offer(client, m, scenario="rental", type="deposit_waiver", value=80000, label="免押金入住",
-                              requires_claim=True, total_stock=3, per_resident_limit=1, per_resident_period="month")
+    m["stay"] = await f.offer(
+        client,
+        m,
+        scenario="rental",
+        type="deposit_waiver",
+        value=80000,
+        label="免押金入住",
+        requires_claim=True,
+        total_stock=3,
+        per_resident_limit=1,
+        per_resident_period="month",
+    )
     return m
 
 
@@ -43,7 +53,8 @@ class TestClaim:
         assert datetime.now(UTC) + timedelta(days=29) < expires <= datetime.now(UTC) + timedelta(days=30)
         wallet = (await client.get(f"{MP}/coupons", headers=resident["headers"])).json()["items"]
         assert [(c["id"], c["status"], c["label"], c["merchant"]["name"]) for c in wallet] == [
-            (coupon["id"], "active", "免押金入住", "丽江古城酒店")]
+            (coupon["id"], "active", "免押金入住", "丽江古城酒店")
+        ]
         state = await h.offer_state(client, hotel, hotel["stay"]["id"])
         assert (state["redeemed_count"], state["remaining"]) == (1, 2)
 
@@ -55,7 +66,9 @@ class TestClaim:
 
     async def test_claims_stop_at_the_stock(self, client, hotel):
         for seed in (3, 4, 5):
-            assert (await claim(client, await f.resident(client, seed), hotel["stay"]["id"])).status_code == 201
+            assert (
+                await claim(client, await f.resident(client, seed), hotel["stay"]["id"])
+            ).status_code == 201
         r = await claim(client, await f.resident(client, 6), hotel["stay"]["id"])
         assert r.status_code == 409 and h.error_code(r) == "OUT_OF_STOCK"
 
@@ -67,8 +80,16 @@ class TestClaim:
         assert await Coupon.filter(offer_id=hotel["stay"]["id"]).count() == 3
 
     async def test_tier_and_black_list_are_checked_live(self, client, hotel, id_number):
-        suite = await f.offer(client, hotel, scenario="rental", type="amount_off", value=10000, label="套房立减",
-                              requires_claim=True, min_tier="AA")
+        suite = await f.offer(
+            client,
+            hotel,
+            scenario="rental",
+            type="amount_off",
+            value=10000,
+            label="套房立减",
+            requires_claim=True,
+            min_tier="AA",
+        )
         resident = await f.resident(client, 20)
         r = await claim(client, resident, suite["id"])
         assert r.status_code == 403 and h.error_code(r) == "TIER_TOO_LOW"
@@ -108,12 +129,16 @@ class TestRedeemWithCoupon:
         coupon = (await claim(client, resident, hotel["stay"]["id"])).json()["coupon"]
         r = await h.redeem(client, hotel["cashier"], scanned["scan_id"], hotel["stay"]["id"])
         assert r.status_code == 409 and h.error_code(r) == "COUPON_REQUIRED"
-        r = await h.redeem(client, hotel["cashier"], scanned["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"])
+        r = await h.redeem(
+            client, hotel["cashier"], scanned["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"]
+        )
         assert r.status_code == 201, r.text
         assert (r.json()["coupon_id"], r.json()["deposit_waived_fen"]) == (coupon["id"], 80000)
         assert (await h.offer_state(client, hotel, hotel["stay"]["id"]))["redeemed_count"] == 1
         again = await h.scanned(client, hotel, 30, resident=resident)
-        r = await h.redeem(client, hotel["cashier"], again["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"])
+        r = await h.redeem(
+            client, hotel["cashier"], again["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"]
+        )
         assert r.status_code == 409 and h.error_code(r) == "COUPON_USED"
         wallet = (await client.get(f"{MP}/coupons", headers=resident["headers"])).json()["items"]
         assert [(c["status"], c["used_at"] is not None) for c in wallet] == [("used", True)]
@@ -122,40 +147,57 @@ class TestRedeemWithCoupon:
         owner_of_coupon = await f.resident(client, 31)
         coupon = (await claim(client, owner_of_coupon, hotel["stay"]["id"])).json()["coupon"]
         stranger = await h.scanned(client, hotel, 32)
-        r = await h.redeem(client, hotel["cashier"], stranger["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"])
+        r = await h.redeem(
+            client, hotel["cashier"], stranger["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"]
+        )
         assert r.status_code == 409 and h.error_code(r) == "COUPON_INVALID"
 
     async def test_a_reversal_gives_the_coupon_back(self, client, hotel):
         scanned = await h.scanned(client, hotel, 33)
         coupon = (await claim(client, scanned["resident"], hotel["stay"]["id"])).json()["coupon"]
-        rid = (await h.redeem(client, hotel["cashier"], scanned["scan_id"], hotel["stay"]["id"],
-                              coupon_id=coupon["id"])).json()["id"]
-        r = await client.post(f"{MERCHANT}/redemptions/{rid}/reverse", json={"reason": "客人改期"}, headers=hotel["cashier"])
+        rid = (
+            await h.redeem(
+                client, hotel["cashier"], scanned["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"]
+            )
+        ).json()["id"]
+        r = await client.post(
+            f"{MERCHANT}/redemptions/{rid}/reverse", json={"reason": "客人改期"}, headers=hotel["cashier"]
+        )
         assert r.status_code == 200
         wallet = (await client.get(f"{MP}/coupons", headers=scanned["resident"]["headers"])).json()["items"]
         assert [c["status"] for c in wallet] == ["active"]
         # The stock stays with the coupon: nothing came back to the offer.
         assert (await h.offer_state(client, hotel, hotel["stay"]["id"]))["redeemed_count"] == 1
         again = await h.scanned(client, hotel, 33, resident=scanned["resident"])
-        r = await h.redeem(client, hotel["cashier"], again["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"])
+        r = await h.redeem(
+            client, hotel["cashier"], again["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"]
+        )
         assert r.status_code == 201
 
     async def test_an_expired_coupon_is_refused_and_shown_expired(self, client, hotel):
         scanned = await h.scanned(client, hotel, 34)
         coupon = (await claim(client, scanned["resident"], hotel["stay"]["id"])).json()["coupon"]
         await Coupon.filter(id=coupon["id"]).update(expires_at=datetime.now(UTC) - timedelta(minutes=1))
-        r = await h.redeem(client, hotel["cashier"], scanned["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"])
+        r = await h.redeem(
+            client, hotel["cashier"], scanned["scan_id"], hotel["stay"]["id"], coupon_id=coupon["id"]
+        )
         assert r.status_code == 409 and h.error_code(r) == "COUPON_EXPIRED"
-        r = await client.get(f"{MP}/coupons", params={"status": "expired"}, headers=scanned["resident"]["headers"])
+        r = await client.get(
+            f"{MP}/coupons", params={"status": "expired"}, headers=scanned["resident"]["headers"]
+        )
         assert [c["id"] for c in r.json()["items"]] == [coupon["id"]]
-        r = await client.get(f"{MP}/coupons", params={"status": "active"}, headers=scanned["resident"]["headers"])
+        r = await client.get(
+            f"{MP}/coupons", params={"status": "active"}, headers=scanned["resident"]["headers"]
+        )
         assert r.json()["items"] == []
 
     async def test_a_coupon_expires_with_its_offer(self, client, hotel):
         resident = await f.resident(client, 35)
         await claim(client, resident, hotel["stay"]["id"])
         soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
-        r = await client.patch(f"{MERCHANT}/offers/{hotel['stay']['id']}", json={"valid_until": soon}, headers=hotel["headers"])
+        r = await client.patch(
+            f"{MERCHANT}/offers/{hotel['stay']['id']}", json={"valid_until": soon}, headers=hotel["headers"]
+        )
         assert r.status_code == 200, r.text
         wallet = (await client.get(f"{MP}/coupons", headers=resident["headers"])).json()["items"]
         assert datetime.fromisoformat(wallet[0]["expires_at"]) == datetime.fromisoformat(soon)
@@ -164,22 +206,35 @@ class TestRedeemWithCoupon:
         resident = await f.resident(client, 36)
         coupon = (await claim(client, resident, hotel["stay"]["id"])).json()["coupon"]
         other_offer = uuid.uuid4()
-        found = await unused_coupons(uuid.UUID(resident["resident"]["id"]), [uuid.UUID(hotel["stay"]["id"]), other_offer])
+        found = await unused_coupons(
+            uuid.UUID(resident["resident"]["id"]), [uuid.UUID(hotel["stay"]["id"]), other_offer]
+        )
         assert found == {uuid.UUID(hotel["stay"]["id"]): uuid.UUID(coupon["id"])}
         stranger = await f.resident(client, 37)
-        assert await unused_coupons(uuid.UUID(stranger["resident"]["id"]), [uuid.UUID(hotel["stay"]["id"])]) == {}
-
+        assert (
+            await unused_coupons(uuid.UUID(stranger["resident"]["id"]), [uuid.UUID(hotel["stay"]["id"])])
+            == {}
+        )
 
     async def test_the_scan_answer_carries_the_coupon_of_a_holder_only(self, client, hotel):
         holder = await f.resident(client, 38)
         coupon = (await claim(client, holder, hotel["stay"]["id"])).json()["coupon"]
         seen = await h.scanned(client, hotel, 38, resident=holder)
         stay = [b for b in seen["benefits"] if b["offer_id"] == hotel["stay"]["id"]]
-        assert stay == [{"offer_id": hotel["stay"]["id"], "type": "deposit_waiver", "label": "免押金入住",
-                         "value": 80000, "coupon_id": coupon["id"]}]
+        assert stay == [
+            {
+                "offer_id": hotel["stay"]["id"],
+                "type": "deposit_waiver",
+                "label": "免押金入住",
+                "value": 80000,
+                "coupon_id": coupon["id"],
+            }
+        ]
         other = await h.scanned(client, hotel, 39)
         assert all(b["offer_id"] != hotel["stay"]["id"] for b in other["benefits"])
-        r = await h.redeem(client, hotel["cashier"], seen["scan_id"], hotel["stay"]["id"], coupon_id=stay[0]["coupon_id"])
+        r = await h.redeem(
+            client, hotel["cashier"], seen["scan_id"], hotel["stay"]["id"], coupon_id=stay[0]["coupon_id"]
+        )
         assert r.status_code == 201, r.text
 
 
@@ -189,13 +244,21 @@ class TestHistory:
         ticket = await f.offer(client, shop)
         first = await h.scanned(client, shop, 40)
         second = await h.scanned(client, shop, 40, resident=first["resident"])
-        a = (await h.redeem(client, shop["cashier"], first["scan_id"], ticket["id"], order_amount_fen=5000)).json()
-        b = (await h.redeem(client, shop["cashier"], second["scan_id"], ticket["id"], order_amount_fen=1000)).json()
-        await client.post(f"{MERCHANT}/redemptions/{a['id']}/reverse", json={"reason": "退票"}, headers=shop["cashier"])
+        a = (
+            await h.redeem(client, shop["cashier"], first["scan_id"], ticket["id"], order_amount_fen=5000)
+        ).json()
+        b = (
+            await h.redeem(client, shop["cashier"], second["scan_id"], ticket["id"], order_amount_fen=1000)
+        ).json()
+        await client.post(
+            f"{MERCHANT}/redemptions/{a['id']}/reverse", json={"reason": "退票"}, headers=shop["cashier"]
+        )
         r = await client.get(f"{MP}/redemptions", headers=first["resident"]["headers"])
         assert r.status_code == 200
         items = r.json()["items"]
-        assert [(i["id"], i["status"], i["discount_fen"], i["label"], i["merchant"]["name"]) for i in items] == [
+        assert [
+            (i["id"], i["status"], i["discount_fen"], i["label"], i["merchant"]["name"]) for i in items
+        ] == [
             (b["id"], "completed", 200, "门票八折", "玉龙雪山景区"),
             (a["id"], "reversed", 1000, "门票八折", "玉龙雪山景区"),
         ]

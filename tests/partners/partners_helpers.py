@@ -15,8 +15,14 @@ PARTNER = "/api/v1/partner"
 CST = timezone(timedelta(hours=8))
 
 
-async def make_partner(client: Any, *, kind: str = "volunteer", scopes: tuple[str, ...] = ("volunteer:write",),
-                       name: str = "云南志愿服务平台", webhook_url: str | None = None) -> dict[str, Any]:
+async def make_partner(
+    client: Any,
+    *,
+    kind: str = "volunteer",
+    scopes: tuple[str, ...] = ("volunteer:write",),
+    name: str = "云南志愿服务平台",
+    webhook_url: str | None = None,
+) -> dict[str, Any]:
     """A partner created by an admin over HTTP: the 201 answer, secret included."""
     body: dict[str, Any] = {"name": name, "kind": kind, "scopes": list(scopes)}
     if webhook_url is not None:
@@ -30,18 +36,35 @@ def encode(body: Any) -> bytes:
     return b"" if body is None else orjson.dumps(body)
 
 
-async def send_signed(client: Any, partner: dict[str, Any], method: str, path_qs: str, body: Any = None, *,
-                      secret: str | None = None, now: float | None = None, nonce: str | None = None,
-                      sent_body: bytes | None = None, sent_path: str | None = None,
-                      headers: dict[str, str] | None = None) -> Any:
+async def send_signed(
+    client: Any,
+    partner: dict[str, Any],
+    method: str,
+    path_qs: str,
+    body: Any = None,
+    *,
+    secret: str | None = None,
+    now: float | None = None,
+    nonce: str | None = None,
+    sent_body: bytes | None = None,
+    sent_path: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     """Sign ``method path_qs body`` as ``partner`` and send it.
 
     ``sent_body``/``sent_path`` send something else than what was signed (tampering);
     ``headers`` override or, with an empty value, drop signed headers.
     """
     raw = encode(body)
-    signed = signed_headers(partner["key"], secret or partner["secret"], method, path_qs, raw,
-                            now=time.time() if now is None else now, nonce=nonce)
+    signed = signed_headers(
+        partner["key"],
+        secret or partner["secret"],
+        method,
+        path_qs,
+        raw,
+        now=time.time() if now is None else now,
+        nonce=nonce,
+    )
     for name, value in (headers or {}).items():
         if value:
             signed[name] = value
@@ -49,8 +72,9 @@ async def send_signed(client: Any, partner: dict[str, Any], method: str, path_qs
             signed.pop(name, None)
     if raw or sent_body is not None:
         signed["Content-Type"] = "application/json"
-    return await client.request(method, sent_path or path_qs, content=raw if sent_body is None else sent_body,
-                                headers=signed)
+    return await client.request(
+        method, sent_path or path_qs, content=raw if sent_body is None else sent_body, headers=signed
+    )
 
 
 def volunteer_body(id_number: str, **changes: Any) -> dict[str, Any]:

@@ -28,7 +28,9 @@ class TestAccessLog:
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         assert (await verify_pass(client, partner, token)).json()["valid"] is True
         assert (await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])).status_code == 201
-        assert (await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])).status_code == 409  # replayed
+        assert (
+            await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])
+        ).status_code == 409  # replayed
 
         items = (await access_log(client, resident))["items"]
         assert [(i["actor_type"], i["actor_name"], i["purpose"]) for i in items] == [

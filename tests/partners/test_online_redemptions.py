@@ -16,21 +16,37 @@ MERCHANT = "/api/v1/merchant"
 
 
 async def link(client, partner, *merchants) -> object:
-    return await client.put(f"{ADMIN}/partners/{partner['id']}/merchants",
-                            json={"merchant_ids": [m["id"] for m in merchants]}, headers=await client.admin_headers())
+    return await client.put(
+        f"{ADMIN}/partners/{partner['id']}/merchants",
+        json={"merchant_ids": [m["id"] for m in merchants]},
+        headers=await client.admin_headers(),
+    )
 
 
 async def redeem(client, partner, ref: str, offer_id: str, order: str, amount: int = 10_000):
-    return await send_signed(client, partner, "POST", f"{PARTNER}/redemptions", {
-        "partner_user_ref": ref, "offer_id": offer_id, "external_order_id": order, "order_amount_fen": amount})
+    return await send_signed(
+        client,
+        partner,
+        "POST",
+        f"{PARTNER}/redemptions",
+        {
+            "partner_user_ref": ref,
+            "offer_id": offer_id,
+            "external_order_id": order,
+            "order_amount_fen": amount,
+        },
+    )
 
 
 async def store_redeem(client, shop, resident, offer_id: str):
     token = (await f.issue_pass(client, resident["headers"]))["token"]
     scan = await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])
     assert scan.status_code == 201, scan.text
-    return await client.post(f"{MERCHANT}/redemptions", headers=shop["headers"], json={
-        "scan_id": scan.json()["scan_id"], "offer_id": offer_id, "order_amount_fen": 10_000})
+    return await client.post(
+        f"{MERCHANT}/redemptions",
+        headers=shop["headers"],
+        json={"scan_id": scan.json()["scan_id"], "offer_id": offer_id, "order_amount_fen": 10_000},
+    )
 
 
 async def remaining(client, shop, offer_id: str) -> int | None:
@@ -79,11 +95,20 @@ class TestMerchantLinks:
         partner = await tourism_partner(client)
         admin = await client.admin_headers()
         stranger = str(uuid.uuid4())
-        r = await client.put(f"{ADMIN}/partners/{partner['id']}/merchants", json={"merchant_ids": [stranger]}, headers=admin)
-        assert error_code(r) == (422, "VALIDATION_ERROR") and stranger in r.json()["error"]["fields"]["merchant_ids"]
-        r = await client.put(f"{ADMIN}/partners/{uuid.uuid4()}/merchants", json={"merchant_ids": []}, headers=admin)
+        r = await client.put(
+            f"{ADMIN}/partners/{partner['id']}/merchants", json={"merchant_ids": [stranger]}, headers=admin
+        )
+        assert (
+            error_code(r) == (422, "VALIDATION_ERROR")
+            and stranger in r.json()["error"]["fields"]["merchant_ids"]
+        )
+        r = await client.put(
+            f"{ADMIN}/partners/{uuid.uuid4()}/merchants", json={"merchant_ids": []}, headers=admin
+        )
         assert error_code(r) == (404, "PARTNER_NOT_FOUND")
-        r = await client.put(f"{ADMIN}/partners/{partner['id']}/merchants", json={"merchant_ids": "x"}, headers=admin)
+        r = await client.put(
+            f"{ADMIN}/partners/{partner['id']}/merchants", json={"merchant_ids": "x"}, headers=admin
+        )
         assert error_code(r) == (422, "VALIDATION_ERROR")
         r = await client.put(f"{ADMIN}/partners/{partner['id']}/merchants", json={"merchant_ids": []})
         assert r.status_code == 401
@@ -94,10 +119,16 @@ class TestOnlineRedemption:
         r = await redeem(client, partner, ref, shop["offer"]["id"], "order-1")
         assert r.status_code == 201, r.text
         body = r.json()
-        assert body["offer_id"] == shop["offer"]["id"] and body["status"] == "completed" and body["discount_fen"] == 500
+        assert (
+            body["offer_id"] == shop["offer"]["id"]
+            and body["status"] == "completed"
+            and body["discount_fen"] == 500
+        )
         assert await remaining(client, shop, shop["offer"]["id"]) == 9
 
-    async def test_the_same_order_again_is_the_same_redemption_and_another_body_a_conflict(self, client, partner, shop, ref):
+    async def test_the_same_order_again_is_the_same_redemption_and_another_body_a_conflict(
+        self, client, partner, shop, ref
+    ):
         first = await redeem(client, partner, ref, shop["offer"]["id"], "order-1")
         assert first.status_code == 201, first.text
         again = await redeem(client, partner, ref, shop["offer"]["id"], "order-1")
@@ -111,14 +142,26 @@ class TestOnlineRedemption:
     async def test_orders_are_per_partner(self, client, partner, shop, resident):
         other = await tourism_partner(client, "携程旅行")
         await link(client, other, shop)
-        a = await redeem(client, partner, await granted_ref(client, resident, partner, ("redemption:write",)),
-                         shop["offer"]["id"], "order-1")
-        b = await redeem(client, other, await granted_ref(client, resident, other, ("redemption:write",)),
-                         shop["offer"]["id"], "order-1")
+        a = await redeem(
+            client,
+            partner,
+            await granted_ref(client, resident, partner, ("redemption:write",)),
+            shop["offer"]["id"],
+            "order-1",
+        )
+        b = await redeem(
+            client,
+            other,
+            await granted_ref(client, resident, other, ("redemption:write",)),
+            shop["offer"]["id"],
+            "order-1",
+        )
         assert (a.status_code, b.status_code) == (201, 201) and a.json()["id"] != b.json()["id"]
 
     async def test_concurrent_retries_of_one_order_make_one_redemption(self, client, partner, shop, ref):
-        answers = await asyncio.gather(*(redeem(client, partner, ref, shop["offer"]["id"], "order-9") for _ in range(4)))
+        answers = await asyncio.gather(
+            *(redeem(client, partner, ref, shop["offer"]["id"], "order-9") for _ in range(4))
+        )
         assert sorted(r.status_code for r in answers) == [200, 200, 200, 201]
         assert len({r.json()["id"] for r in answers}) == 1
         assert await remaining(client, shop, shop["offer"]["id"]) == 9
@@ -126,16 +169,28 @@ class TestOnlineRedemption:
     async def test_an_offer_of_a_merchant_not_linked_is_not_available(self, client, partner, ref):
         elsewhere = await f.merchant(client, name="丽江古城客栈")
         offer = await f.offer(client, elsewhere, type="amount_off", value=300, label="立减3元")
-        assert error_code(await redeem(client, partner, ref, offer["id"], "o-1")) == (403, "OFFER_NOT_AVAILABLE")
-        assert error_code(await redeem(client, partner, ref, str(uuid.uuid4()), "o-2")) == (403, "OFFER_NOT_AVAILABLE")
+        assert error_code(await redeem(client, partner, ref, offer["id"], "o-1")) == (
+            403,
+            "OFFER_NOT_AVAILABLE",
+        )
+        assert error_code(await redeem(client, partner, ref, str(uuid.uuid4()), "o-2")) == (
+            403,
+            "OFFER_NOT_AVAILABLE",
+        )
 
     async def test_needs_a_grant_with_redemption_write(self, client, partner, shop, resident):
         reader_ref = await granted_ref(client, resident, partner, ("tier:read",))
-        assert error_code(await redeem(client, partner, reader_ref, shop["offer"]["id"], "o-1")) == (403, "GRANT_REQUIRED")
+        assert error_code(await redeem(client, partner, reader_ref, shop["offer"]["id"], "o-1")) == (
+            403,
+            "GRANT_REQUIRED",
+        )
         grant = await create_grant(client, resident, partner, ("redemption:write",))
         ref = (await exchange(client, partner, grant["authorization_code"])).json()["partner_user_ref"]
         await client.delete(f"{MP}/grants/{grant['id']}", headers=resident["headers"])
-        assert error_code(await redeem(client, partner, ref, shop["offer"]["id"], "o-2")) == (403, "GRANT_REQUIRED")
+        assert error_code(await redeem(client, partner, ref, shop["offer"]["id"], "o-2")) == (
+            403,
+            "GRANT_REQUIRED",
+        )
 
     async def test_needs_the_partner_scope(self, client, shop):
         reader = await tourism_partner(client, "只读平台", scopes=("tier:read",))
@@ -144,10 +199,22 @@ class TestOnlineRedemption:
 
     async def test_the_ledgers_rules_hold_online(self, client, partner, shop, resident, ref, id_number):
         await f.blacklist(client, id_number(111))
-        assert error_code(await redeem(client, partner, ref, shop["offer"]["id"], "o-1")) == (403, "TIER_RESTRICTED")
-        r = await send_signed(client, partner, "POST", f"{PARTNER}/redemptions", {
-            "partner_user_ref": ref, "offer_id": shop["offer"]["id"], "external_order_id": "bad id!",
-            "order_amount_fen": -1})
+        assert error_code(await redeem(client, partner, ref, shop["offer"]["id"], "o-1")) == (
+            403,
+            "TIER_RESTRICTED",
+        )
+        r = await send_signed(
+            client,
+            partner,
+            "POST",
+            f"{PARTNER}/redemptions",
+            {
+                "partner_user_ref": ref,
+                "offer_id": shop["offer"]["id"],
+                "external_order_id": "bad id!",
+                "order_amount_fen": -1,
+            },
+        )
         assert error_code(r) == (422, "VALIDATION_ERROR")
         assert {"external_order_id", "order_amount_fen"} <= set(r.json()["error"]["fields"])
 
@@ -176,11 +243,16 @@ class TestStockSharedWithStores:
         scans = []
         for r in in_store:
             token = (await f.issue_pass(client, r["headers"]))["token"]
-            scans.append((await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])).json()["scan_id"])
+            scans.append(
+                (await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])).json()["scan_id"]
+            )
 
         async def at_store(scan_id: str):
-            return await client.post(f"{MERCHANT}/redemptions", headers=shop["headers"], json={
-                "scan_id": scan_id, "offer_id": offer["id"], "order_amount_fen": 10_000})
+            return await client.post(
+                f"{MERCHANT}/redemptions",
+                headers=shop["headers"],
+                json={"scan_id": scan_id, "offer_id": offer["id"], "order_amount_fen": 10_000},
+            )
 
         answers = await asyncio.gather(
             *(redeem(client, partner, ref, offer["id"], f"race-{i}") for i, ref in enumerate(refs)),

@@ -15,8 +15,11 @@ GOOD = {"name": "一部手机游云南", "kind": "tourism", "scopes": ["tier:rea
 
 class TestCreatePartner:
     async def test_answers_201_with_key_and_a_secret_shown_once(self, client):
-        r = await client.post(f"{ADMIN}/partners", json={**GOOD, "webhook_url": "http://127.0.0.1:9000/hooks?x=1"},
-                              headers=await client.admin_headers())
+        r = await client.post(
+            f"{ADMIN}/partners",
+            json={**GOOD, "webhook_url": "http://127.0.0.1:9000/hooks?x=1"},
+            headers=await client.admin_headers(),
+        )
         assert r.status_code == 201, r.text
         body = r.json()
         assert uuid.UUID(body["id"]) and body["key"].startswith("pk_") and body["secret"].startswith("sk_")
@@ -45,9 +48,13 @@ class TestCreatePartner:
         p = await make_partner(client, scopes=("volunteer:write", "volunteer:write"))
         assert p["scopes"] == ["volunteer:write"]
 
-    @pytest.mark.parametrize(("change", "field"), [({"kind": "hotel"}, "kind"), ({"scopes": ["tier:write"]}, "scopes.0")])
+    @pytest.mark.parametrize(
+        ("change", "field"), [({"kind": "hotel"}, "kind"), ({"scopes": ["tier:write"]}, "scopes.0")]
+    )
     async def test_a_kind_or_scope_outside_the_vocabulary_is_422(self, client, change, field):
-        r = await client.post(f"{ADMIN}/partners", json={**GOOD, **change}, headers=await client.admin_headers())
+        r = await client.post(
+            f"{ADMIN}/partners", json={**GOOD, **change}, headers=await client.admin_headers()
+        )
         assert r.status_code == 422, r.text
         error = r.json()["error"]
         assert error["code"] == "VALIDATION_ERROR" and field in error["fields"]
@@ -81,8 +88,12 @@ class TestCreatePartner:
     async def test_in_prod_the_webhook_must_be_https_and_public(self, client):
         headers = await client.admin_headers()
         client.app.ctx.settings = client.app.ctx.settings.with_overrides(env=Environment.PROD)
-        for url, why in (("http://hooks.example.com/h", "https"), ("https://127.0.0.1/h", "loopback"),
-                         ("https://[::1]:8443/h", "loopback"), ("https://169.254.169.254/latest/meta-data", "link-local")):
+        for url, why in (
+            ("http://hooks.example.com/h", "https"),
+            ("https://127.0.0.1/h", "loopback"),
+            ("https://[::1]:8443/h", "loopback"),
+            ("https://169.254.169.254/latest/meta-data", "link-local"),
+        ):
             r = await client.post(f"{ADMIN}/partners", json={**GOOD, "webhook_url": url}, headers=headers)
             assert r.status_code == 422, r.text
             assert why in r.json()["error"]["fields"]["webhook_url"]
@@ -98,7 +109,9 @@ class TestReadPartners:
         page1 = first.json()
         assert [p["id"] for p in page1["items"]] == [made[2]["id"], made[1]["id"]]
         assert page1["next_cursor"]
-        page2 = (await client.get(f"{ADMIN}/partners?limit=2&cursor={page1['next_cursor']}", headers=admin)).json()
+        page2 = (
+            await client.get(f"{ADMIN}/partners?limit=2&cursor={page1['next_cursor']}", headers=admin)
+        ).json()
         assert [p["id"] for p in page2["items"]] == [made[0]["id"]] and page2["next_cursor"] is None
         for m in made:
             assert m["secret"] not in first.text + str(page2)
@@ -120,7 +133,9 @@ class TestReadPartners:
 class TestRotateSecret:
     async def test_gives_a_new_secret_for_the_same_key(self, client):
         p = await make_partner(client)
-        r = await client.post(f"{ADMIN}/partners/{p['id']}/rotate-secret", headers=await client.admin_headers())
+        r = await client.post(
+            f"{ADMIN}/partners/{p['id']}/rotate-secret", headers=await client.admin_headers()
+        )
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["key"] == p["key"] and body["secret"] != p["secret"] and body["secret"].startswith("sk_")
@@ -128,10 +143,15 @@ class TestRotateSecret:
         row = repr(await Partner.filter(id=p["id"]).values())
         assert p["secret"] not in row and body["secret"] not in row
         shown = (await client.get(f"{ADMIN}/partners/{p['id']}", headers=await client.admin_headers())).json()
-        assert shown["secret_rotated_at"] and shown["previous_secret_expires_at"] == body["previous_secret_expires_at"]
+        assert (
+            shown["secret_rotated_at"]
+            and shown["previous_secret_expires_at"] == body["previous_secret_expires_at"]
+        )
 
     async def test_unknown_partner_is_404(self, client):
-        r = await client.post(f"{ADMIN}/partners/{uuid.uuid4()}/rotate-secret", headers=await client.admin_headers())
+        r = await client.post(
+            f"{ADMIN}/partners/{uuid.uuid4()}/rotate-secret", headers=await client.admin_headers()
+        )
         assert r.status_code == 404 and r.json()["error"]["code"] == "PARTNER_NOT_FOUND"
 
     async def test_needs_an_admin(self, client):

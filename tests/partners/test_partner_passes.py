@@ -36,7 +36,9 @@ async def fresh_pass(client, resident) -> str:
 
 
 class TestVerify:
-    async def test_a_good_pass_answers_the_live_tier_and_a_pairwise_reference(self, client, partner, resident, id_number):
+    async def test_a_good_pass_answers_the_live_tier_and_a_pairwise_reference(
+        self, client, partner, resident, id_number
+    ):
         token = await fresh_pass(client, resident)
         r = await verify_pass(client, partner, token)
         assert r.status_code == 200, r.text
@@ -65,14 +67,23 @@ class TestVerify:
 
     async def test_bad_passes_are_an_answer_with_the_scan_codes(self, client, partner, resident):
         token = await fresh_pass(client, resident)
-        assert (await verify_pass(client, partner, "not-a-pass")).json() == {"valid": False, "reason": "PASS_INVALID"}
+        assert (await verify_pass(client, partner, "not-a-pass")).json() == {
+            "valid": False,
+            "reason": "PASS_INVALID",
+        }
         header, payload, signature = token.split(".")
         tampered = f"{header}.{payload[:-2]}AA.{signature}"
-        assert (await verify_pass(client, partner, tampered)).json() == {"valid": False, "reason": "PASS_INVALID"}
+        assert (await verify_pass(client, partner, tampered)).json() == {
+            "valid": False,
+            "reason": "PASS_INVALID",
+        }
         key = await pass_runtime(client.app).keys.signing_key()
         sub = f.b64url_json(payload)["sub"]
         old, _ = issue_pass_token(key=key, subject=sub, tier="A", now=int(time.time()) - 200, ttl_s=90)
-        assert (await verify_pass(client, partner, old, consume=True)).json() == {"valid": False, "reason": "PASS_EXPIRED"}
+        assert (await verify_pass(client, partner, old, consume=True)).json() == {
+            "valid": False,
+            "reason": "PASS_EXPIRED",
+        }
 
     async def test_needs_the_pass_verify_scope_and_a_body(self, client, resident):
         reader = await make_partner(client, kind="bank", scopes=("tier:read",), name="信易贷银行")
@@ -83,13 +94,17 @@ class TestVerify:
 
 
 class TestOneSpendingAcrossPaths:
-    async def test_a_pass_consumed_by_a_partner_is_already_used_at_a_merchant(self, client, partner, resident, shop):
+    async def test_a_pass_consumed_by_a_partner_is_already_used_at_a_merchant(
+        self, client, partner, resident, shop
+    ):
         token = await fresh_pass(client, resident)
         assert (await verify_pass(client, partner, token, consume=True)).json()["valid"] is True
         r = await f.scan(client, shop["cashier"], token, shop["stores"][0]["id"])
         assert error_code(r) == (409, "PASS_ALREADY_USED")
 
-    async def test_a_pass_scanned_by_a_merchant_is_already_used_for_a_partner(self, client, partner, resident, shop):
+    async def test_a_pass_scanned_by_a_merchant_is_already_used_for_a_partner(
+        self, client, partner, resident, shop
+    ):
         token = await fresh_pass(client, resident)
         assert (await f.scan(client, shop["cashier"], token, shop["stores"][0]["id"])).status_code == 201
         r = await verify_pass(client, partner, token, consume=True)
@@ -106,7 +121,9 @@ class TestOneSpendingAcrossPaths:
         other = await tourism_partner(client, "携程旅行")
         assert (await verify_pass(client, partner, token, consume=True)).json()["valid"] is True
         assert (await verify_pass(client, other, token, consume=True)).json() == {
-            "valid": False, "reason": "PASS_ALREADY_USED"}
+            "valid": False,
+            "reason": "PASS_ALREADY_USED",
+        }
 
 
 class TestRedisDown:

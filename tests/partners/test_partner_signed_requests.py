@@ -36,7 +36,9 @@ class TestSignatureAccepted:
         assert r.status_code == 201, r.text
 
     async def test_a_query_string_is_signed_as_sent(self, client, partner, id_number):
-        r = await send_signed(client, partner, "PUT", path() + "?source=batch&b=%E5%BF%97", volunteer_body(id_number(1)))
+        r = await send_signed(
+            client, partner, "PUT", path() + "?source=batch&b=%E5%BF%97", volunteer_body(id_number(1))
+        )
         assert r.status_code == 201, r.text
 
     async def test_an_uppercase_hex_signature_is_accepted(self, client, partner, id_number):
@@ -48,17 +50,23 @@ class TestSignatureAccepted:
 
     async def test_a_body_less_request_signs_the_empty_hash(self, client, partner):
         # DELETE of an unknown record: the signature passed, the record does not exist.
-        assert_error(await send_signed(client, partner, "DELETE", path("nope")), 404, "VOLUNTEER_RECORD_NOT_FOUND")
+        assert_error(
+            await send_signed(client, partner, "DELETE", path("nope")), 404, "VOLUNTEER_RECORD_NOT_FOUND"
+        )
 
 
 class TestSignatureRejected:
     async def test_wrong_secret(self, client, partner, id_number):
-        r = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), secret="sk_" + "x" * 43)
+        r = await send_signed(
+            client, partner, "PUT", path(), volunteer_body(id_number(1)), secret="sk_" + "x" * 43
+        )
         assert_error(r, 401, "SIGNATURE_INVALID")
 
     async def test_another_partners_secret(self, client, partner, id_number):
         other = await make_partner(client, name="另一个平台")
-        r = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), secret=other["secret"])
+        r = await send_signed(
+            client, partner, "PUT", path(), volunteer_body(id_number(1)), secret=other["secret"]
+        )
         assert_error(r, 401, "SIGNATURE_INVALID")
 
     async def test_tampered_body(self, client, partner, id_number):
@@ -67,12 +75,16 @@ class TestSignatureRejected:
         assert_error(r, 401, "SIGNATURE_INVALID")
 
     async def test_tampered_path(self, client, partner, id_number):
-        r = await send_signed(client, partner, "PUT", path("rec-1"), volunteer_body(id_number(1)), sent_path=path("rec-2"))
+        r = await send_signed(
+            client, partner, "PUT", path("rec-1"), volunteer_body(id_number(1)), sent_path=path("rec-2")
+        )
         assert_error(r, 401, "SIGNATURE_INVALID")
 
     async def test_tampered_query(self, client, partner, id_number):
         for signed, sent in (("?a=1", "?a=2"), ("?a=1&b=2", "?b=2&a=1"), ("", "?a=1"), ("?a=1", "")):
-            r = await send_signed(client, partner, "PUT", path() + signed, volunteer_body(id_number(1)), sent_path=path() + sent)
+            r = await send_signed(
+                client, partner, "PUT", path() + signed, volunteer_body(id_number(1)), sent_path=path() + sent
+            )
             assert_error(r, 401, "SIGNATURE_INVALID")
 
     async def test_other_method(self, client, partner):
@@ -81,35 +93,56 @@ class TestSignatureRejected:
         assert_error(await client.delete(path(), headers=h), 401, "SIGNATURE_INVALID")
 
     async def test_stale_or_future_timestamp(self, client, partner, id_number):
-        for offset in (-301, -3600, 301, 3600, -10**9):
-            r = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), now=time.time() + offset)
+        for offset in (-301, -3600, 301, 3600, -(10**9)):
+            r = await send_signed(
+                client, partner, "PUT", path(), volunteer_body(id_number(1)), now=time.time() + offset
+            )
             assert_error(r, 401, "TIMESTAMP_SKEW")
 
     async def test_timestamp_within_300_seconds_is_fine(self, client, partner, id_number):
         for offset in (-290, 290):
-            r = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), now=time.time() + offset)
+            r = await send_signed(
+                client, partner, "PUT", path(), volunteer_body(id_number(1)), now=time.time() + offset
+            )
             assert r.status_code in (200, 201), r.text
 
     async def test_reused_nonce(self, client, partner, id_number):
-        first = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="nonce-once-1")
+        first = await send_signed(
+            client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="nonce-once-1"
+        )
         assert first.status_code == 201, first.text
-        again = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="nonce-once-1")
+        again = await send_signed(
+            client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="nonce-once-1"
+        )
         assert_error(again, 401, "NONCE_REUSED")
         # Even for another request: a nonce is single-use per partner.
         other = await send_signed(client, partner, "DELETE", path("x"), nonce="nonce-once-1")
         assert_error(other, 401, "NONCE_REUSED")
 
     async def test_a_nonce_is_burnt_only_by_a_valid_signature(self, client, partner, id_number):
-        forged = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="nonce-burn-1",
-                                   secret="sk_forged")
+        forged = await send_signed(
+            client,
+            partner,
+            "PUT",
+            path(),
+            volunteer_body(id_number(1)),
+            nonce="nonce-burn-1",
+            secret="sk_forged",
+        )
         assert_error(forged, 401, "SIGNATURE_INVALID")
-        genuine = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="nonce-burn-1")
+        genuine = await send_signed(
+            client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="nonce-burn-1"
+        )
         assert genuine.status_code == 201, genuine.text
 
     async def test_the_same_nonce_may_be_used_by_two_partners(self, client, partner, id_number):
         other = await make_partner(client, name="另一个平台")
-        a = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="shared-nonce-1")
-        b = await send_signed(client, other, "PUT", path(), volunteer_body(id_number(2)), nonce="shared-nonce-1")
+        a = await send_signed(
+            client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="shared-nonce-1"
+        )
+        b = await send_signed(
+            client, other, "PUT", path(), volunteer_body(id_number(2)), nonce="shared-nonce-1"
+        )
         assert a.status_code == 201 and b.status_code == 201, (a.text, b.text)
 
     async def test_the_nonce_is_kept_in_redis_for_ten_minutes(self, client, partner, id_number):
@@ -119,15 +152,26 @@ class TestSignatureRejected:
 
     async def test_missing_header(self, client, partner, id_number):
         for header in ("X-Partner-Key", "X-Timestamp", "X-Nonce", "X-Signature"):
-            r = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), headers={header: ""})
+            r = await send_signed(
+                client, partner, "PUT", path(), volunteer_body(id_number(1)), headers={header: ""}
+            )
             assert_error(r, 401, "SIGNATURE_INVALID")
             assert header in r.json()["error"]["message"]
 
     async def test_malformed_header(self, client, partner, id_number):
-        for header, value in (("X-Timestamp", "17e8"), ("X-Timestamp", "-5"), ("X-Timestamp", "1" * 13),
-                              ("X-Nonce", "short"), ("X-Nonce", "has space in it"), ("X-Signature", "abc"),
-                              ("X-Signature", "z" * 64), ("X-Partner-Key", "pk with space")):
-            r = await send_signed(client, partner, "PUT", path(), volunteer_body(id_number(1)), headers={header: value})
+        for header, value in (
+            ("X-Timestamp", "17e8"),
+            ("X-Timestamp", "-5"),
+            ("X-Timestamp", "1" * 13),
+            ("X-Nonce", "short"),
+            ("X-Nonce", "has space in it"),
+            ("X-Signature", "abc"),
+            ("X-Signature", "z" * 64),
+            ("X-Partner-Key", "pk with space"),
+        ):
+            r = await send_signed(
+                client, partner, "PUT", path(), volunteer_body(id_number(1)), headers={header: value}
+            )
             assert_error(r, 401, "SIGNATURE_INVALID")
             assert header in r.json()["error"]["message"]
 
@@ -135,7 +179,9 @@ class TestSignatureRejected:
         assert_error(await client.put(path(), json={}), 401, "SIGNATURE_INVALID")
 
     async def test_unknown_key(self, client, partner, id_number):
-        r = await send_signed(client, {**partner, "key": "pk_" + "0" * 32}, "PUT", path(), volunteer_body(id_number(1)))
+        r = await send_signed(
+            client, {**partner, "key": "pk_" + "0" * 32}, "PUT", path(), volunteer_body(id_number(1))
+        )
         assert_error(r, 401, "SIGNATURE_INVALID")
 
     async def test_missing_scope_is_403(self, client, id_number):
@@ -161,16 +207,26 @@ class TestRotation:
         return state
 
     async def rotate(self, client, partner) -> dict:
-        r = await client.post(f"{ADMIN}/partners/{partner['id']}/rotate-secret", headers=await client.admin_headers())
+        r = await client.post(
+            f"{ADMIN}/partners/{partner['id']}/rotate-secret", headers=await client.admin_headers()
+        )
         assert r.status_code == 200, r.text
         return r.json()
 
     async def probe(self, client, partner, secret: str, at: datetime):
         """A signed DELETE of an unknown record: 404 means the signature was accepted."""
-        return await send_signed(client, partner, "DELETE", path(f"probe-{uuid.uuid4().hex[:8]}"), secret=secret,
-                                 now=at.timestamp())
+        return await send_signed(
+            client,
+            partner,
+            "DELETE",
+            path(f"probe-{uuid.uuid4().hex[:8]}"),
+            secret=secret,
+            now=at.timestamp(),
+        )
 
-    async def test_new_secret_works_at_once_and_the_old_one_during_the_grace_period(self, client, partner, clock):
+    async def test_new_secret_works_at_once_and_the_old_one_during_the_grace_period(
+        self, client, partner, clock
+    ):
         t0 = clock["now"]
         rotated = await self.rotate(client, partner)
         assert datetime.fromisoformat(rotated["previous_secret_expires_at"]) == t0 + service.SECRET_GRACE
@@ -184,13 +240,17 @@ class TestRotation:
         t0 = clock["now"]
         rotated = await self.rotate(client, partner)
         clock["now"] = t0 + service.SECRET_GRACE + timedelta(seconds=1)
-        assert_error(await self.probe(client, partner, partner["secret"], clock["now"]), 401, "SIGNATURE_INVALID")
+        assert_error(
+            await self.probe(client, partner, partner["secret"], clock["now"]), 401, "SIGNATURE_INVALID"
+        )
         assert (await self.probe(client, partner, rotated["secret"], clock["now"])).status_code == 404
 
     async def test_a_second_rotation_retires_the_first_secret_at_once(self, client, partner, clock):
         first = await self.rotate(client, partner)
         second = await self.rotate(client, partner)
-        assert_error(await self.probe(client, partner, partner["secret"], clock["now"]), 401, "SIGNATURE_INVALID")
+        assert_error(
+            await self.probe(client, partner, partner["secret"], clock["now"]), 401, "SIGNATURE_INVALID"
+        )
         assert (await self.probe(client, partner, first["secret"], clock["now"])).status_code == 404
         assert (await self.probe(client, partner, second["secret"], clock["now"])).status_code == 404
 
@@ -210,10 +270,13 @@ class TestRedisDown:
         async with started_client(app) as c:
             partner, secret = await service.create_partner(
                 PartnerIn(name="志愿平台", kind=PartnerKind.VOLUNTEER, scopes=[PartnerScope.VOLUNTEER_WRITE]),
-                cipher=app.ctx.cipher, prod=False,
+                cipher=app.ctx.cipher,
+                prod=False,
             )
             started = time.monotonic()
-            r = await send_signed(c, {"key": partner.key, "secret": secret}, "PUT", path(), volunteer_body(id_number(1)))
+            r = await send_signed(
+                c, {"key": partner.key, "secret": secret}, "PUT", path(), volunteer_body(id_number(1))
+            )
             assert_error(r, 503, "SERVICE_UNAVAILABLE")
             assert int(r.headers["Retry-After"]) > 0
             assert time.monotonic() - started < 10
@@ -222,8 +285,9 @@ class TestRedisDown:
 
             assert await VolunteerRecord.all().count() == 0
             # A bad signature is still a 401: Redis is only asked once the signature holds.
-            forged = await send_signed(c, {"key": partner.key, "secret": "sk_forged"}, "PUT", path(),
-                                       volunteer_body(id_number(1)))
+            forged = await send_signed(
+                c, {"key": partner.key, "secret": "sk_forged"}, "PUT", path(), volunteer_body(id_number(1))
+            )
             assert_error(forged, 401, "SIGNATURE_INVALID")
 
 

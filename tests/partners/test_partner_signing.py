@@ -23,12 +23,17 @@ class TestSign:
         body_hash = hashlib.sha256(body).hexdigest()
         message = f"PUT\n/api/v1/partner/volunteer-hours/ext-1\n1700000000\nnonce-0001\n{body_hash}"
         expected = reference(SECRET, message)
-        assert sign(SECRET, "PUT", "/api/v1/partner/volunteer-hours/ext-1", 1700000000, "nonce-0001", body) == expected
+        assert (
+            sign(SECRET, "PUT", "/api/v1/partner/volunteer-hours/ext-1", 1700000000, "nonce-0001", body)
+            == expected
+        )
 
     def test_a_pinned_vector_does_not_drift(self):
         # Pinned hex, also given by: printf 'GET\n…\ne3b0…b855' | openssl dgst -sha256 -hmac sk_test-secret
         message = f"GET\n/api/v1/partner/residents/r1/tier\n1700000000\nabcdefgh\n{EMPTY_SHA256}"
-        assert string_to_sign("GET", "/api/v1/partner/residents/r1/tier", 1700000000, "abcdefgh", b"") == message
+        assert (
+            string_to_sign("GET", "/api/v1/partner/residents/r1/tier", 1700000000, "abcdefgh", b"") == message
+        )
         assert sign(SECRET, "GET", "/api/v1/partner/residents/r1/tier", "1700000000", "abcdefgh", b"") == (
             "097349ff93471e6c18c9eab69659ad3b89f09ad36d159042bcba50d465fa0e55"
         )
@@ -38,7 +43,9 @@ class TestSign:
         message = f"DELETE\n{path_qs}\n1700000000\nnonce-0002\n{EMPTY_SHA256}"
         assert sign(SECRET, "DELETE", path_qs, 1700000000, "nonce-0002", b"") == reference(SECRET, message)
         # Reordering the query is a different request.
-        assert sign(SECRET, "DELETE", "/api/v1/partner/x?a=1&b=2", 1700000000, "nonce-0002", b"") != reference(SECRET, message)
+        assert sign(
+            SECRET, "DELETE", "/api/v1/partner/x?a=1&b=2", 1700000000, "nonce-0002", b""
+        ) != reference(SECRET, message)
 
     def test_without_query_there_is_no_question_mark(self):
         no_query = sign(SECRET, "GET", "/p", 1, "nonce-0003", b"")
@@ -63,11 +70,16 @@ class TestSign:
 class TestSignedHeaders:
     def test_headers_carry_a_signature_over_their_own_values(self):
         h = signed_headers("pk_1", SECRET, "PUT", "/p?q=1", b"{}", now=1700000000.9, nonce="nonce-0006")
-        assert h["X-Partner-Key"] == "pk_1" and h["X-Timestamp"] == "1700000000" and h["X-Nonce"] == "nonce-0006"
+        assert (
+            h["X-Partner-Key"] == "pk_1" and h["X-Timestamp"] == "1700000000" and h["X-Nonce"] == "nonce-0006"
+        )
         assert h["X-Signature"] == sign(SECRET, "PUT", "/p?q=1", 1700000000, "nonce-0006", b"{}")
 
     def test_fresh_nonce_each_time(self):
-        assert signed_headers("k", SECRET, "GET", "/p")["X-Nonce"] != signed_headers("k", SECRET, "GET", "/p")["X-Nonce"]
+        assert (
+            signed_headers("k", SECRET, "GET", "/p")["X-Nonce"]
+            != signed_headers("k", SECRET, "GET", "/p")["X-Nonce"]
+        )
 
     def test_webhooks_have_no_key_header(self):
         assert "X-Partner-Key" not in signed_headers(None, SECRET, "POST", "/hook")

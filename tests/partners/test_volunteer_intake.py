@@ -20,10 +20,16 @@ def path(external_id: str) -> str:
 
 
 class TestPutVolunteerHours:
-    async def test_new_record_is_201_then_a_correction_is_200_and_replaces_it(self, client, partner, id_number):
-        r = await send_signed(client, partner, "PUT", path("act-2025:001"), volunteer_body(id_number(1), hours=3.5))
+    async def test_new_record_is_201_then_a_correction_is_200_and_replaces_it(
+        self, client, partner, id_number
+    ):
+        r = await send_signed(
+            client, partner, "PUT", path("act-2025:001"), volunteer_body(id_number(1), hours=3.5)
+        )
         assert r.status_code == 201, r.text
-        r = await send_signed(client, partner, "PUT", path("act-2025:001"), volunteer_body(id_number(1), hours=2))
+        r = await send_signed(
+            client, partner, "PUT", path("act-2025:001"), volunteer_body(id_number(1), hours=2)
+        )
         assert r.status_code == 200, r.text
         rows = await VolunteerRecord.filter(external_id="act-2025:001")
         assert len(rows) == 1 and float(rows[0].hours) == 2.0 and str(rows[0].partner_id) == partner["id"]
@@ -37,7 +43,9 @@ class TestPutVolunteerHours:
 
     async def test_impossible_hours_are_422(self, client, partner, id_number):
         for hours in (0, -1, 24.01, 25):
-            r = await send_signed(client, partner, "PUT", path("bad-1"), volunteer_body(id_number(1), hours=hours))
+            r = await send_signed(
+                client, partner, "PUT", path("bad-1"), volunteer_body(id_number(1), hours=hours)
+            )
             assert r.status_code == 422, (hours, r.text)
             assert "hours" in r.json()["error"]["fields"], r.text
         assert await VolunteerRecord.all().count() == 0
@@ -54,14 +62,18 @@ class TestPutVolunteerHours:
             ({"activity": "x" * 256}, "activity"),
             ({"id_number": None}, "id_number"),
         ):
-            r = await send_signed(client, partner, "PUT", path("bad-1"), {**volunteer_body(id_number(1)), **change})
+            r = await send_signed(
+                client, partner, "PUT", path("bad-1"), {**volunteer_body(id_number(1)), **change}
+            )
             assert r.status_code == 422, (change, r.text)
             assert field in r.json()["error"]["fields"], (change, r.text)
         assert await VolunteerRecord.all().count() == 0
 
     async def test_a_start_in_the_future_is_422(self, client, partner, id_number):
         future = (datetime.now(CST) + timedelta(days=2)).isoformat()
-        r = await send_signed(client, partner, "PUT", path("future-1"), volunteer_body(id_number(1), started_at=future))
+        r = await send_signed(
+            client, partner, "PUT", path("future-1"), volunteer_body(id_number(1), started_at=future)
+        )
         assert r.status_code == 422, r.text
         assert "started_at" in r.json()["error"]["fields"]
 
@@ -141,6 +153,9 @@ class TestOpenApi:
             assert headers == ["X-Partner-Key", "X-Timestamp", "X-Nonce", "X-Signature"]
             assert "HMAC-SHA256" in op["description"] and "volunteer:write" in op["description"]
             assert {"401", "403", "503"} <= set(op["responses"])
-        for path in ("/api/v1/admin/partners", "/api/v1/admin/partners/{partner_id}",
-                     "/api/v1/admin/partners/{partner_id}/rotate-secret"):
+        for path in (
+            "/api/v1/admin/partners",
+            "/api/v1/admin/partners/{partner_id}",
+            "/api/v1/admin/partners/{partner_id}/rotate-secret",
+        ):
             assert all(op.get("summary") for op in spec["paths"][path].values())

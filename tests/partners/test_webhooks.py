@@ -21,15 +21,22 @@ from tests.partners.partners_helpers import ADMIN
 from tests.partners.webhook_receiver import Receiver
 from tests.passes import factories as f
 
-FAST = {"webhook_worker": True, "webhook_backoff_base_s": 0.05, "webhook_backoff_max_s": 0.2,
-        "webhook_poll_s": 0.05, "webhook_timeout_s": 2.0}
+FAST = {
+    "webhook_worker": True,
+    "webhook_backoff_base_s": 0.05,
+    "webhook_backoff_max_s": 0.2,
+    "webhook_poll_s": 0.05,
+    "webhook_timeout_s": 2.0,
+}
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
-            rows = await WebhookDelivery.all().values("status", "attempts", "claimed_by", "lease_until", "next_attempt_at", "last_error")
+            rows = await WebhookDelivery.all().values(
+                "status", "attempts", "claimed_by", "lease_until", "next_attempt_at", "last_error"
+            )
             raise AssertionError(f"timed out waiting {datetime.now(UTC)} {rows}")
         await asyncio.sleep(0.02)
 
@@ -74,7 +81,9 @@ async def scenario(client, receiver_url: str, seed: int = 101, scopes=("tier:rea
 
 
 class TestOutbox:
-    async def test_a_tier_change_writes_one_event_per_partner_that_may_read_tiers(self, client, receiver, id_number):
+    async def test_a_tier_change_writes_one_event_per_partner_that_may_read_tiers(
+        self, client, receiver, id_number
+    ):
         resident = await f.resident(client, 102)
         reader = await tourism_partner(client, "读等级的平台", webhook_url=receiver.url)
         seller = await tourism_partner(client, "只核销的平台", webhook_url=receiver.url)
@@ -90,11 +99,16 @@ class TestOutbox:
 
         await f.blacklist(client, id_number(102))
         rows = await WebhookDelivery.all()
-        assert [(str(r.partner_id), r.type, r.status) for r in rows] == [(reader["id"], "tier.changed", "pending")]
+        assert [(str(r.partner_id), r.type, r.status) for r in rows] == [
+            (reader["id"], "tier.changed", "pending")
+        ]
         body = webhooks.orjson.loads(rows[0].body)
         assert body["id"] == str(rows[0].id) and body["type"] == "tier.changed" and body["created_at"]
         assert {k: v for k, v in body["data"].items() if k != "as_of"} == {
-            "partner_user_ref": ref, "tier": "restricted", "previous_tier": "A"}
+            "partner_user_ref": ref,
+            "tier": "restricted",
+            "previous_tier": "A",
+        }
 
     async def test_a_resident_who_withdrew_consent_is_not_reported(self, client, receiver, id_number):
         _, resident, _ = await scenario(client, receiver.url)
@@ -118,16 +132,21 @@ class TestOutbox:
         held = await create_grant(client, resident, partner)
         ref = (await exchange(client, partner, held["authorization_code"])).json()["partner_user_ref"]
         pending = await create_grant(client, resident, partner)
-        await client.delete(f"{MP}/grants/{pending['id']}", headers=resident["headers"])  # never exchanged: silent
+        await client.delete(
+            f"{MP}/grants/{pending['id']}", headers=resident["headers"]
+        )  # never exchanged: silent
         await client.delete(f"{MP}/grants/{held['id']}", headers=resident["headers"])
         await client.delete(f"{MP}/grants/{held['id']}", headers=resident["headers"])  # again: nothing more
         rows = await WebhookDelivery.all()
         assert [(r.type, webhooks.orjson.loads(r.body)["data"]) for r in rows] == [
-            ("grant.revoked", {"partner_user_ref": ref})]
+            ("grant.revoked", {"partner_user_ref": ref})
+        ]
 
 
 class TestDelivery:
-    async def test_signed_with_the_partners_secret_over_the_webhook_path_and_query(self, hooked, receiver, id_number):
+    async def test_signed_with_the_partners_secret_over_the_webhook_path_and_query(
+        self, hooked, receiver, id_number
+    ):
         partner, _, ref = await scenario(hooked, receiver.url)
         await f.blacklist(hooked, id_number(101))
         await receiver.wait_for(lambda r: len(r.requests) == 1)
@@ -155,7 +174,10 @@ class TestDelivery:
             finally:
                 await worker.close()
             [got] = receiver.requests
-            assert got.target == "/%E5%9B%9E%E8%B0%83/%E4%BF%A1%E6%98%93%E6%B8%B8?%E5%9C%B0%E5%8C%BA=%E4%BA%91%E5%8D%97&x=%2F"
+            assert (
+                got.target
+                == "/%E5%9B%9E%E8%B0%83/%E4%BF%A1%E6%98%93%E6%B8%B8?%E5%9C%B0%E5%8C%BA=%E4%BA%91%E5%8D%97&x=%2F"
+            )
             assert got.signature_ok(partner["secret"]) and got.status == 200
         finally:
             await receiver.stop()
@@ -171,12 +193,16 @@ class TestDelivery:
 
     async def test_after_a_rotation_events_are_signed_with_the_new_secret(self, hooked, receiver, id_number):
         partner, _, _ = await scenario(hooked, receiver.url)
-        r = await hooked.post(f"{ADMIN}/partners/{partner['id']}/rotate-secret", headers=await hooked.admin_headers())
+        r = await hooked.post(
+            f"{ADMIN}/partners/{partner['id']}/rotate-secret", headers=await hooked.admin_headers()
+        )
         await f.blacklist(hooked, id_number(101))
         await receiver.wait_for(lambda r: len(r.requests) == 1)
         assert receiver.requests[0].signature_ok(r.json()["secret"])
 
-    async def test_a_receiver_answering_500_twice_gets_the_event_on_the_third_try(self, hooked, receiver, id_number):
+    async def test_a_receiver_answering_500_twice_gets_the_event_on_the_third_try(
+        self, hooked, receiver, id_number
+    ):
         receiver.script = [500, 500]
         await scenario(hooked, receiver.url)
         await f.blacklist(hooked, id_number(101))
@@ -206,7 +232,8 @@ class TestDelivery:
             await eventually(all_delivered(1))
 
     async def test_without_a_2xx_within_the_retry_window_it_fails_and_an_admin_redelivers_it(
-            self, settings, receiver, id_number):
+        self, settings, receiver, id_number
+    ):
         receiver.default = 503
         short = settings.with_overrides(**{**FAST, "webhook_retry_for_s": 0.4})
         async with f.started_client(f.new_app(short)) as c:
@@ -234,8 +261,11 @@ class TestDelivery:
             assert (r.status_code, r.json()["error"]["code"]) == (409, "WEBHOOK_ALREADY_DELIVERED")
             r = await c.post(f"{ADMIN}/webhook-deliveries/{uuid.uuid4()}/redeliver", headers=admin)
             assert r.status_code == 404
-            r = await c.get(f"{ADMIN}/partners/{partner['id']}/webhook-deliveries", params={"status": "failed"},
-                            headers=admin)
+            r = await c.get(
+                f"{ADMIN}/partners/{partner['id']}/webhook-deliveries",
+                params={"status": "failed"},
+                headers=admin,
+            )
             assert r.json()["items"] == []
 
     async def test_a_partner_without_a_url_any_more_fails_at_once(self, client, receiver, id_number):
@@ -253,7 +283,8 @@ class TestDelivery:
 
 class TestNeverLost:
     async def test_a_receiver_down_while_the_server_restarts_gets_every_event_once_back(
-            self, settings, fast_settings, receiver, id_number):
+        self, settings, fast_settings, receiver, id_number
+    ):
         await receiver.stop()  # down; its port stays reserved for it
         async with f.started_client(f.new_app(fast_settings)) as c:
             await scenario(c, receiver.url, seed=104)
@@ -283,8 +314,9 @@ class TestNeverLost:
         await scenario(client, receiver.url)
         await f.blacklist(client, id_number(101))
         now = datetime.now(UTC)
-        await WebhookDelivery.all().update(status="delivering", claimed_by="dead-worker", attempts=1,
-                                           lease_until=now + timedelta(seconds=30))
+        await WebhookDelivery.all().update(
+            status="delivering", claimed_by="dead-worker", attempts=1, lease_until=now + timedelta(seconds=30)
+        )
         worker = WebhookWorker(cipher=client.app.ctx.cipher, config=WebhookConfig(backoff_base_s=0.05))
         try:
             assert await worker.drain() == 0  # the lease still holds: not taken from a live worker
@@ -296,12 +328,16 @@ class TestNeverLost:
         assert (row.status, row.attempts, row.claimed_by) == ("delivered", 2, worker.id)
         assert len(receiver.acknowledged) == 1
 
-    async def test_a_late_answer_of_a_worker_that_lost_its_claim_changes_nothing(self, client, receiver, id_number):
+    async def test_a_late_answer_of_a_worker_that_lost_its_claim_changes_nothing(
+        self, client, receiver, id_number
+    ):
         await scenario(client, receiver.url)
         await f.blacklist(client, id_number(101))
         worker = WebhookWorker(cipher=client.app.ctx.cipher, config=WebhookConfig())
         try:
-            [claimed] = await webhooks.claim_due(worker.id, now=datetime.now(UTC), lease=timedelta(seconds=30), limit=5)
+            [claimed] = await webhooks.claim_due(
+                worker.id, now=datetime.now(UTC), lease=timedelta(seconds=30), limit=5
+            )
             await WebhookDelivery.all().update(claimed_by="another-worker")
             await worker._record_failure(claimed, webhooks.Outcome(ok=False, error="HTTP 500"))
             worker._acknowledge(claimed.id, 200)
@@ -314,13 +350,18 @@ class TestNeverLost:
 
 class TestConcurrentWorkers:
     @pytest.mark.postgres_only
-    @pytest.mark.skipif(not USES_POSTGRES, reason="concurrent claims with FOR UPDATE SKIP LOCKED need PostgreSQL")
+    @pytest.mark.skipif(
+        not USES_POSTGRES, reason="concurrent claims with FOR UPDATE SKIP LOCKED need PostgreSQL"
+    )
     async def test_two_workers_deliver_each_event_once(self, client, receiver):
         receiver.delay_s = 0.01
         partner = await tourism_partner(client, webhook_url=receiver.url)
         async with in_transaction() as conn:
-            await enqueue(conn, [(uuid.UUID(partner["id"]), "tier.changed", {"n": n}) for n in range(120)],
-                          now=datetime.now(UTC))
+            await enqueue(
+                conn,
+                [(uuid.UUID(partner["id"]), "tier.changed", {"n": n}) for n in range(120)],
+                now=datetime.now(UTC),
+            )
         config = WebhookConfig(backoff_base_s=0.05, poll_s=0.05, concurrency=10)
         workers = [WebhookWorker(cipher=client.app.ctx.cipher, config=config) for _ in range(2)]
         tasks = [asyncio.create_task(w.run()) for w in workers]
@@ -341,7 +382,9 @@ class TestProductionRules:
     async def test_an_internal_url_is_refused_again_at_delivery(self, client, receiver, id_number):
         await scenario(client, receiver.url)
         await f.blacklist(client, id_number(101))
-        worker = WebhookWorker(cipher=client.app.ctx.cipher, config=WebhookConfig(prod=True, backoff_base_s=0.05))
+        worker = WebhookWorker(
+            cipher=client.app.ctx.cipher, config=WebhookConfig(prod=True, backoff_base_s=0.05)
+        )
         try:
             await worker.run_once()
         finally:
@@ -351,7 +394,8 @@ class TestProductionRules:
         assert receiver.requests == []
 
     async def test_the_request_goes_to_the_checked_address_with_the_original_host(
-            self, client, receiver, id_number, monkeypatch):
+        self, client, receiver, id_number, monkeypatch
+    ):
         import ipaddress
 
         url = f"http://hooks.invalid:{receiver.port}/hooks/xinyi?tenant=yn"  # .invalid never resolves
@@ -371,7 +415,9 @@ class TestProductionRules:
             await worker.close()
         assert checked == [url]
         [got] = receiver.requests
-        assert got.headers["host"] == f"hooks.invalid:{receiver.port}" and got.target == "/hooks/xinyi?tenant=yn"
+        assert (
+            got.headers["host"] == f"hooks.invalid:{receiver.port}" and got.target == "/hooks/xinyi?tenant=yn"
+        )
         assert got.signature_ok(partner["secret"])
 
 
@@ -382,8 +428,16 @@ class TestSettings:
         base = {"XINYI_VAR_DIR": str(tmp_path)}
         assert load_settings({**base, "XINYI_ENV": "dev"}, dotenv=None).webhook_worker is True
         assert load_settings({**base, "XINYI_ENV": "test"}, dotenv=None).webhook_worker is False
-        tuned = load_settings({**base, "WEBHOOK_WORKER": "0", "WEBHOOK_TIMEOUT_S": "2.5", "WEBHOOK_POLL_S": "0.2",
-                               "WEBHOOK_BACKOFF_BASE_S": "1"}, dotenv=None)
+        tuned = load_settings(
+            {
+                **base,
+                "WEBHOOK_WORKER": "0",
+                "WEBHOOK_TIMEOUT_S": "2.5",
+                "WEBHOOK_POLL_S": "0.2",
+                "WEBHOOK_BACKOFF_BASE_S": "1",
+            },
+            dotenv=None,
+        )
         assert (tuned.webhook_worker, tuned.webhook_timeout_s, tuned.webhook_poll_s) == (False, 2.5, 0.2)
         config = WebhookConfig.from_settings(tuned)
         assert config.lease > timedelta(seconds=config.attempt_deadline_s)
@@ -418,19 +472,30 @@ class TestIsolation:
 
 
 class TestCommand:
-    async def test_xinyi_webhooks_worker_once_delivers_what_is_due(self, client, settings, receiver, id_number):
+    async def test_xinyi_webhooks_worker_once_delivers_what_is_due(
+        self, client, settings, receiver, id_number
+    ):
         import os
         import subprocess
         import sys
 
         partner, _, _ = await scenario(client, receiver.url)
         await f.blacklist(client, id_number(101))
-        env = {**os.environ, "XINYI_ENV": "test", "XINYI_VAR_DIR": str(settings.var_dir),
-               "DATABASE_URL": settings.database_url or ""}
+        env = {
+            **os.environ,
+            "XINYI_ENV": "test",
+            "XINYI_VAR_DIR": str(settings.var_dir),
+            "DATABASE_URL": settings.database_url or "",
+        }
         env.pop("REDIS_URL", None)
         done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "server", "webhooks-worker", "--once"], env=env,
-            capture_output=True, text=True, timeout=120)
+            subprocess.run,
+            [sys.executable, "-m", "server", "webhooks-worker", "--once"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         assert "1 webhook attempts made" in done.stdout
         assert [r.status for r in receiver.requests] == [200]

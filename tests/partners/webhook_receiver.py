@@ -26,7 +26,9 @@ class Received:
         return orjson.loads(self.body)
 
     def signature_ok(self, secret: str) -> bool:
-        expected = sign(secret, self.method, self.target, self.headers["x-timestamp"], self.headers["x-nonce"], self.body)
+        expected = sign(
+            secret, self.method, self.target, self.headers["x-timestamp"], self.headers["x-nonce"], self.body
+        )
         return self.headers.get("x-signature") == expected
 
 
@@ -74,6 +76,7 @@ class Receiver:
 
     async def wait_for(self, predicate: Any, timeout_s: float = 10.0) -> None:
         """Until ``predicate(self)`` holds (AssertionError after ``timeout_s``)."""
+
         async def until() -> None:
             async with self._changed:
                 await self._changed.wait_for(lambda: predicate(self))
@@ -99,7 +102,9 @@ class Receiver:
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)
                 status = self.script.pop(0) if self.script else self.default
-                writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok".encode())
+                writer.write(
+                    f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok".encode()
+                )
                 await writer.drain()
                 async with self._changed:
                     self.requests.append(Received(method, target, headers, body, status))

@@ -42,14 +42,18 @@ async def issue_pass(client: Any, headers: dict[str, str], *, image: bool = Fals
     return r.json()
 
 
-async def merchant(client: Any, *, stores: int = 1, name: str = "玉龙雪山景区", **kwargs: Any) -> dict[str, Any]:
+async def merchant(
+    client: Any, *, stores: int = 1, name: str = "玉龙雪山景区", **kwargs: Any
+) -> dict[str, Any]:
     """A merchant with stores, an owner and the owner's headers."""
     m = await client.make_merchant(stores=stores, name=name, **kwargs)
     m["headers"] = await client.staff_headers(m["owner"]["username"], m["owner"]["password"])
     return m
 
 
-async def staff(client: Any, m: dict[str, Any], *, role: str = "cashier", store_ids: list[str]) -> dict[str, str]:
+async def staff(
+    client: Any, m: dict[str, Any], *, role: str = "cashier", store_ids: list[str]
+) -> dict[str, str]:
     """A staff account of merchant ``m`` limited to ``store_ids``, logged in: its headers."""
     username = f"{role}-{uuid.uuid4().hex[:8]}"
     r = await client.post(
@@ -74,7 +78,9 @@ async def offer(client: Any, m: dict[str, Any], *, approve: bool = True, **overr
 
 
 async def scan(client: Any, headers: dict[str, str], token: str, store_id: str, **kwargs: Any) -> Any:
-    return await client.post(f"{MERCHANT}/scans", json={"pass_token": token, "store_id": store_id}, headers=headers, **kwargs)
+    return await client.post(
+        f"{MERCHANT}/scans", json={"pass_token": token, "store_id": store_id}, headers=headers, **kwargs
+    )
 
 
 async def blacklist(client: Any, id_number: str, *, source_record_id: str | None = None) -> None:
@@ -92,7 +98,9 @@ async def blacklist(client: Any, id_number: str, *, source_record_id: str | None
         "title": "失信被执行人",
         "decided_at": (date.today() - timedelta(days=3)).isoformat(),
     }
-    r = await client.post(f"{ADMIN}/credit-records", json={"items": [item]}, headers=await client.admin_headers())
+    r = await client.post(
+        f"{ADMIN}/credit-records", json={"items": [item]}, headers=await client.admin_headers()
+    )
     assert r.status_code == 200, r.text
     assert not r.json()["rejected"], r.text
 

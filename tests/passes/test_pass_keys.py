@@ -37,7 +37,11 @@ async def scene(client):
     """A resident who can get passes, and a merchant whose owner scans them."""
     resident = await f.resident(client, 21)
     merchant = await f.merchant(client)
-    return {"resident": resident["headers"], "staff": merchant["headers"], "store": merchant["stores"][0]["id"]}
+    return {
+        "resident": resident["headers"],
+        "staff": merchant["headers"],
+        "store": merchant["stores"][0]["id"],
+    }
 
 
 class TestStorage:
@@ -77,7 +81,9 @@ class TestRotation:
             r = await f.scan(client, scene["staff"], token, scene["store"])
             assert r.status_code == 201, r.text
 
-    async def test_a_worker_that_has_not_reloaded_yet_accepts_passes_of_the_new_key(self, client, settings, scene):
+    async def test_a_worker_that_has_not_reloaded_yet_accepts_passes_of_the_new_key(
+        self, client, settings, scene
+    ):
         async with f.started_client(f.new_app(settings)) as other:
             assert await published_kids(other)  # its keys are loaded and cached now
             await rotate_pass_key(client.app.ctx.cipher)
@@ -107,8 +113,13 @@ class TestRotation:
             "REDIS_URL": settings.redis_url or "",
         }
         done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "server", "rotate-pass-key"],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+            subprocess.run,
+            [sys.executable, "-m", "server", "rotate-pass-key"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 0, done.stderr
         await pass_runtime(client.app).keys.reload()
@@ -134,7 +145,9 @@ class TestProduction:
     async def test_starts_with_a_key_made_beforehand_and_never_makes_one(self, client, settings):
         made = await rotate_pass_key(client.app.ctx.cipher)
         resident = await f.resident(client, 22)
-        async with f.started_client(f.new_app(settings.with_overrides(pass_signing_keys_required=True))) as prod:
+        async with f.started_client(
+            f.new_app(settings.with_overrides(pass_signing_keys_required=True))
+        ) as prod:
             token = (await f.issue_pass(prod, resident["headers"]))["token"]
             assert kid_of(token) == made.kid
             assert await PassKey.all().count() == 1

@@ -69,7 +69,12 @@ class TestIssuePass:
         assert set(claims[0]) == {"jti", "sub", "t", "iat", "exp"}
         assert claims[0]["t"] == "A" == first["tier"]
         raw = first["token"] + str(claims[0])
-        for secret in (resident["resident"]["id"], resident["resident"]["id"].replace("-", ""), id_number(5), "李四"):
+        for secret in (
+            resident["resident"]["id"],
+            resident["resident"]["id"].replace("-", ""),
+            id_number(5),
+            "李四",
+        ):
             assert secret not in raw
         # Two passes of the same resident cannot be linked by whoever reads them.
         assert claims[0]["jti"] != claims[1]["jti"] and claims[0]["sub"] != claims[1]["sub"]
@@ -78,7 +83,9 @@ class TestIssuePass:
         resident = await f.resident(client, 6)
         await f.blacklist(client, id_number(6))
         body = await f.issue_pass(client, resident["headers"])
-        assert body["tier"] == "restricted" and f.b64url_json(body["token"].split(".")[1])["t"] == "restricted"
+        assert (
+            body["tier"] == "restricted" and f.b64url_json(body["token"].split(".")[1])["t"] == "restricted"
+        )
 
 
 class TestJwks:

@@ -27,9 +27,14 @@ async def scanned(client):
 class TestLoadValidScan:
     async def test_an_accepted_scan_of_this_merchant_loads_with_its_resident_and_tier(self, client, scanned):
         m, resident, _, body = scanned
-        scan = await load_valid_scan(uuid.UUID(body["scan_id"]), merchant_id=uuid.UUID(m["id"]), now=datetime.now(UTC))
+        scan = await load_valid_scan(
+            uuid.UUID(body["scan_id"]), merchant_id=uuid.UUID(m["id"]), now=datetime.now(UTC)
+        )
         assert (str(scan.resident_id), scan.tier, str(scan.store_id)) == (
-            resident["resident"]["id"], "A", m["stores"][0]["id"])
+            resident["resident"]["id"],
+            "A",
+            m["stores"][0]["id"],
+        )
         assert scan.expires_at == datetime.fromisoformat(body["expires_at"])
 
     async def test_another_merchant_cannot_use_it(self, client, scanned):
@@ -57,8 +62,8 @@ class TestConcurrentScans:
         m = await f.merchant(client, stores=2)
         resident = await f.resident(client, 72)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
-        answers = await asyncio.gather(*(
-            f.scan(client, m["headers"], token, m["stores"][i % 2]["id"]) for i in range(6)
-        ))
+        answers = await asyncio.gather(
+            *(f.scan(client, m["headers"], token, m["stores"][i % 2]["id"]) for i in range(6))
+        )
         assert sorted(r.status_code for r in answers) == [201] + [409] * 5
         assert await Scan.filter(outcome="accepted").count() == 1

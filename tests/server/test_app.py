@@ -56,7 +56,9 @@ class TestErrorShape:
 
     async def test_invalid_json_is_422_validation_error(self, client):
         err = assert_error_shape(
-            await client.post("/api/v1/mp/auth/login", content=b"{nope", headers={"content-type": "application/json"}),
+            await client.post(
+                "/api/v1/mp/auth/login", content=b"{nope", headers={"content-type": "application/json"}
+            ),
             422,
             "VALIDATION_ERROR",
         )
@@ -75,7 +77,12 @@ class TestOpenAPI:
     async def test_spec_lists_the_contract_paths(self, client):
         spec = (await client.get("/docs/openapi.json")).json()
         assert spec["openapi"].startswith("3.")
-        for path in ("/api/v1/mp/auth/login", "/api/v1/mp/identity", "/api/v1/merchant/auth/login", "/api/v1/admin/merchants"):
+        for path in (
+            "/api/v1/mp/auth/login",
+            "/api/v1/mp/identity",
+            "/api/v1/merchant/auth/login",
+            "/api/v1/admin/merchants",
+        ):
             assert path in spec["paths"], path
 
     async def test_docs_page_is_served(self, client):
@@ -86,8 +93,12 @@ class TestOpenAPI:
 class TestAudiences:
     async def test_a_resident_token_is_refused_by_merchant_and_admin_routes(self, client):
         h = (await client.login_resident())["headers"]
-        assert_error_shape(await client.post("/api/v1/merchant/staff", json={}, headers=h), 401, "UNAUTHENTICATED")
-        assert_error_shape(await client.post("/api/v1/admin/merchants", json={}, headers=h), 401, "UNAUTHENTICATED")
+        assert_error_shape(
+            await client.post("/api/v1/merchant/staff", json={}, headers=h), 401, "UNAUTHENTICATED"
+        )
+        assert_error_shape(
+            await client.post("/api/v1/admin/merchants", json={}, headers=h), 401, "UNAUTHENTICATED"
+        )
 
     async def test_admin_and_staff_tokens_are_refused_by_resident_routes(self, client):
         admin = await client.admin_headers()
@@ -97,19 +108,29 @@ class TestAudiences:
         assert_error_shape(await client.get("/api/v1/mp/me", headers=staff), 401)
         assert_error_shape(await client.post("/api/v1/admin/merchants", json={}, headers=staff), 401)
 
-    @pytest.mark.parametrize("header", ["", "Bearer", "Bearer x.y.z", "Basic abc", "Bearer eyJhbGciOiJub25lIn0.e30."])
+    @pytest.mark.parametrize(
+        "header", ["", "Bearer", "Bearer x.y.z", "Basic abc", "Bearer eyJhbGciOiJub25lIn0.e30."]
+    )
     async def test_missing_or_garbage_tokens_are_401(self, client, header):
-        assert_error_shape(await client.get("/api/v1/mp/me", headers={"Authorization": header}), 401, "UNAUTHENTICATED")
+        assert_error_shape(
+            await client.get("/api/v1/mp/me", headers={"Authorization": header}), 401, "UNAUTHENTICATED"
+        )
 
     async def test_alg_none_and_forged_tokens_are_refused(self, client):
         import jwt
 
         login = await client.login_resident()
         claims = jwt.decode(login["access_token"], options={"verify_signature": False})
-        forged = jwt.encode(claims, "a-guessed-secret-of-thirty-two-bytes!", algorithm="HS256", headers={"typ": "at+jwt"})
-        assert_error_shape(await client.get("/api/v1/mp/me", headers={"Authorization": f"Bearer {forged}"}), 401)
+        forged = jwt.encode(
+            claims, "a-guessed-secret-of-thirty-two-bytes!", algorithm="HS256", headers={"typ": "at+jwt"}
+        )
+        assert_error_shape(
+            await client.get("/api/v1/mp/me", headers={"Authorization": f"Bearer {forged}"}), 401
+        )
         none = jwt.encode(claims, None, algorithm="none", headers={"typ": "at+jwt"})
-        assert_error_shape(await client.get("/api/v1/mp/me", headers={"Authorization": f"Bearer {none}"}), 401)
+        assert_error_shape(
+            await client.get("/api/v1/mp/me", headers={"Authorization": f"Bearer {none}"}), 401
+        )
 
 
 class TestRedisDown:
@@ -118,6 +139,8 @@ class TestRedisDown:
 
         broken = settings.with_overrides(redis_url="redis://127.0.0.1:1/0")
         async with started_client(create_app(broken, name=f"x{uuid.uuid4().hex[:6]}")) as c:
-            r = await c.post("/api/v1/admin/auth/login", json={"username": "someone", "password": "something"})
+            r = await c.post(
+                "/api/v1/admin/auth/login", json={"username": "someone", "password": "something"}
+            )
         err = assert_error_shape(r, 503, "SERVICE_UNAVAILABLE")
         assert err and int(r.headers["Retry-After"]) > 0

@@ -51,7 +51,11 @@ def test_tampered_payload_is_refused(tokens):
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_another_algorithm_or_typ_is_refused_even_with_the_right_key(tokens):
     claims = jwt.decode(tokens.issue_access(Audience.RESIDENT, "r1"), options={"verify_signature": False})
-    for header, alg in (({"typ": "at+jwt"}, "HS512"), ({"typ": "JWT"}, "HS256"), ({"typ": "at+jwt", "kid": "x"}, "HS256")):
+    for header, alg in (
+        ({"typ": "at+jwt"}, "HS512"),
+        ({"typ": "JWT"}, "HS256"),
+        ({"typ": "at+jwt", "kid": "x"}, "HS256"),
+    ):
         with pytest.raises(Unauthenticated):
             tokens.verify_access(_resign(tokens, Audience.RESIDENT, header, claims, alg), Audience.RESIDENT)
 

@@ -12,7 +12,10 @@ BAD_BODIES: list[tuple[bytes, str]] = [
     (b"{not json", "application/json"),
     (b"[1, 2, 3]", "application/json"),
     (b'"a string"', "application/json"),
-    (b'{"code": 1, "name": [], "id_number": {}, "version": null, "scopes": 5, "items": "x", "pass_token": 7}', "application/json"),
+    (
+        b'{"code": 1, "name": [], "id_number": {}, "version": null, "scopes": 5, "items": "x", "pass_token": 7}',
+        "application/json",
+    ),
     (b"\xff\xfe\x00garbage", "application/octet-stream"),
 ]
 
@@ -39,7 +42,10 @@ def _check(r, method: str, path: str) -> None:
     assert "Traceback" not in r.text
     if r.status_code >= 400:
         err = r.json()["error"]
-        assert err["code"] and err["message"] and err["request_id"] == r.headers["X-Request-Id"], (method, path)
+        assert err["code"] and err["message"] and err["request_id"] == r.headers["X-Request-Id"], (
+            method,
+            path,
+        )
 
 
 async def _headers_by_audience(client, id_number) -> dict[str, dict[str, str]]:
@@ -47,7 +53,9 @@ async def _headers_by_audience(client, id_number) -> dict[str, dict[str, str]]:
     merchant = await client.make_merchant()
     return {
         "/api/v1/mp": resident["headers"],
-        "/api/v1/merchant": await client.staff_headers(merchant["owner"]["username"], merchant["owner"]["password"]),
+        "/api/v1/merchant": await client.staff_headers(
+            merchant["owner"]["username"], merchant["owner"]["password"]
+        ),
         "/api/v1/admin": await client.admin_headers(),
         "/api/v1/partner": {},
     }
@@ -62,14 +70,20 @@ async def test_every_route_refuses_bad_input_with_a_4xx(client, id_number):
         for param in ("not-an-id", str(uuid.uuid4())):
             path = _fill(raw_path, param)
             # without credentials
-            r = await client.request(method, path, content=b"{}", headers={"content-type": "application/json"})
+            r = await client.request(
+                method, path, content=b"{}", headers={"content-type": "application/json"}
+            )
             _check(r, method, path)
             if method in {"GET", "DELETE"}:
-                r = await client.request(method, path + "?limit=-1&cursor=%%%&from=yesterday", headers=headers)
+                r = await client.request(
+                    method, path + "?limit=-1&cursor=%%%&from=yesterday", headers=headers
+                )
                 _check(r, method, path)
                 continue
             for body, content_type in BAD_BODIES:
-                r = await client.request(method, path, content=body, headers={**headers, "content-type": content_type})
+                r = await client.request(
+                    method, path, content=body, headers={**headers, "content-type": content_type}
+                )
                 _check(r, method, path)
 
 

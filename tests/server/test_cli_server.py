@@ -33,8 +33,12 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def xinyi(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "server", *args], cwd=tmp_path, env=_env(tmp_path, **extra),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "server", *args],
+        cwd=tmp_path,
+        env=_env(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -53,8 +57,13 @@ def serving(workdir: Path, *args: str, **extra: str) -> Iterator[tuple[int, subp
     with log_path.open("w") as log:
         # Its own process group, so the Sanic worker processes are stopped with it.
         server = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(port), *args], cwd=workdir,
-            env=_env(workdir, **extra), stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            [sys.executable, "-m", "server", "serve", "--port", str(port), *args],
+            cwd=workdir,
+            env=_env(workdir, **extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 120  # a loaded 2-core CI machine starts slowly
@@ -110,13 +119,22 @@ def test_migrate_create_admin_serve_and_use_it_over_http(workdir):
 
     with serving(workdir) as (port, _server):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            r = http.post("/api/v1/admin/auth/login", json={"username": "chief", "password": "chief-password-1"})
+            r = http.post(
+                "/api/v1/admin/auth/login", json={"username": "chief", "password": "chief-password-1"}
+            )
             assert r.status_code == 200 and r.json()["token_type"] == "Bearer"
-            r = http.post("/api/v1/merchant/auth/login", json={"username": "demo-owner", "password": "demo-owner-password"})
+            r = http.post(
+                "/api/v1/merchant/auth/login",
+                json={"username": "demo-owner", "password": "demo-owner-password"},
+            )
             assert r.status_code == 200 and r.json()["staff"]["role"] == "owner"
             r = http.post("/api/v1/mp/auth/login", json={"code": "mock:first-user:1"})
             assert r.status_code == 200 and r.json()["resident"]["consented"] is False
-            r = http.post("/api/v1/mp/auth/login", content=b"x" * 1_048_576, headers={"content-type": "application/json"})
+            r = http.post(
+                "/api/v1/mp/auth/login",
+                content=b"x" * 1_048_576,
+                headers={"content-type": "application/json"},
+            )
             assert r.status_code == 413 and r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
             r = http.get("/docs/openapi.json")
             assert r.status_code == 200 and "/api/v1/mp/auth/login" in r.json()["paths"]
@@ -154,7 +172,9 @@ def _server_side_inodes(port: int) -> dict[int, int]:
     return found
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only"
+)
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="two workers need REDIS_URL")
 def test_two_workers_each_take_their_share_of_connections_opened_together(workdir):
     # Sanic's shared listening socket gave every one of 16 connections opened together to one
@@ -200,6 +220,8 @@ def test_serve_names_an_address_already_taken(workdir, workers):
         taken.listen()
         port = taken.getsockname()[1]
         # The address is taken before anything connects to Redis: any Redis URL will do.
-        r = xinyi(workdir, "serve", "--workers", workers, "--port", str(port), REDIS_URL="redis://127.0.0.1:6379/9")
+        r = xinyi(
+            workdir, "serve", "--workers", workers, "--port", str(port), REDIS_URL="redis://127.0.0.1:6379/9"
+        )
     assert r.returncode == 1 and f"cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr
     assert "Traceback" not in r.stderr

@@ -56,7 +56,11 @@ def test_unknown_environment_is_refused():
 def test_dev_generates_secrets_once_and_keeps_them(tmp_path):
     a = load_settings({"XINYI_VAR_DIR": str(tmp_path)}, dotenv=None)
     b = load_settings({"XINYI_VAR_DIR": str(tmp_path)}, dotenv=None)
-    assert a.env is Environment.DEV and a.jwt_secret == b.jwt_secret and a.data_encryption_key == b.data_encryption_key
+    assert (
+        a.env is Environment.DEV
+        and a.jwt_secret == b.jwt_secret
+        and a.data_encryption_key == b.data_encryption_key
+    )
     assert a.effective_database_url == f"sqlite://{tmp_path}/xinyi.sqlite3" and a.redis_url is None
 
 
