@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from admin.service import current_admin
-from coupons import ledger
-from coupons.ledger_schemas import (
+from redemptions import audit, breaches
+from redemptions.schemas import (
     AdminBreachListQuery,
     AdminBreachOut,
     AdminBreachPage,
@@ -33,10 +33,10 @@ admin_only = authenticated(Audience.ADMIN)
 @openapi.parameter("cursor", str, "query")
 @openapi.response(200, {"application/json": AdminBreachPage})
 @admin_only
-async def list_breaches(request: Request):
+async def list_breaches(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     query = parse_query(request, AdminBreachListQuery)
-    result = await ledger.list_breaches(
+    result = await breaches.list_breaches(
         merchant_id=query.merchant_id,
         status=query.status,
         limit=query.limit,
@@ -56,10 +56,10 @@ async def list_breaches(request: Request):
 @openapi.response(404, description="BREACH_NOT_FOUND")
 @openapi.response(409, description="BREACH_ALREADY_DECIDED / RESIDENT_UNIDENTIFIED")
 @admin_only
-async def decide(request: Request, breach_id: str):
+async def decide(request: Request, breach_id: str) -> HTTPResponse:
     admin = await current_admin(request.ctx.principal)
     body = parse_body(request, BreachDecisionIn)
-    result = await ledger.decide_breach(
+    result = await breaches.decide_breach(
         parse_uuid(breach_id, what="breach report"), body, admin_id=admin.id, now=datetime.now(UTC)
     )
     return json(result)
@@ -76,10 +76,10 @@ async def decide(request: Request, breach_id: str):
 @openapi.parameter("cursor", str, "query")
 @openapi.response(200, {"application/json": AuditPage})
 @admin_only
-async def ledger_audit(request: Request):
+async def ledger_audit(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     query = parse_query(request, AuditQuery)
-    result = await ledger.list_audit(
+    result = await audit.list_audit(
         target_id=query.target_id, merchant_id=query.merchant_id, limit=query.limit, cursor=query.cursor
     )
     return json(result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from admin.service import current_admin
@@ -37,7 +37,7 @@ admin_only = authenticated(Audience.ADMIN)
 @openapi.response(200, {"application/json": ImportOut})
 @openapi.response(422, description="VALIDATION_ERROR (not a list of items, more than 1000 items)")
 @admin_only
-async def import_records(request: Request):
+async def import_records(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     body = parse_body(request, CreditRecordsIn)
     ctx = request.app.ctx
@@ -54,7 +54,7 @@ async def import_records(request: Request):
 @openapi.parameter("cursor", str, "query")
 @openapi.response(200, {"application/json": RulesetPage})
 @admin_only
-async def list_rulesets(request: Request):
+async def list_rulesets(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     query = parse_query(request, PageQuery)
     return json(await credit.list_rulesets(limit=query.limit, cursor=query.cursor))
@@ -68,7 +68,7 @@ async def list_rulesets(request: Request):
 @openapi.response(409, description="RULESET_VERSION_EXISTS")
 @openapi.response(422, description="VALIDATION_ERROR with a reason per field path")
 @admin_only
-async def create_ruleset(request: Request):
+async def create_ruleset(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     body = parse_body(request, RulesetIn)
     return json(await credit.create_ruleset(body.root), status=201)
@@ -80,7 +80,7 @@ async def create_ruleset(request: Request):
 @openapi.response(200, {"application/json": DryRunOut})
 @openapi.response(404, description="RULESET_NOT_FOUND")
 @admin_only
-async def dry_run(request: Request, version: str):
+async def dry_run(request: Request, version: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     return json(await credit.dry_run_ruleset(version, now=datetime.now(UTC)))
 
@@ -92,6 +92,6 @@ async def dry_run(request: Request, version: str):
 @openapi.response(404, description="RULESET_NOT_FOUND")
 @openapi.response(409, description="RULESET_ACTIVATION_CONFLICT")
 @admin_only
-async def activate(request: Request, version: str):
+async def activate(request: Request, version: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     return json(await credit.activate_ruleset(version, now=datetime.now(UTC)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from admin import service as admins
@@ -25,7 +25,7 @@ admin_only = authenticated(Audience.ADMIN)
 @openapi.parameter("status", str, "query")
 @openapi.parameter("merchant_id", str, "query")
 @admin_only
-async def list_offers(request: Request):
+async def list_offers(request: Request) -> HTTPResponse:
     query = parse_query(request, AdminOfferListQuery)
     await admins.current_admin(request.ctx.principal)
     return json(
@@ -41,7 +41,7 @@ async def list_offers(request: Request):
 @openapi.response(200, {"application/json": OfferOut})
 @openapi.response(409, description="OFFER_NOT_PENDING")
 @admin_only
-async def approve_offer(request: Request, offer_id: str):
+async def approve_offer(request: Request, offer_id: str) -> HTTPResponse:
     admin = await admins.current_admin(request.ctx.principal)
     offer = await service.approve_offer(
         parse_uuid(offer_id, what="offer"),
@@ -59,7 +59,7 @@ async def approve_offer(request: Request, offer_id: str):
 @openapi.response(200, {"application/json": OfferOut})
 @openapi.response(409, description="OFFER_NOT_PENDING")
 @admin_only
-async def reject_offer(request: Request, offer_id: str):
+async def reject_offer(request: Request, offer_id: str) -> HTTPResponse:
     body = parse_body(request, RejectIn)
     admin = await admins.current_admin(request.ctx.principal)
     offer = await service.reject_offer(
@@ -79,7 +79,7 @@ async def reject_offer(request: Request, offer_id: str):
 @openapi.parameter("store_id", str, "query")
 @openapi.parameter("outcome", str, "query", description="accepted | refused")
 @admin_only
-async def list_scans(request: Request):
+async def list_scans(request: Request) -> HTTPResponse:
     query = parse_query(request, AdminScanListQuery)
     await admins.current_admin(request.ctx.principal)
     result = await passes.list_scans(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from admin import service
@@ -22,7 +22,7 @@ admin_only = authenticated(Audience.ADMIN)
 @openapi.response(200, {"application/json": TokensOut})
 @openapi.response(401, description="INVALID_CREDENTIALS")
 @openapi.response(429, description="TOO_MANY_REQUESTS after repeated failures")
-async def login(request: Request):
+async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, AdminLoginIn)
     ctx = request.app.ctx
     pair = await service.admin_login(
@@ -35,7 +35,7 @@ async def login(request: Request):
 @openapi.summary("Rotate a regulator refresh token")
 @openapi.body({"application/json": RefreshIn})
 @openapi.response(200, {"application/json": TokensOut})
-async def refresh(request: Request):
+async def refresh(request: Request) -> HTTPResponse:
     body = parse_body(request, RefreshIn)
     pair = await service.admin_refresh(tokens=request.app.ctx.tokens, refresh_token=body.refresh_token)
     return json(pair.as_dict())
@@ -47,7 +47,7 @@ async def refresh(request: Request):
 @openapi.body({"application/json": MerchantIn})
 @openapi.response(201, {"application/json": MerchantOut})
 @admin_only
-async def create_merchant(request: Request):
+async def create_merchant(request: Request) -> HTTPResponse:
     await service.current_admin(request.ctx.principal)
     body = parse_body(request, MerchantIn)
     return json(merchants.merchant_out(await merchants.create_merchant(body)), status=201)
@@ -59,7 +59,7 @@ async def create_merchant(request: Request):
 @openapi.body({"application/json": StoreIn})
 @openapi.response(201, {"application/json": StoreOut})
 @admin_only
-async def create_store(request: Request, merchant_id: str):
+async def create_store(request: Request, merchant_id: str) -> HTTPResponse:
     await service.current_admin(request.ctx.principal)
     body = parse_body(request, StoreIn)
     store = await merchants.create_store(parse_uuid(merchant_id, what="merchant"), body)
@@ -73,7 +73,7 @@ async def create_store(request: Request, merchant_id: str):
 @openapi.response(201, {"application/json": StaffOut})
 @openapi.response(409, description="USERNAME_TAKEN")
 @admin_only
-async def create_staff(request: Request, merchant_id: str):
+async def create_staff(request: Request, merchant_id: str) -> HTTPResponse:
     await service.current_admin(request.ctx.principal)
     body = parse_body(request, StaffIn)
     return json(await merchants.create_staff(parse_uuid(merchant_id, what="merchant"), body), status=201)

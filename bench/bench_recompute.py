@@ -260,8 +260,8 @@ def _reset_peak() -> None:
 
 def phase(args: argparse.Namespace) -> None:
     from credit.cli import import_file, recompute_everyone
-    from server.cli import with_db
     from server.crypto import FieldCipher, KeyedHasher
+    from xinyi.cli import with_db
 
     settings = load_settings(dotenv=None)
     out = io.StringIO()
@@ -309,7 +309,7 @@ def timed(kind: str, url: str, var_dir: Path, batch_size: int, file: Path | None
 
 
 def migrate(url: str, var_dir: Path) -> None:
-    from server.database import run_migrations
+    from xinyi.database import run_migrations
 
     asyncio.run(run_migrations(settings_for(url, var_dir)))
 

@@ -300,8 +300,8 @@ async def throughput(settings, partner_id: str, receiver: Receiver, count: int) 
 
 
 async def main() -> None:
-    from server.database import close_db, init_db, run_migrations
     from server.settings import load_settings
+    from xinyi.database import close_db, init_db, run_migrations
 
     name = f"xinyi_bench_webhooks_{uuid.uuid4().hex[:6]}"
     db_url = with_database(DATABASE_URL, name)

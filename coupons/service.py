@@ -13,9 +13,9 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from coupons.exceptions import OfferNotFound, OfferNotPending, OfferNotResumable
-from coupons.ledger_models import PendingUnit
 from coupons.models import Offer
 from coupons.schemas import TERMS, OfferIn, OfferPatch, term_problems
+from coupons.units import PendingUnit
 from credit.scoring import tier_rank
 from merchants.models import Merchant, Staff, Store
 from residents.models import Resident
@@ -109,7 +109,7 @@ async def _store_ids(offer: Offer, *, using_db: Any = None) -> list[uuid.UUID]:
 
 
 async def _fold_pending_units(offer_id: uuid.UUID, conn: Any) -> int:
-    """Add an unlimited offer's units not folded into ``redeemed_count`` yet (``coupons.ledger.fold_counts``) now.
+    """Add an unlimited offer's units not folded into ``redeemed_count`` yet (``coupons.stock.fold_counts``) now.
 
     Called with the offer row locked, before the offer gets a stock limit, so the limit is
     checked against every unit and ``remaining`` is exact at once. A fold locks the offer row

@@ -19,11 +19,14 @@ from typing import IO, Any
 import orjson
 from tqdm import tqdm
 
-from server.cli import command, with_db
+from server.cli import Commands, WithDb
 from server.crypto import FieldCipher, KeyedHasher
 from server.settings import Settings
 
 SHOWN_ERRORS = 20
+
+
+COMMANDS = Commands()
 
 
 def _open(path: Path, mode: str) -> IO[Any]:
@@ -133,10 +136,10 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=1000, help="lines per transaction (default 1000)")
 
 
-@command(
+@COMMANDS.command(
     "import-records", "import public credit records from a JSONL file (streaming, idempotent)", _import_args
 )
-def import_records_command(args: argparse.Namespace, settings: Settings) -> int:
+def import_records_command(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
     if not args.file.is_file():
         print(f"no such file: {args.file}", file=sys.stderr)
         return 2
@@ -151,7 +154,7 @@ def import_records_command(args: argparse.Namespace, settings: Settings) -> int:
         batch_size=args.batch_size,
         errors_path=args.errors,
     )
-    return with_db(settings, work)
+    return with_db(work)
 
 
 async def recompute_everyone(
@@ -180,20 +183,24 @@ def _recompute_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=1000, help="residents per transaction (default 1000)")
 
 
-@command("recompute-scores", "recompute every resident's score with the active ruleset", _recompute_args)
-def recompute_scores_command(args: argparse.Namespace, settings: Settings) -> int:
+@COMMANDS.command(
+    "recompute-scores", "recompute every resident's score with the active ruleset", _recompute_args
+)
+def recompute_scores_command(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
     if not 1 <= args.batch_size <= 10_000:
         print("--batch-size must be between 1 and 10000", file=sys.stderr)
         return 2
-    return with_db(settings, partial(recompute_everyone, batch_size=args.batch_size))
+    return with_db(partial(recompute_everyone, batch_size=args.batch_size))
 
 
 def _version_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("version", help="a stored ruleset version (POST /api/v1/admin/rulesets)")
 
 
-@command("dry-run-ruleset", "how many residents would change tier under a ruleset version", _version_args)
-def dry_run_ruleset_command(args: argparse.Namespace, settings: Settings) -> int:
+@COMMANDS.command(
+    "dry-run-ruleset", "how many residents would change tier under a ruleset version", _version_args
+)
+def dry_run_ruleset_command(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
     """The dry run without the HTTP response timeout (large populations)."""
     from credit.service import dry_run_ruleset
     from server.errors import AppError
@@ -207,11 +214,11 @@ def dry_run_ruleset_command(args: argparse.Namespace, settings: Settings) -> int
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         return 0
 
-    return with_db(settings, work)
+    return with_db(work)
 
 
-@command("activate-ruleset", "activate a ruleset version and move every score to it", _version_args)
-def activate_ruleset_command(args: argparse.Namespace, settings: Settings) -> int:
+@COMMANDS.command("activate-ruleset", "activate a ruleset version and move every score to it", _version_args)
+def activate_ruleset_command(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
     """The activation without the HTTP response timeout (large populations)."""
     from credit.service import activate_ruleset
     from server.errors import AppError
@@ -228,4 +235,4 @@ def activate_ruleset_command(args: argparse.Namespace, settings: Settings) -> in
         )
         return 0
 
-    return with_db(settings, work)
+    return with_db(work)

@@ -8,8 +8,15 @@ imported before sign-up attach the moment the resident appears.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from residents.models import Resident
 
 
 class Subject(Model):
@@ -19,9 +26,10 @@ class Subject(Model):
     subject_type = fields.CharField(max_length=24, default="natural_person")
     id_hash = fields.CharField(max_length=64)
     name_enc = fields.TextField(null=True)
-    resident = fields.OneToOneField(
+    resident: fields.OneToOneNullableRelation[Resident] = fields.OneToOneField(
         "residents.Resident", related_name="credit_subject", null=True, on_delete=fields.SET_NULL
     )
+    resident_id: UUID | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -33,7 +41,10 @@ class CreditRecord(Model):
     """One public credit record, idempotent by (source, source_record_id)."""
 
     id = fields.BigIntField(primary_key=True)
-    subject = fields.ForeignKeyField("credit.Subject", related_name="records", on_delete=fields.CASCADE)
+    subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
+        "credit.Subject", related_name="records", on_delete=fields.CASCADE
+    )
+    subject_id: int
     source = fields.CharField(max_length=64)
     source_record_id = fields.CharField(max_length=128)
     category = fields.CharField(max_length=32)
@@ -61,9 +72,10 @@ class VolunteerRecord(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    subject = fields.ForeignKeyField(
+    subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
         "credit.Subject", related_name="volunteer_records", on_delete=fields.CASCADE
     )
+    subject_id: int
     partner_id = fields.UUIDField(db_index=True)
     external_id = fields.CharField(max_length=128)
     activity = fields.CharField(max_length=255)
@@ -72,9 +84,10 @@ class VolunteerRecord(Model):
     ended_at = fields.DatetimeField()
     hours = fields.DecimalField(max_digits=5, decimal_places=2)
     status = fields.CharField(max_length=16, default="active")  # active, revoked
-    duplicate_of = fields.ForeignKeyField(
+    duplicate_of: fields.ForeignKeyNullableRelation[VolunteerRecord] = fields.ForeignKeyField(
         "credit.VolunteerRecord", related_name="duplicates", null=True, on_delete=fields.SET_NULL
     )
+    duplicate_of_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -88,7 +101,7 @@ class Ruleset(Model):
     """A versioned scoring ruleset, as data. Exactly one is active at a time."""
 
     version = fields.CharField(max_length=32, primary_key=True)
-    data = fields.JSONField()
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField()
     status = fields.CharField(max_length=16, default="draft")  # draft, active, retired
     created_at = fields.DatetimeField(auto_now_add=True)
     activated_at = fields.DatetimeField(null=True)
@@ -105,12 +118,15 @@ class CreditScore(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    subject = fields.OneToOneField("credit.Subject", related_name="score", on_delete=fields.CASCADE)
+    subject: fields.OneToOneRelation[Subject] = fields.OneToOneField(
+        "credit.Subject", related_name="score", on_delete=fields.CASCADE
+    )
+    subject_id: int
     score = fields.IntField()
     tier = fields.CharField(max_length=16)
     ruleset_version = fields.CharField(max_length=32)
     as_of = fields.DateField()
-    factors = fields.JSONField()
+    factors: fields.JSONField[list[dict[str, Any]]] = fields.JSONField()
     next_tier = fields.CharField(max_length=16, null=True)
     points_needed = fields.IntField(null=True)
     computed_at = fields.DatetimeField()
@@ -123,7 +139,10 @@ class ScoreHistory(Model):
     """A score that changed, with why (record added, ruleset activated, daily decay …)."""
 
     id = fields.BigIntField(primary_key=True)
-    subject = fields.ForeignKeyField("credit.Subject", related_name="score_history", on_delete=fields.CASCADE)
+    subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
+        "credit.Subject", related_name="score_history", on_delete=fields.CASCADE
+    )
+    subject_id: int
     score = fields.IntField()
     tier = fields.CharField(max_length=16)
     previous_tier = fields.CharField(max_length=16, null=True)

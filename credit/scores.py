@@ -26,6 +26,7 @@ from credit.exceptions import NoActiveRuleset
 from credit.models import Ruleset as RulesetRow
 from credit.models import Subject
 from credit.sql import Sql, chunks, execute, fetch, is_postgres
+from server.dbtypes import DbConn
 from server.sql import as_date, as_datetime
 
 NATURAL_PERSON = "natural_person"
@@ -45,19 +46,25 @@ TierChangeHook = Callable[[Any, Subject, str, str], Awaitable[None]]
 tier_change_hooks: list[TierChangeHook] = []
 
 
+def listen_to_tier_changes(hook: TierChangeHook) -> None:
+    """Have ``hook`` called at every tier change (the composition root wires partners' webhooks here)."""
+    if hook not in tier_change_hooks:
+        tier_change_hooks.append(hook)
+
+
 def local_today(now: datetime) -> date:
     """The as-of date of a score: today on the China Standard Time calendar."""
     return now.astimezone(scoring.LOCAL_TZ).date()
 
 
-def db(conn: Any | None) -> Any:
+def db(conn: DbConn | None) -> DbConn:
     return conn if conn is not None else connections.get("default")
 
 
 # --- rulesets -----------------------------------------------------------------------------
 
 
-async def active_ruleset(conn: Any) -> scoring.Ruleset:
+async def active_ruleset(conn: DbConn) -> scoring.Ruleset:
     """The stored active ruleset; on a fresh database the bundled default is stored and activated first.
 
     The engine never scores with a ruleset that is not in ``credit_rulesets``: every stored
@@ -72,7 +79,7 @@ async def active_ruleset(conn: Any) -> scoring.Ruleset:
     return scoring.parse_ruleset(row.data)
 
 
-async def seed_default_ruleset(conn: Any) -> None:
+async def seed_default_ruleset(conn: DbConn) -> None:
     """Store the bundled default ruleset, active, unless a ruleset is active already (race-safe)."""
     if await RulesetRow.filter(status="active").using_db(conn).exists():
         return
@@ -89,8 +96,8 @@ async def seed_default_ruleset(conn: Any) -> None:
     )
 
 
-async def stored_ruleset(conn: Any, version: str) -> scoring.Ruleset | None:
-    row = await RulesetRow.get_or_none(version=version).using_db(conn)
+async def stored_ruleset(conn: DbConn, version: str) -> scoring.Ruleset | None:
+    row = await RulesetRow.get_or_none(version=version, using_db=conn)
     return scoring.parse_ruleset(row.data) if row else None
 
 
@@ -98,7 +105,7 @@ async def stored_ruleset(conn: Any, version: str) -> scoring.Ruleset | None:
 
 
 async def load_facts(
-    conn: Any, subject_ids: Sequence[int]
+    conn: DbConn, subject_ids: Sequence[int]
 ) -> tuple[dict[int, list[scoring.RecordFact]], dict[int, list[scoring.VolunteerFact]]]:
     """Active records and counted volunteer hours of these subjects: two queries for the batch."""
     records: dict[int, list[scoring.RecordFact]] = {}
@@ -198,7 +205,7 @@ _SCORE_TYPES = ("bigint", "int", "text", "text", "date", "jsonb", "text", "int",
 _HISTORY_TYPES = ("bigint", "int", "text", "text", "text", "text", "timestamptz")
 
 
-async def lock_subjects(conn: Any, subject_ids: Iterable[int]) -> None:
+async def lock_subjects(conn: DbConn, subject_ids: Iterable[int]) -> None:
     """Row-lock subjects (in id order, so two writers never deadlock) before reading their records.
 
     Every write that changes what a subject's score is made of takes this lock first, so two
@@ -215,7 +222,7 @@ async def lock_subjects(conn: Any, subject_ids: Iterable[int]) -> None:
         )
 
 
-async def _current_scores(conn: Any, subject_ids: Sequence[int]) -> dict[int, _Current]:
+async def _current_scores(conn: DbConn, subject_ids: Sequence[int]) -> dict[int, _Current]:
     q = Sql(conn)
     rows = await fetch(
         conn,
@@ -241,7 +248,7 @@ async def recompute_subjects(
     subject_ids: Iterable[int],
     *,
     reason: str,
-    conn: Any,
+    conn: DbConn,
     as_of: date,
     now: datetime,
     rules: scoring.Ruleset | None = None,
@@ -355,7 +362,7 @@ async def recompute_subjects(
 
 
 async def ensure_subjects(
-    conn: Any,
+    conn: DbConn,
     names: dict[str, str | None],
     *,
     encrypt_name: Callable[[str, str], str] | None = None,
@@ -375,7 +382,12 @@ async def ensure_subjects(
             q = Sql(conn)
             rows = q.source(
                 [
-                    (subject_type, h, encrypt_name(h, names[h]) if encrypt_name and names[h] else None, now)
+                    (
+                        subject_type,
+                        h,
+                        encrypt_name(h, name) if encrypt_name and (name := names[h]) else None,
+                        now,
+                    )
                     for h in batch
                 ],
                 ("text", "text", "text", "timestamptz"),
@@ -390,7 +402,7 @@ async def ensure_subjects(
     return found
 
 
-async def _subject_ids(conn: Any, hashes: Sequence[str], subject_type: str) -> dict[str, int]:
+async def _subject_ids(conn: DbConn, hashes: Sequence[str], subject_type: str) -> dict[str, int]:
     found: dict[str, int] = {}
     for batch in chunks(hashes):
         q = Sql(conn)
@@ -405,7 +417,7 @@ async def _subject_ids(conn: Any, hashes: Sequence[str], subject_type: str) -> d
     return found
 
 
-async def attach_unlinked_residents(conn: Any) -> int:
+async def attach_unlinked_residents(conn: DbConn) -> int:
     """Link every bound resident that has no subject yet (one statement). Returns how many."""
     q = Sql(conn)
     now = q.p(datetime.now(UTC), cast="timestamptz")

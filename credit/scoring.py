@@ -371,7 +371,8 @@ def parse_ruleset(data: dict) -> Ruleset:
     bands_raw = p.obj("", data, "bands", BANDED_TIERS)
     bands = {t: p.int_("bands", bands_raw, t, minimum=None) for t in BANDED_TIERS}
     for lower, upper in pairwise(BANDED_TIERS):
-        if bands[lower] is not None and bands[upper] is not None and bands[upper] <= bands[lower]:
+        lower_band, upper_band = bands[lower], bands[upper]
+        if lower_band is not None and upper_band is not None and upper_band <= lower_band:
             p.add(f"bands.{upper}", f"must be greater than bands.{lower} (bands strictly increasing)")
     if lo is not None and bands["B"] is not None and bands["B"] <= lo:
         p.add("bands.B", "must be greater than min (tier C would be empty)")

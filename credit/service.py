@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -50,6 +50,7 @@ from credit.scores import (
     attach_unlinked_residents,
     compute,
     ensure_subjects,
+    listen_to_tier_changes,
     load_facts,
     local_today,
     lock_subjects,
@@ -61,8 +62,8 @@ from credit.sql import Sql, chunks, db_uuid, execute, fetch
 from residents.exceptions import IdentityRequired, IdentityTaken, IdNumberInvalid
 from residents.identity import id_number_problem, name_problem, normalize_id_number
 from residents.models import Resident
-from residents.service import identity_bound_hooks
 from server.crypto import FieldCipher, KeyedHasher
+from server.dbtypes import DbConn
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
 from server.sql import as_uuid
@@ -85,6 +86,7 @@ __all__ = [
     "recompute_all",
     "recompute_subject",
     "revoke_volunteer_record",
+    "listen_to_tier_changes",
     "tier_change_hooks",
     "tier_for_residents",
     "upsert_volunteer_record",
@@ -314,7 +316,9 @@ _RECORD_TYPES = (
 )
 
 
-async def _existing_records(conn: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
+async def _existing_records(
+    conn: DbConn, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, str]]:
     """(subject_id, content_hash) of the stored records among these keys."""
     found: dict[tuple[str, str], tuple[int, str]] = {}
     for batch in chunks(keys):
@@ -335,7 +339,7 @@ async def _existing_records(conn: Any, keys: list[tuple[str, str]]) -> dict[tupl
 # ===========================================================================================
 
 
-async def _link_subject(conn: Any, resident: Resident) -> int:
+async def _link_subject(conn: DbConn, resident: Resident) -> int:
     """The subject of the resident's ID number hash, created if needed and linked to the resident."""
     assert resident.id_number_hash is not None
     subject_id = (await ensure_subjects(conn, {resident.id_number_hash: None}))[resident.id_number_hash]
@@ -357,7 +361,7 @@ async def _link_subject(conn: Any, resident: Resident) -> int:
 
 
 async def attach_resident(conn: Any, resident: Resident) -> None:
-    """Identity-bound hook: link the resident to its subject (records imported earlier attach) and score it.
+    """After an identity is bound (``residents.service.bind_identity(then=…)``): link the resident to its subject (records imported earlier attach) and score it.
 
     Runs inside the binding transaction, so a resident is never bound without a score row.
     """
@@ -368,12 +372,8 @@ async def attach_resident(conn: Any, resident: Resident) -> None:
     await recompute_subjects([subject_id], reason=IDENTITY_BOUND, conn=conn, as_of=local_today(now), now=now)
 
 
-if attach_resident not in identity_bound_hooks:
-    identity_bound_hooks.append(attach_resident)
-
-
 async def recompute_subject(
-    subject_id: int, *, reason: str, conn: Any, as_of: date | None = None, now: datetime | None = None
+    subject_id: int, *, reason: str, conn: DbConn, as_of: date | None = None, now: datetime | None = None
 ) -> RecomputeResult:
     """Recompute one subject's score in ``conn``'s transaction (see ``credit.scores.recompute_subjects``)."""
     now = now or datetime.now(UTC)
@@ -421,7 +421,7 @@ async def tier_for_residents(resident_ids: Iterable[uuid.UUID]) -> dict[uuid.UUI
     return tiers
 
 
-def _default_conn() -> Any:
+def _default_conn() -> DbConn:
     from tortoise import connections
 
     return connections.get("default")
@@ -479,7 +479,8 @@ async def score_view(resident: Resident, *, now: datetime) -> dict[str, Any]:
 
 
 async def _subject_id_of(resident: Resident) -> int | None:
-    ids = await Subject.filter(resident_id=resident.id).limit(1).values_list("id", flat=True)
+    # tortoise types values_list(flat=True) as a list of tuples: the elements are the ids themselves.
+    ids: list[int] = await Subject.filter(resident_id=resident.id).limit(1).values_list("id", flat=True)  # type: ignore[assignment]
     return ids[0] if ids else None
 
 
@@ -585,7 +586,8 @@ async def volunteer_page(resident: Resident, *, limit: int, cursor: str | None) 
     subject_id = await _subject_id_of(resident)
     if subject_id is None:
         return {**page([], None), "total_hours": 0.0}
-    counted = await VolunteerRecord.filter(
+    # tortoise types values_list(flat=True) as a list of tuples: the elements are the hours themselves.
+    counted: list[Decimal] = await VolunteerRecord.filter(  # type: ignore[assignment]
         subject_id=subject_id, status="active", duplicate_of_id__isnull=True
     ).values_list("hours", flat=True)
     qs = VolunteerRecord.filter(subject_id=subject_id)
@@ -755,7 +757,7 @@ async def upsert_volunteer_record(
             await recompute_subjects(
                 subjects, reason=VOLUNTEER_CHANGED, conn=conn, as_of=local_today(now), now=now
             )
-            record = await VolunteerRecord.get(id=record.id).using_db(conn)
+            record = await VolunteerRecord.get(id=record.id, using_db=conn)
     except IntegrityError:
         raise VolunteerRecordConflict() from None
     return volunteer_out(record), created
@@ -780,7 +782,7 @@ async def revoke_volunteer_record(*, partner_id: uuid.UUID, external_id: str, no
         if record is None:
             return False
         await lock_subjects(conn, [record.subject_id])
-        record = await VolunteerRecord.get(id=record.id).using_db(conn)
+        record = await VolunteerRecord.get(id=record.id, using_db=conn)
         if record.status == "revoked":
             return True
         await (
@@ -795,7 +797,7 @@ async def revoke_volunteer_record(*, partner_id: uuid.UUID, external_id: str, no
     return True
 
 
-async def _mark_duplicates(conn: Any, subject_id: int) -> None:
+async def _mark_duplicates(conn: DbConn, subject_id: int) -> None:
     """Decide, for the whole subject, which active records are duplicates of an earlier-posted one.
 
     Records are taken in posting order (first post, then id). A record that overlaps in time
@@ -886,7 +888,7 @@ async def _get_ruleset(version: str) -> RulesetRow:
     return row
 
 
-async def _scored_subject_batches(batch_size: int) -> Any:
+async def _scored_subject_batches(batch_size: int) -> AsyncIterator[list[int]]:
     """Ids of the subjects linked to a resident, in id order, ``batch_size`` at a time (keyset pagination)."""
     conn = _default_conn()
     last = 0
@@ -969,7 +971,7 @@ async def activate_ruleset(version: str, *, now: datetime, batch_size: int = BAT
     try:
         async with in_transaction() as conn:
             await active_ruleset(conn)  # a fresh database: store the default before replacing it
-            row = await RulesetRow.get(version=version).using_db(conn)
+            row = await RulesetRow.get(version=version, using_db=conn)
             if row.status != "active":
                 await RulesetRow.filter(status="active").using_db(conn).update(status="retired")
                 await (
@@ -1006,7 +1008,7 @@ async def recompute_all(
     now: datetime | None = None,
     batch_size: int = BATCH_SIZE,
     attach: bool = True,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> RecomputeResult:
     """Recompute every resident's score, streaming subjects by id, one transaction per batch.
 

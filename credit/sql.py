@@ -12,18 +12,20 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from server.dbtypes import DbConn
+
 # PostgreSQL accepts at most 32767 parameters per statement; stay far below.
 MAX_ROWS_PER_STATEMENT = 1000
 
 
-def is_postgres(conn: Any) -> bool:
+def is_postgres(conn: DbConn) -> bool:
     return conn.capabilities.dialect == "postgres"
 
 
 class Sql:
     """Collects the parameters of one statement and renders their placeholders."""
 
-    def __init__(self, conn: Any):
+    def __init__(self, conn: DbConn):
         self.pg = is_postgres(conn)
         self.params: list[Any] = []
 
@@ -80,7 +82,7 @@ class Sql:
         return " FOR UPDATE" if self.pg else ""
 
 
-async def fetch(conn: Any, sql: str, params: list[Any]) -> list[Any]:
+async def fetch(conn: DbConn, sql: str, params: list[Any]) -> list[Any]:
     """Rows of a query (also of ``INSERT … RETURNING``), as positional records."""
     if is_postgres(conn):
         async with conn.acquire_connection() as raw:
@@ -89,7 +91,7 @@ async def fetch(conn: Any, sql: str, params: list[Any]) -> list[Any]:
     return list(rows)
 
 
-async def execute(conn: Any, sql: str, params: list[Any]) -> None:
+async def execute(conn: DbConn, sql: str, params: list[Any]) -> None:
     await conn.execute_query(sql, params)
 
 
@@ -98,6 +100,6 @@ def chunks(items: Sequence[Any], size: int = MAX_ROWS_PER_STATEMENT) -> Iterable
         yield items[start : start + size]
 
 
-def db_uuid(conn: Any, value: uuid.UUID) -> Any:
+def db_uuid(conn: DbConn, value: uuid.UUID) -> Any:
     """A UUID as the driver wants it (asyncpg: UUID, SQLite: its text form)."""
     return value if is_postgres(conn) else str(value)

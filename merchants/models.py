@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -19,7 +21,10 @@ class Merchant(Model):
 
 class Store(Model):
     id = fields.UUIDField(primary_key=True)
-    merchant = fields.ForeignKeyField("merchants.Merchant", related_name="stores", on_delete=fields.RESTRICT)
+    merchant: fields.ForeignKeyRelation[Merchant] = fields.ForeignKeyField(
+        "merchants.Merchant", related_name="stores", on_delete=fields.RESTRICT
+    )
+    merchant_id: UUID
     name = fields.CharField(max_length=128)
     region = fields.CharField(max_length=6)
     address = fields.CharField(max_length=255, null=True)
@@ -31,12 +36,17 @@ class Store(Model):
 
 class Staff(Model):
     id = fields.UUIDField(primary_key=True)
-    merchant = fields.ForeignKeyField("merchants.Merchant", related_name="staff", on_delete=fields.RESTRICT)
+    merchant: fields.ForeignKeyRelation[Merchant] = fields.ForeignKeyField(
+        "merchants.Merchant", related_name="staff", on_delete=fields.RESTRICT
+    )
+    merchant_id: UUID
     username = fields.CharField(max_length=64, unique=True)
     password_hash = fields.CharField(max_length=255)
     role = fields.CharField(max_length=16)  # owner | manager | cashier
     is_active = fields.BooleanField(default=True)
-    stores = fields.ManyToManyField("merchants.Store", related_name="staff", through="staff_stores")
+    stores: fields.ManyToManyRelation[Store] = fields.ManyToManyField(
+        "merchants.Store", related_name="staff", through="staff_stores"
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Any
 
+from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -23,6 +24,7 @@ from server.auth import (
     password_login,
 )
 from server.errors import Unauthenticated, ValidationFailed
+from server.wechat import WeChat
 
 
 def merchant_out(m: Merchant) -> dict[str, Any]:
@@ -190,7 +192,7 @@ async def visible_store_ids(staff: Staff, store_id: uuid.UUID | None) -> list[uu
     return [uuid.UUID(i) for i in await staff_store_ids(staff)]
 
 
-async def store_entry_code(store: Store, *, wechat: Any, redis: Any) -> bytes:
+async def store_entry_code(store: Store, *, wechat: WeChat, redis: aioredis.Redis) -> bytes:
     """The store's mini-program code (wxacode getUnlimited) as PNG, from WeChat once, then from Redis.
 
     The code never changes for a store (the scene is the store id), so it is cached for a month;
@@ -203,7 +205,8 @@ async def store_entry_code(store: Store, *, wechat: Any, redis: Any) -> bytes:
         _log.warning("Redis unavailable: fetching the store entry code from WeChat without the cache")
         cached = None
     if cached:
-        return bytes(cached)
+        # redis types GET as bytes | str whatever decode_responses says; connect_redis never decodes.
+        return bytes(cached)  # type: ignore[arg-type]
     image = await wechat.wxacode_unlimited(scene=store.id.hex, page=ENTRY_PAGE, width=ENTRY_CODE_WIDTH_PX)
     try:
         await redis.set(key, image, ex=_ENTRY_CODE_CACHE_S)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
-from coupons import ledger
-from coupons.ledger_schemas import (
+from redemptions import reports, wallet
+from redemptions.schemas import (
     ClaimOut,
     CouponListQuery,
     CouponPage,
@@ -44,9 +44,9 @@ resident_only = authenticated(Audience.RESIDENT)
     "IDEMPOTENCY_CONFLICT",
 )
 @resident_only
-async def claim(request: Request, offer_id: str):
+async def claim(request: Request, offer_id: str) -> HTTPResponse:
     resident = await current_resident(request.ctx.principal, need_consent=True, need_identity=True)
-    result = await ledger.claim_coupon(
+    result = await wallet.claim_coupon(
         resident_id=resident.id,
         offer_id=parse_uuid(offer_id, what="offer"),
         idempotency_key=parse_idempotency_key(request.headers.get("idempotency-key")),
@@ -64,10 +64,10 @@ async def claim(request: Request, offer_id: str):
 @openapi.parameter("cursor", str, "query")
 @openapi.response(200, {"application/json": CouponPage})
 @resident_only
-async def coupons(request: Request):
+async def coupons(request: Request) -> HTTPResponse:
     resident = await current_resident(request.ctx.principal)
     query = parse_query(request, CouponListQuery)
-    result = await ledger.list_coupons(
+    result = await wallet.list_coupons(
         resident.id, status=query.status, now=datetime.now(UTC), limit=query.limit, cursor=query.cursor
     )
     return json(result)
@@ -82,7 +82,7 @@ async def coupons(request: Request):
 @openapi.parameter("cursor", str, "query")
 @openapi.response(200, {"application/json": ResidentRedemptionPage})
 @resident_only
-async def redemptions(request: Request):
+async def redemptions(request: Request) -> HTTPResponse:
     resident = await current_resident(request.ctx.principal)
     query = parse_query(request, HistoryQuery)
-    return json(await ledger.resident_redemptions(resident.id, limit=query.limit, cursor=query.cursor))
+    return json(await reports.resident_redemptions(resident.id, limit=query.limit, cursor=query.cursor))

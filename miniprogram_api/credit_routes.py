@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from credit import service as credit
 from credit.schemas import HistoryPage, PageQuery, RecordPage, ScoreOut, VolunteerPage
+from residents.models import Resident
 from residents.service import current_resident
 from server.auth import Audience
 from server.http import authenticated, json, parse_query
@@ -17,7 +18,7 @@ bp = Blueprint("miniprogram_credit", url_prefix="/api/v1/mp")
 resident_only = authenticated(Audience.RESIDENT)
 
 
-async def _me(request: Request):
+async def _me(request: Request) -> Resident:
     return await current_resident(request.ctx.principal, need_consent=True, need_identity=True)
 
 
@@ -27,7 +28,7 @@ async def _me(request: Request):
 @openapi.response(200, {"application/json": ScoreOut})
 @openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
 @resident_only
-async def score(request: Request):
+async def score(request: Request) -> HTTPResponse:
     return json(await credit.score_view(await _me(request), now=datetime.now(UTC)))
 
 
@@ -39,7 +40,7 @@ async def score(request: Request):
 @openapi.response(200, {"application/json": HistoryPage})
 @openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
 @resident_only
-async def score_history(request: Request):
+async def score_history(request: Request) -> HTTPResponse:
     resident = await _me(request)
     query = parse_query(request, PageQuery)
     return json(await credit.history_page(resident, limit=query.limit, cursor=query.cursor))
@@ -53,7 +54,7 @@ async def score_history(request: Request):
 @openapi.response(200, {"application/json": RecordPage})
 @openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
 @resident_only
-async def records(request: Request):
+async def records(request: Request) -> HTTPResponse:
     resident = await _me(request)
     query = parse_query(request, PageQuery)
     return json(
@@ -69,7 +70,7 @@ async def records(request: Request):
 @openapi.response(200, {"application/json": VolunteerPage})
 @openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
 @resident_only
-async def volunteer_hours(request: Request):
+async def volunteer_hours(request: Request) -> HTTPResponse:
     resident = await _me(request)
     query = parse_query(request, PageQuery)
     return json(await credit.volunteer_page(resident, limit=query.limit, cursor=query.cursor))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from partners import access_log, grants
@@ -29,7 +29,7 @@ resident_only = authenticated(Audience.RESIDENT)
 @openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
 @openapi.response(422, description="VALIDATION_ERROR: unknown partner, a scope the partner does not have")
 @resident_only
-async def create_grant(request: Request):
+async def create_grant(request: Request) -> HTTPResponse:
     body = parse_body(request, GrantIn)
     resident = await residents.current_resident(request.ctx.principal, need_consent=True, need_identity=True)
     result = await grants.create_grant(
@@ -49,7 +49,7 @@ async def create_grant(request: Request):
 @openapi.parameter("cursor", str, "query")
 @openapi.response(200, {"application/json": GrantListOut})
 @resident_only
-async def list_grants(request: Request):
+async def list_grants(request: Request) -> HTTPResponse:
     query = parse_query(request, PageQuery)
     resident = await residents.current_resident(request.ctx.principal)
     return json(
@@ -63,7 +63,7 @@ async def list_grants(request: Request):
 @openapi.response(200, {"application/json": GrantOut})
 @openapi.response(404, description="GRANT_NOT_FOUND")
 @resident_only
-async def revoke_grant(request: Request, grant_id: str):
+async def revoke_grant(request: Request, grant_id: str) -> HTTPResponse:
     resident = await residents.current_resident(request.ctx.principal)
     return json(
         await grants.revoke_grant(resident, parse_uuid(grant_id, what="grant"), now=datetime.now(UTC))
@@ -77,7 +77,7 @@ async def revoke_grant(request: Request, grant_id: str):
 @openapi.parameter("cursor", str, "query")
 @openapi.response(200, {"application/json": AccessLogOut})
 @resident_only
-async def get_access_log(request: Request):
+async def get_access_log(request: Request) -> HTTPResponse:
     query = parse_query(request, PageQuery)
     resident = await residents.current_resident(request.ctx.principal)
     return json(await access_log.resident_access_log(resident.id, limit=query.limit, cursor=query.cursor))

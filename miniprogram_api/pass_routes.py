@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from coupons import service as coupons
@@ -46,7 +46,7 @@ def _want_image(request: Request) -> bool:
 @openapi.response(200, {"application/json": PassOut})
 @openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
 @resident_only
-async def issue_pass(request: Request):
+async def issue_pass(request: Request) -> HTTPResponse:
     image = _want_image(request)
     try:
         resident_id = uuid.UUID(request.ctx.principal.subject_id)
@@ -68,7 +68,7 @@ async def issue_pass(request: Request):
 @openapi.response(200, {"application/json": {"items": [BenefitOut], "next_cursor": str, "tier": str}})
 @openapi.response(403, description="CONSENT_REQUIRED")
 @resident_only
-async def benefits(request: Request):
+async def benefits(request: Request) -> HTTPResponse:
     query = parse_query(request, BenefitsQuery)
     resident = await residents.current_resident(request.ctx.principal, need_consent=True)
     result = await coupons.list_benefits(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
-from credit.service import live_tier
+from credit.service import attach_resident, live_tier
 from residents import service
 from residents.schemas import (
     ConsentIn,
@@ -29,7 +29,7 @@ resident_only = authenticated(Audience.RESIDENT)
 @openapi.body({"application/json": LoginIn})
 @openapi.response(200, {"application/json": LoginOut})
 @openapi.response(401, description="WECHAT_CODE_INVALID")
-async def login(request: Request):
+async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, LoginIn)
     session = await request.app.ctx.wechat.code_to_session(body.code)
     resident, pair = await service.login(
@@ -42,7 +42,7 @@ async def login(request: Request):
 @openapi.summary("Exchange a refresh token for a new pair (the old one stops working)")
 @openapi.body({"application/json": RefreshIn})
 @openapi.response(200, {"application/json": LoginOut})
-async def refresh(request: Request):
+async def refresh(request: Request) -> HTTPResponse:
     body = parse_body(request, RefreshIn)
     resident, pair = await service.refresh(tokens=request.app.ctx.tokens, refresh_token=body.refresh_token)
     return json({**pair.as_dict(), "resident": service.summary(resident)})
@@ -53,7 +53,7 @@ async def refresh(request: Request):
 @openapi.secured("bearer")
 @openapi.response(200, {"application/json": ConsentOut})
 @resident_only
-async def get_consent(request: Request):
+async def get_consent(request: Request) -> HTTPResponse:
     resident = await service.current_resident(request.ctx.principal)
     return json(service.consent_view(resident))
 
@@ -64,7 +64,7 @@ async def get_consent(request: Request):
 @openapi.body({"application/json": ConsentIn})
 @openapi.response(200, {"application/json": ConsentOut})
 @resident_only
-async def accept_consent(request: Request):
+async def accept_consent(request: Request) -> HTTPResponse:
     body = parse_body(request, ConsentIn)
     resident = await service.current_resident(request.ctx.principal)
     return json(await service.accept_consent(resident, version=body.version))
@@ -75,7 +75,7 @@ async def accept_consent(request: Request):
 @openapi.secured("bearer")
 @openapi.response(200, {"application/json": ConsentOut})
 @resident_only
-async def withdraw_consent(request: Request):
+async def withdraw_consent(request: Request) -> HTTPResponse:
     resident = await service.current_resident(request.ctx.principal)
     return json(await service.withdraw_consent(resident))
 
@@ -88,13 +88,19 @@ async def withdraw_consent(request: Request):
 @openapi.response(422, description="ID_NUMBER_INVALID / VALIDATION_ERROR / PHONE_CODE_INVALID")
 @openapi.response(409, description="IDENTITY_TAKEN / IDENTITY_ALREADY_BOUND")
 @resident_only
-async def bind_identity(request: Request):
+async def bind_identity(request: Request) -> HTTPResponse:
     body = parse_body(request, IdentityIn)
     ctx = request.app.ctx
     resident = await service.current_resident(request.ctx.principal, need_consent=True)
     phone = await ctx.wechat.phone_number(body.phone_code) if body.phone_code else None
     result = await service.bind_identity(
-        resident, name=body.name, id_number=body.id_number, phone=phone, cipher=ctx.cipher, hasher=ctx.hasher
+        resident,
+        name=body.name,
+        id_number=body.id_number,
+        phone=phone,
+        cipher=ctx.cipher,
+        hasher=ctx.hasher,
+        then=attach_resident,
     )
     return json(result)
 
@@ -104,7 +110,7 @@ async def bind_identity(request: Request):
 @openapi.secured("bearer")
 @openapi.response(200, {"application/json": MeOut})
 @resident_only
-async def me(request: Request):
+async def me(request: Request) -> HTTPResponse:
     resident = await service.current_resident(request.ctx.principal)
     tier = await live_tier(resident.id) if resident.identity_bound else None
     return json(service.profile(resident, cipher=request.app.ctx.cipher, tier=tier))

@@ -17,6 +17,7 @@ from tortoise.expressions import Q
 from merchants.models import Merchant, Store
 from partners.models import Partner, PartnerAccess
 from passes.models import Scan
+from server.dbtypes import DbConn
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
 
@@ -37,7 +38,12 @@ _PARTNER, _MERCHANT = 1, 0
 
 
 async def record(
-    *, partner_id: uuid.UUID, resident_id: uuid.UUID, purpose: str, at: datetime, using_db: Any = None
+    *,
+    partner_id: uuid.UUID,
+    resident_id: uuid.UUID,
+    purpose: str,
+    at: datetime,
+    using_db: DbConn | None = None,
 ) -> None:
     """Log one partner access to a resident's data."""
     await PartnerAccess.create(
@@ -54,7 +60,9 @@ def _after(query: Any, column: str, rank: int, cursor: tuple[datetime, int, str]
         return query.filter(**{f"{column}__lt": at})
     if rank < cursor_rank:
         return query.filter(**{f"{column}__lte": at})
-    return query.filter(Q(**{f"{column}__lt": at}) | Q(**{column: at, "id__lt": last_id}))
+    before: dict[str, Any] = {f"{column}__lt": at}
+    same_at: dict[str, Any] = {column: at, "id__lt": last_id}
+    return query.filter(Q(**before) | Q(**same_at))
 
 
 def _cursor(raw: str | None) -> tuple[datetime, int, str] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from admin.service import current_admin
@@ -35,7 +35,7 @@ admin_only = authenticated(Audience.ADMIN)
 @openapi.response(201, {"application/json": PartnerCreatedOut})
 @openapi.response(422, description="VALIDATION_ERROR: unknown kind or scope, bad webhook_url")
 @admin_only
-async def create_partner(request: Request):
+async def create_partner(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     body = parse_body(request, PartnerIn)
     ctx = request.app.ctx
@@ -51,7 +51,7 @@ async def create_partner(request: Request):
 @openapi.parameter("cursor", str, "query")
 @openapi.response(200, {"application/json": PartnerListOut})
 @admin_only
-async def list_partners(request: Request):
+async def list_partners(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     query = parse_query(request, PartnerListQuery)
     partners, next_cursor = await service.list_partners(limit=query.limit, cursor=query.cursor)
@@ -65,7 +65,7 @@ async def list_partners(request: Request):
 @openapi.response(200, {"application/json": PartnerOut})
 @openapi.response(404, description="PARTNER_NOT_FOUND")
 @admin_only
-async def get_partner(request: Request, partner_id: str):
+async def get_partner(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     partner = await service.get_partner(parse_uuid(partner_id, what="partner"))
     return json(service.partner_out(partner))
@@ -78,7 +78,7 @@ async def get_partner(request: Request, partner_id: str):
 @openapi.response(200, {"application/json": RotatedSecretOut})
 @openapi.response(404, description="PARTNER_NOT_FOUND")
 @admin_only
-async def rotate_secret(request: Request, partner_id: str):
+async def rotate_secret(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     ctx = request.app.ctx
     partner, secret = await service.rotate_secret(
@@ -103,7 +103,7 @@ async def rotate_secret(request: Request, partner_id: str):
 @openapi.response(404, description="PARTNER_NOT_FOUND")
 @openapi.response(422, description="VALIDATION_ERROR: unknown merchants")
 @admin_only
-async def set_partner_merchants(request: Request, partner_id: str):
+async def set_partner_merchants(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     body = parse_body(request, PartnerMerchantsIn)
     return json(await grants.set_partner_merchants(parse_uuid(partner_id, what="partner"), body.merchant_ids))
@@ -116,7 +116,7 @@ async def set_partner_merchants(request: Request, partner_id: str):
 @openapi.response(200, {"application/json": PartnerMerchantsOut})
 @openapi.response(404, description="PARTNER_NOT_FOUND")
 @admin_only
-async def get_partner_merchants(request: Request, partner_id: str):
+async def get_partner_merchants(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     return json(await grants.partner_merchants(parse_uuid(partner_id, what="partner")))
 
@@ -131,7 +131,7 @@ async def get_partner_merchants(request: Request, partner_id: str):
 @openapi.response(200, {"application/json": DeliveryListOut})
 @openapi.response(404, description="PARTNER_NOT_FOUND")
 @admin_only
-async def list_webhook_deliveries(request: Request, partner_id: str):
+async def list_webhook_deliveries(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     query = parse_query(request, DeliveryListQuery)
     return json(
@@ -152,7 +152,7 @@ async def list_webhook_deliveries(request: Request, partner_id: str):
 @openapi.response(404, description="WEBHOOK_DELIVERY_NOT_FOUND")
 @openapi.response(409, description="WEBHOOK_ALREADY_DELIVERED / WEBHOOK_DELIVERY_IN_FLIGHT")
 @admin_only
-async def redeliver_webhook(request: Request, delivery_id: str):
+async def redeliver_webhook(request: Request, delivery_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     return json(
         await webhooks.redeliver(parse_uuid(delivery_id, what="webhook delivery"), now=service.utcnow())

@@ -1,9 +1,4 @@
-"""``xinyi webhooks-worker``: deliver partner webhooks from a process of its own.
-
-Importing this module (the CLI does, for every command) also registers the tier-change hook
-that writes ``tier.changed`` events, so tier changes made by ``xinyi import-records`` or
-``xinyi recompute-scores`` reach partners like those made through the API.
-"""
+"""``xinyi webhooks-worker``: deliver partner webhooks from a process of its own."""
 
 from __future__ import annotations
 
@@ -13,17 +8,21 @@ import contextlib
 import signal
 
 from partners.webhooks import WebhookConfig, WebhookWorker
-from server.cli import command, with_db
+from server.cli import Commands, WithDb
 from server.crypto import FieldCipher
 from server.settings import Settings
+
+COMMANDS = Commands()
 
 
 def _worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
 
 
-@command("webhooks-worker", "deliver partner webhooks (several may run at once on PostgreSQL)", _worker_args)
-def webhooks_worker(args: argparse.Namespace, settings: Settings) -> int:
+@COMMANDS.command(
+    "webhooks-worker", "deliver partner webhooks (several may run at once on PostgreSQL)", _worker_args
+)
+def webhooks_worker(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
     async def work() -> int:
         worker = WebhookWorker(
             cipher=FieldCipher(settings.data_encryption_key),
@@ -45,4 +44,4 @@ def webhooks_worker(args: argparse.Namespace, settings: Settings) -> int:
         await worker.run()
         return 0
 
-    return with_db(settings, work)
+    return with_db(work)

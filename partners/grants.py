@@ -31,6 +31,7 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from coupons.models import Offer
 from partners import access_log, webhooks
 from partners.exceptions import (
     GrantCodeInvalid,
@@ -40,11 +41,14 @@ from partners.exceptions import (
     PartnerNotFound,
 )
 from partners.models import Grant, GrantStatus, Partner, PartnerMerchant
+from redemptions import rules
+from redemptions import service as ledger
 from residents.models import Resident
 from residents.service import is_consented
 from server.crypto import KeyedHasher
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
+from server.sql import DirectPool
 
 CODE_TTL = timedelta(minutes=10)
 """An authorization code lives 10 minutes and is spent by its first exchange."""
@@ -164,7 +168,7 @@ async def revoke_grant(resident: Resident, grant_id: uuid.UUID, *, now: datetime
             grant.status, grant.revoked_at = GrantStatus.REVOKED.value, now
             if was_held:
                 await webhooks.enqueue_grant_revoked(conn, grant, now=now)
-        partner = await Partner.get(id=grant.partner_id).using_db(conn)
+        partner = await Partner.get(id=grant.partner_id, using_db=conn)
     return grant_out(grant, partner.name, now)
 
 
@@ -194,7 +198,7 @@ async def exchange_code(partner: Partner, code: str, *, now: datetime) -> dict[s
         )
         if spent != 1:
             raise GrantCodeInvalid()
-        grant = await Grant.get(code_hash=code_hash).using_db(conn)
+        grant = await Grant.get(code_hash=code_hash, using_db=conn)
         await (
             Grant.filter(
                 partner_id=partner.id, resident_id=grant.resident_id, status=GrantStatus.ACTIVE.value
@@ -347,6 +351,7 @@ async def redeem_online(
     external_order_id: str,
     order_amount_fen: int,
     now: datetime,
+    db: DirectPool | None = None,
 ) -> OnlineRedemption:
     """``redemption:write``: redeem an offer for a resident who granted it, through the ledger merchants use.
 
@@ -357,9 +362,6 @@ async def redeem_online(
     which is idempotent by (partner, external_order_id): the same order again answers the first
     redemption with 200, another body 409 ``IDEMPOTENCY_CONFLICT``.
     """
-    from coupons import ledger
-    from coupons.models import Offer
-
     granted = await require_grant(partner, ref, scope="redemption:write", now=now)
     offer = await Offer.get_or_none(id=offer_id)
     if offer is None or not await merchant_linked(partner.id, offer.merchant_id):
@@ -368,10 +370,11 @@ async def redeem_online(
         resident_id=granted.resident_id,
         offer_id=offer_id,
         order_amount_fen=order_amount_fen,
-        channel=ledger.PARTNER,
+        channel=rules.PARTNER,
         now=now,
         partner_id=partner.id,
         external_order_id=external_order_id,
+        db=db,
     )
     if not result.replayed:
         await access_log.record(

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
+from uuid import UUID
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from merchants.models import Merchant
+    from residents.models import Resident
 
 
 class PartnerKind(StrEnum):
@@ -36,7 +42,7 @@ class Partner(Model):
     id = fields.UUIDField(primary_key=True)
     name = fields.CharField(max_length=128)
     kind = fields.CharField(max_length=24)
-    scopes = fields.JSONField(default=list)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     key = fields.CharField(max_length=64, unique=True)
     secret_enc = fields.TextField()
     previous_secret_enc = fields.TextField(null=True)
@@ -74,11 +80,15 @@ class Grant(Model):
     """
 
     id = fields.UUIDField(primary_key=True)
-    partner = fields.ForeignKeyField("partners.Partner", related_name="grants", on_delete=fields.CASCADE)
-    resident = fields.ForeignKeyField(
+    partner: fields.ForeignKeyRelation[Partner] = fields.ForeignKeyField(
+        "partners.Partner", related_name="grants", on_delete=fields.CASCADE
+    )
+    partner_id: UUID
+    resident: fields.ForeignKeyRelation[Resident] = fields.ForeignKeyField(
         "residents.Resident", related_name="partner_grants", on_delete=fields.CASCADE
     )
-    scopes = fields.JSONField(default=list)
+    resident_id: UUID
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     partner_user_ref = fields.CharField(max_length=40)
     status = fields.CharField(max_length=16, default=GrantStatus.PENDING.value)
     code_hash = fields.CharField(max_length=64, unique=True)
@@ -101,12 +111,14 @@ class PartnerMerchant(Model):
     """A merchant whose offers a partner may redeem online (the 信用合作联盟 agreement)."""
 
     id = fields.BigIntField(primary_key=True)
-    partner = fields.ForeignKeyField(
+    partner: fields.ForeignKeyRelation[Partner] = fields.ForeignKeyField(
         "partners.Partner", related_name="merchant_links", on_delete=fields.CASCADE
     )
-    merchant = fields.ForeignKeyField(
+    partner_id: UUID
+    merchant: fields.ForeignKeyRelation[Merchant] = fields.ForeignKeyField(
         "merchants.Merchant", related_name="partner_links", on_delete=fields.CASCADE
     )
+    merchant_id: UUID
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -134,9 +146,10 @@ class WebhookDelivery(Model):
     """
 
     id = fields.UUIDField(primary_key=True)
-    partner = fields.ForeignKeyField(
+    partner: fields.ForeignKeyRelation[Partner] = fields.ForeignKeyField(
         "partners.Partner", related_name="webhook_deliveries", on_delete=fields.CASCADE
     )
+    partner_id: UUID
     type = fields.CharField(max_length=32)
     body = fields.TextField()
     status = fields.CharField(max_length=16, default=DeliveryStatus.PENDING.value)
@@ -161,10 +174,14 @@ class PartnerAccess(Model):
     """A partner's read or verification of a resident's data, for the resident's access log."""
 
     id = fields.UUIDField(primary_key=True)
-    partner = fields.ForeignKeyField("partners.Partner", related_name="accesses", on_delete=fields.CASCADE)
-    resident = fields.ForeignKeyField(
+    partner: fields.ForeignKeyRelation[Partner] = fields.ForeignKeyField(
+        "partners.Partner", related_name="accesses", on_delete=fields.CASCADE
+    )
+    partner_id: UUID
+    resident: fields.ForeignKeyRelation[Resident] = fields.ForeignKeyField(
         "residents.Resident", related_name="partner_accesses", on_delete=fields.CASCADE
     )
+    resident_id: UUID
     purpose = fields.CharField(max_length=32)  # tier_read | pass_verify | online_redemption
     at = fields.DatetimeField()
 

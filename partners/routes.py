@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from credit import service as credit_service
@@ -101,7 +101,7 @@ def _external_id(value: str) -> str:
     422, description="VALIDATION_ERROR / ID_NUMBER_INVALID: hours ≤ 0 or > 24, a start in the future …"
 )
 @signed_partner(PartnerScope.VOLUNTEER_WRITE)
-async def put_volunteer_hours(request: Request, external_id: str):
+async def put_volunteer_hours(request: Request, external_id: str) -> HTTPResponse:
     external_id = _external_id(external_id)
     body = parse_body(request, VolunteerHoursIn)
     ctx = request.app.ctx
@@ -127,7 +127,7 @@ async def put_volunteer_hours(request: Request, external_id: str):
 @openapi.response(200, description='{"external_id", "status": "revoked"}')
 @openapi.response(404, description="VOLUNTEER_RECORD_NOT_FOUND")
 @signed_partner(PartnerScope.VOLUNTEER_WRITE)
-async def delete_volunteer_hours(request: Request, external_id: str):
+async def delete_volunteer_hours(request: Request, external_id: str) -> HTTPResponse:
     external_id = _external_id(external_id)
     revoked = await credit_service.revoke_volunteer_record(
         partner_id=request.ctx.partner.id, external_id=external_id, now=request.ctx.now
@@ -149,7 +149,7 @@ async def delete_volunteer_hours(request: Request, external_id: str):
     400, description="GRANT_CODE_INVALID: unknown, expired, already used, or issued to another partner"
 )
 @signed_partner(None)
-async def exchange_grant_code(request: Request):
+async def exchange_grant_code(request: Request) -> HTTPResponse:
     body = parse_body(request, ExchangeIn)
     return json(await grants.exchange_code(request.ctx.partner, body.authorization_code, now=request.ctx.now))
 
@@ -162,7 +162,7 @@ async def exchange_grant_code(request: Request):
     403, description="SCOPE_MISSING / GRANT_REQUIRED (never granted, revoked, expired, not your reference)"
 )
 @signed_partner(PartnerScope.TIER_READ)
-async def resident_tier(request: Request, partner_user_ref: str):
+async def resident_tier(request: Request, partner_user_ref: str) -> HTTPResponse:
     return json(await grants.read_tier(request.ctx.partner, partner_user_ref, now=request.ctx.now))
 
 
@@ -176,7 +176,7 @@ async def resident_tier(request: Request, partner_user_ref: str):
     description='{"valid": true, "tier", "resident_ref", "expires_at"} or {"valid": false, "reason"}',
 )
 @signed_partner(PartnerScope.PASS_VERIFY)
-async def verify_pass(request: Request):
+async def verify_pass(request: Request) -> HTTPResponse:
     body = parse_body(request, PassVerifyIn)
     ctx = request.app.ctx
     result = await grants.verify_pass(
@@ -212,7 +212,7 @@ async def verify_pass(request: Request):
     "OFFER_NOT_ACTIVE / COUPON_REQUIRED",
 )
 @signed_partner(PartnerScope.REDEMPTION_WRITE)
-async def redeem_online(request: Request):
+async def redeem_online(request: Request) -> HTTPResponse:
     body = parse_body(request, OnlineRedemptionIn)
     result = await grants.redeem_online(
         request.ctx.partner,
@@ -221,5 +221,6 @@ async def redeem_online(request: Request):
         external_order_id=body.external_order_id,
         order_amount_fen=body.order_amount_fen,
         now=request.ctx.now,
+        db=request.app.ctx.ledger,
     )
     return json(result.redemption, status=result.status_code)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 from sanic import Request
 from sanic.response import HTTPResponse
@@ -154,7 +155,7 @@ def read_signed_request(request: Request) -> SignedRequest:
 
 
 async def verify_signed_request(
-    signed: SignedRequest, *, redis: Any, cipher: FieldCipher, now: datetime
+    signed: SignedRequest, *, redis: aioredis.Redis, cipher: FieldCipher, now: datetime
 ) -> Partner:
     """The partner that signed this request, or the contract's 401 (503 when Redis is down)."""
     partner = await service.find_by_key(signed.key)

@@ -55,7 +55,6 @@ import orjson
 from tortoise import connections
 from tortoise.expressions import F, Q
 
-from credit.service import tier_change_hooks
 from partners.exceptions import WebhookAlreadyDelivered, WebhookDeliveryInFlight, WebhookDeliveryNotFound
 from partners.models import DeliveryStatus, Grant, GrantStatus, Partner, WebhookDelivery
 from partners.service import current_secret
@@ -63,7 +62,9 @@ from partners.signing import signed_headers
 from partners.webhook_url import IPAddress, Resolver, WebhookUrlRejected, check_webhook_url
 from residents.models import Resident
 from residents.service import is_consented
+from server.context import FrameContext
 from server.crypto import FieldCipher
+from server.dbtypes import DbConn
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
 from server.settings import Settings
@@ -89,7 +90,7 @@ LISTEN_RETRY_S = 30.0
 # ===========================================================================================
 
 
-def _is_postgres(conn: Any) -> bool:
+def _is_postgres(conn: DbConn) -> bool:
     return conn.capabilities.dialect == "postgres"
 
 
@@ -106,7 +107,7 @@ def event_body(event_id: uuid.UUID, event_type: str, created_at: datetime, data:
 
 
 async def enqueue(
-    conn: Any, events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]], *, now: datetime
+    conn: DbConn, events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]], *, now: datetime
 ) -> list[uuid.UUID]:
     """Write events ``(partner_id, type, data)`` to the outbox in ``conn``'s transaction; wake the workers at commit."""
     rows = []
@@ -136,14 +137,16 @@ async def enqueue(
     return [r.id for r in rows]
 
 
-async def _partners_with_url(conn: Any, partner_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+async def _partners_with_url(conn: DbConn, partner_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     if not partner_ids:
         return set()
-    return set(
-        await Partner.filter(id__in=partner_ids, webhook_url__isnull=False)
+    # tortoise types values_list(flat=True) as a list of tuples: the elements are the ids themselves.
+    ids: list[uuid.UUID] = await (  # type: ignore[assignment]
+        Partner.filter(id__in=partner_ids, webhook_url__isnull=False)
         .using_db(conn)
         .values_list("id", flat=True)
     )
+    return set(ids)
 
 
 async def on_tier_change(conn: Any, subject: Any, previous_tier: str, new_tier: str) -> None:
@@ -187,16 +190,12 @@ async def on_tier_change(conn: Any, subject: Any, previous_tier: str, new_tier: 
     )
 
 
-async def enqueue_grant_revoked(conn: Any, grant: Grant, *, now: datetime) -> None:
+async def enqueue_grant_revoked(conn: DbConn, grant: Grant, *, now: datetime) -> None:
     """``grant.revoked`` to the partner of this grant, in the revocation's transaction."""
     if await _partners_with_url(conn, {grant.partner_id}):
         await enqueue(
             conn, [(grant.partner_id, GRANT_REVOKED, {"partner_user_ref": grant.partner_user_ref})], now=now
         )
-
-
-if on_tier_change not in tier_change_hooks:
-    tier_change_hooks.append(on_tier_change)
 
 
 # ===========================================================================================
@@ -357,7 +356,9 @@ async def next_due_in(now: datetime) -> float | None:
         await WebhookDelivery.filter(status=DeliveryStatus.DELIVERING.value).order_by("lease_until").first()
     )
     moments = [
-        d for d in (pending and pending.next_attempt_at, leased and leased.lease_until) if d is not None
+        d
+        for d in (pending.next_attempt_at if pending else None, leased.lease_until if leased else None)
+        if d is not None
     ]
     if not moments:
         return None
@@ -748,14 +749,15 @@ class WebhookWorker:
             )
 
 
-def start_webhook_worker(settings: Settings, cipher: FieldCipher) -> tuple[WebhookWorker, asyncio.Task]:
-    """The worker of a ``serve`` process, running as a background task of the app."""
+def start(ctx: FrameContext) -> WebhookWorker:
+    """The worker of a ``serve`` process, running as a background task of the app until it stops."""
     worker = WebhookWorker(
-        cipher=cipher,
-        config=WebhookConfig.from_settings(settings),
-        database_url=settings.effective_database_url,
+        cipher=ctx.cipher,
+        config=WebhookConfig.from_settings(ctx.settings),
+        database_url=ctx.settings.effective_database_url,
     )
-    return worker, asyncio.create_task(worker.run(), name=f"webhook-worker-{worker.id}")
+    ctx.background.append(asyncio.create_task(worker.run(), name=f"webhook-worker-{worker.id}"))
+    return worker
 
 
 # ===========================================================================================

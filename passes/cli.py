@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from server.cli import command, with_db
+from server.cli import Commands, WithDb
 from server.settings import Settings
 
+COMMANDS = Commands()
 
-@command(
+
+@COMMANDS.command(
     "rotate-pass-key", "create a new pass signing key; the previous ones verify until their passes expired"
 )
-def rotate_pass_key(args: argparse.Namespace, settings: Settings) -> int:
+def rotate_pass_key(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
     from passes.keys import RETIRED_KEY_VERIFIES_S
     from passes.keys import rotate_pass_key as rotate
     from server.crypto import FieldCipher
@@ -23,4 +25,4 @@ def rotate_pass_key(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
 
-    return with_db(settings, work)
+    return with_db(work)

@@ -45,7 +45,8 @@ def _capacity_bits(version: int, error_correction: int) -> tuple[int, int]:
     """(data bits the version holds, bits of the byte-mode length field) for a version."""
     return (
         util.BIT_LIMIT_TABLE[error_correction][version],
-        util.mode_sizes_for_version(version)[util.MODE_8BIT_BYTE],
+        # types-qrcode declares MODE_8BIT_BYTE as a plain int, not the Literal[4] its mode tables are keyed by.
+        util.mode_sizes_for_version(version)[util.MODE_8BIT_BYTE],  # type: ignore[index]
     )
 
 
@@ -68,7 +69,7 @@ def qr_modules(data: str) -> list[list[bool]]:
         box_size=BOX_SIZE_PX,
         mask_pattern=MASK_PATTERN,
     )
-    qr.add_data(util.QRData(raw, mode=util.MODE_8BIT_BYTE))
+    qr.add_data(util.QRData(raw, mode=util.MODE_8BIT_BYTE))  # type: ignore[call-overload]  # same stub gap
     qr.make(fit=False)
     return qr.modules  # type: ignore[return-value]
 

@@ -15,7 +15,7 @@ make three: the HTTP request itself, Redis, and PostgreSQL.
 5. One ``INSERT … SELECT … RETURNING`` logs the scan (its id is the ``scan_id``), re-checks the
    staff member against the tables and reads the resident's live tier (``credit_scores``
    through ``credit_subjects.resident_id``, both indexed) in the same statement, on a
-   connection of ``passes.sql.HotDatabase`` (no reset round trip, asynchronous commit: see
+   connection of ``server.sql.HotDatabase`` (no reset round trip, asynchronous commit: see
    there why that is safe for this log).
 
 Refused scans (bad, expired or replayed pass, a store that is not the staff member's, Redis
@@ -60,7 +60,6 @@ from passes.exceptions import (
 from passes.keys import VERIFY_LEEWAY_S, PassKeyRing
 from passes.models import Scan
 from passes.qr import render_qr_png
-from passes.sql import HotDatabase
 from passes.subjects import Pseudonyms
 from passes.tokens import PassClaims, issue_pass_token
 from residents.consent import CURRENT_TERMS
@@ -68,7 +67,7 @@ from residents.exceptions import ConsentRequired, IdentityRequired, ResidentGone
 from residents.models import Resident
 from server.errors import AppError, IdempotencyConflict, Unauthenticated, ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
-from server.sql import RawConnection, as_datetime, as_uuid
+from server.sql import HotDatabase, RawConnection, as_datetime, as_uuid
 
 PASS_TTL_S = 90
 """A pass lives 90 s (the contract allows 120): long enough for a slow network, short for a screenshot."""
@@ -131,7 +130,7 @@ FROM {Scan._meta.db_table} WHERE staff_id = $1 AND idempotency_key = $2
 
 @dataclass
 class PassRuntime:
-    """What the pass services need, built once per worker (see ``passes.routes``)."""
+    """What the pass services need, built once per worker (``passes.lifecycle``)."""
 
     keys: PassKeyRing
     pseudonyms: Pseudonyms
@@ -570,8 +569,8 @@ async def list_scans(
 
 
 def pass_runtime(app: Any) -> PassRuntime:
-    """The worker's ``PassRuntime`` (built by the ``passes`` blueprint before the server starts)."""
+    """The worker's ``PassRuntime`` (``passes.lifecycle.start``, called by the app's start-up)."""
     runtime = getattr(app.ctx, "passes", None)
     if runtime is None:
-        raise RuntimeError("the passes blueprint did not start: is it registered in server.app?")
+        raise RuntimeError("the pass runtime did not start: see xinyi.app")
     return runtime

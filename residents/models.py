@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -33,9 +35,10 @@ class ConsentEvent(Model):
     """Every acceptance or withdrawal of the privacy terms, kept as evidence."""
 
     id = fields.BigIntField(primary_key=True)
-    resident = fields.ForeignKeyField(
+    resident: fields.ForeignKeyRelation[Resident] = fields.ForeignKeyField(
         "residents.Resident", related_name="consent_events", on_delete=fields.CASCADE
     )
+    resident_id: UUID
     version = fields.CharField(max_length=32)
     action = fields.CharField(max_length=16)  # accepted | withdrawn
     at = fields.DatetimeField(auto_now_add=True)

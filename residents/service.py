@@ -33,11 +33,10 @@ from server.auth import Audience, Principal, TokenPair, TokenService
 from server.crypto import FieldCipher, KeyedHasher
 from server.errors import ValidationFailed
 
-# Domain packages that care about a newly bound identity (the credit engine attaches records
-# imported by ID number before the resident signed up) register here; called inside the
-# binding transaction with (conn, resident).
-IdentityBoundHook = Callable[[Any, Resident], Awaitable[None]]
-identity_bound_hooks: list[IdentityBoundHook] = []
+# What follows a newly bound identity inside the binding transaction, with (conn, resident): the
+# credit engine attaches the records imported by ID number before the resident signed up
+# (``credit.service.attach_resident``). Residents sit below credit, so the caller passes it.
+IdentityBound = Callable[[Any, Resident], Awaitable[None]]
 
 
 def is_consented(resident: Resident) -> bool:
@@ -131,8 +130,9 @@ async def bind_identity(
     phone: str | None,
     cipher: FieldCipher,
     hasher: KeyedHasher,
+    then: IdentityBound,
 ) -> dict[str, Any]:
-    """Bind name + ID number (encrypted, plus a keyed hash that is unique across residents)."""
+    """Bind name + ID number (encrypted, plus a keyed hash that is unique across residents), then ``then`` in the same transaction."""
     problems: dict[str, str] = {}
     if why := name_problem(name):
         problems["name"] = why
@@ -159,8 +159,7 @@ async def bind_identity(
             await Resident.filter(id=resident.id).using_db(conn).update(**changes)
             for key, value in changes.items():
                 setattr(resident, key, value)
-            for hook in identity_bound_hooks:
-                await hook(conn, resident)
+            await then(conn, resident)
     except IntegrityError:
         raise IdentityTaken() from None
     return {"identity_bound": True, "id_number_masked": mask_id_number(number)}

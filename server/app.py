@@ -1,11 +1,11 @@
-"""``create_app(settings)``: the Sanic application, its listeners, middleware and error model."""
+"""The frame of every app: Sanic's configuration, the error model, middleware, the operational routes, and the
+start and stop of the frame's own resources (database, Redis, WeChat). It knows no domain: the composition root
+(``xinyi.app``) adds the blueprints and the domains' resources."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -13,17 +13,17 @@ from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic_ext import Extend
-from tortoise import connections
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
 from server import listen
-from server.auth import LoginThrottle, TokenService, configure_password_hashing
-from server.crypto import FieldCipher, KeyedHasher
-from server.database import close_db, init_db
+from server.auth import LoginThrottle, configure_password_hashing
+from server.context import FrameContext
+from server.database import Apps, close_db, init_db
 from server.errors import AppError
 from server.http import json, request_id
 from server.redis import connect_redis, connect_sync_redis
-from server.settings import Settings, load_settings
+from server.routes import bp as ops_bp
+from server.wechat import WeChat
 
 log = logging.getLogger("xinyi")
 
@@ -39,21 +39,6 @@ _SANIC_CODES = {
     416: "RANGE_NOT_SATISFIABLE",
     503: "SERVICE_UNAVAILABLE",
 }
-
-
-@dataclass
-class AppContext:
-    """What the listeners build and the routes use, typed (held on ``app.ctx``)."""
-
-    settings: Settings
-    tokens: TokenService
-    cipher: FieldCipher
-    hasher: KeyedHasher
-    redis: Any = None
-    throttle: LoginThrottle | None = None
-    wechat: Any = None
-    wechat_sandbox: Any = None
-    background: list[asyncio.Task] = field(default_factory=list)
 
 
 def error_body(request: Request | None, code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -108,59 +93,11 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
     return json(body, status=status, headers=headers)
 
 
-def _blueprints() -> list[Any]:
-    from admin.breach_routes import bp as admin_breaches_bp
-    from admin.credit_routes import bp as admin_credit_bp
-    from admin.offer_routes import bp as admin_offers_bp
-    from admin.routes import bp as admin_bp
-    from merchants.offer_routes import bp as merchant_offers_bp
-    from merchants.redemption_routes import bp as merchant_redemptions_bp
-    from merchants.routes import bp as merchant_bp
-    from merchants.scan_routes import bp as merchant_scans_bp
-    from miniprogram_api.coupon_routes import bp as mp_coupons_bp
-    from miniprogram_api.credit_routes import bp as mp_credit_bp
-    from miniprogram_api.grant_routes import bp as mp_grants_bp
-    from miniprogram_api.pass_routes import bp as mp_passes_bp
-    from miniprogram_api.routes import bp as mp_bp
-    from partners.admin_routes import bp as admin_partners_bp
-    from partners.routes import bp as partner_bp
-    from passes.routes import bp as passes_bp
-    from server.routes import bp as ops_bp
-
-    return [
-        ops_bp,
-        mp_bp,
-        merchant_bp,
-        admin_bp,
-        mp_credit_bp,
-        admin_credit_bp,
-        passes_bp,
-        mp_passes_bp,
-        merchant_scans_bp,
-        merchant_offers_bp,
-        admin_offers_bp,
-        partner_bp,
-        admin_partners_bp,
-        mp_grants_bp,
-        merchant_redemptions_bp,
-        mp_coupons_bp,
-        admin_breaches_bp,
-    ]
-
-
-def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sanic:
-    """Build the application; nothing connects until the server starts."""
-    settings = settings or load_settings()
+def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
+    """A Sanic app with the contract's error model and middleware and the ops routes; nothing connects yet."""
+    settings = ctx.settings
     configure_password_hashing(settings)
-    app = Sanic(
-        name,
-        ctx=AppContext(
-            settings=settings,
-            tokens=TokenService(settings),
-            cipher=FieldCipher(settings.data_encryption_key),
-            hasher=KeyedHasher(settings.data_hash_key),
-        ),
-    )
+    app = Sanic(name, ctx=ctx)
     app.config.REQUEST_MAX_SIZE = settings.request_max_size
     app.config.REQUEST_TIMEOUT = settings.request_timeout_s
     app.config.RESPONSE_TIMEOUT = settings.response_timeout_s
@@ -181,10 +118,7 @@ def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sani
     app.config.HTTP_AUTO_TRACE = False
     Extend(app)
     app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
-
-    for bp in _blueprints():
-        app.blueprint(bp)
-
+    app.blueprint(ops_bp)
     app.error_handler.add(Exception, _render_error)
 
     @app.on_request(priority=100)
@@ -203,38 +137,30 @@ def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sani
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
-    @app.before_server_start
-    async def _start(app: Sanic, _loop: Any = None) -> None:
-        ctx: AppContext = app.ctx
-        await init_db(settings)
-        ctx.redis = connect_redis(settings)
-        ctx.throttle = LoginThrottle(ctx.redis, settings)
-        ctx.wechat = _make_wechat(ctx)
-        if settings.webhook_worker:  # WEBHOOK_WORKER: deliver partner webhooks from this process
-            from partners.webhooks import start_webhook_worker
-
-            ctx.background.append(start_webhook_worker(settings, ctx.cipher)[1])
-
-    @app.after_server_stop
-    async def _stop(app: Sanic, _loop: Any = None) -> None:
-        ctx: AppContext = app.ctx
-        for task in ctx.background:
-            task.cancel()
-        if ctx.background:
-            await asyncio.gather(*ctx.background, return_exceptions=True)
-            ctx.background.clear()
-        if ctx.redis is not None:
-            await ctx.redis.aclose()
-        if ctx.wechat_sandbox is not None:
-            ctx.wechat_sandbox.stop()
-            ctx.wechat_sandbox = None
-        await close_db()
-
     return app
 
 
-def create_serving_app(settings: Settings) -> Sanic:
-    """The app as ``xinyi serve`` runs it in each worker: ``create_app``, its own accept queue, a garbage collector tuned for serving.
+async def start_frame(ctx: FrameContext, apps: Apps) -> None:
+    """The database (Tortoise, with the composition root's apps), Redis, the login throttle and WeChat."""
+    await init_db(ctx.settings, apps)
+    ctx.redis = connect_redis(ctx.settings)
+    ctx.throttle = LoginThrottle(ctx.redis, ctx.settings)
+    ctx.wechat = _make_wechat(ctx)
+
+
+async def stop_frame(ctx: FrameContext) -> None:
+    """Background tasks first (they may use the rest), then Redis, the sandbox and the database."""
+    await ctx.stop_tasks()
+    if getattr(ctx, "redis", None) is not None:
+        await ctx.redis.aclose()
+    if ctx.wechat_sandbox is not None:
+        ctx.wechat_sandbox.stop()
+        ctx.wechat_sandbox = None
+    await close_db()
+
+
+def prepare_for_serving(app: Sanic) -> None:
+    """What ``xinyi serve`` adds in each worker: its own accept queue, a garbage collector tuned for serving.
 
     With several workers on Linux each worker listens on a socket of its own (``server.listen``).
 
@@ -244,7 +170,6 @@ def create_serving_app(settings: Settings) -> Sanic:
     whose walk alone is a 60 ms pause (measured here) of every request in flight on the worker.
     Tests build many apps in one process and keep the collector as it is.
     """
-    app = create_app(settings)
 
     @app.before_server_start
     async def _own_accept_queue(app: Sanic, _loop: Any = None) -> None:
@@ -258,14 +183,10 @@ def create_serving_app(settings: Settings) -> Sanic:
         gc.collect()
         gc.freeze()
 
-    return app
 
-
-def _make_wechat(ctx: AppContext) -> Any:
+def _make_wechat(ctx: FrameContext) -> WeChat:
     """The WeChat client; in dev/test without ``WECHAT_API_BASE`` it talks to an in-process sandbox."""
     from wechatpy.session.redisstorage import RedisStorage
-
-    from server.wechat import WeChat
 
     settings = ctx.settings
     api_base = settings.wechat_api_base
@@ -280,12 +201,3 @@ def _make_wechat(ctx: AppContext) -> Any:
     return WeChat(
         appid=settings.wechat_appid, secret=settings.wechat_secret, api_base=api_base, session_storage=storage
     )
-
-
-async def database_ready() -> bool:
-    try:
-        await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), timeout=2.0)
-        return True
-    except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
-        log.warning("readiness: the database did not answer: %s", type(exc).__name__)
-        return False

@@ -25,6 +25,7 @@ import jwt
 import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from redis import asyncio as aioredis
 from tortoise.transactions import in_transaction
 
 from server.errors import AppError, TooManyRequests, Unauthenticated
@@ -248,7 +249,7 @@ class LoginThrottle:
     Unknown usernames count too, so the lockout does not tell which usernames exist.
     """
 
-    def __init__(self, redis, settings: Settings):
+    def __init__(self, redis: aioredis.Redis, settings: Settings):
         self._redis = redis
         self._max = settings.login_max_failures
         self._window = settings.login_lockout_s

@@ -1,225 +1,40 @@
-"""The ``xinyi`` command (also ``python -m server``)."""
+"""What a command of the ``xinyi`` command line is; the domains declare theirs, the composition root (``xinyi.cli``) gathers them."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import io
-import sys
 from collections.abc import Awaitable, Callable
-from functools import partial
+from dataclasses import dataclass, field
 
-from server.settings import Settings, SettingsError, load_settings
+from server.settings import Settings
 
-# Domain packages add their own sub-commands here: name -> (help, configure(parser), run(args, settings)).
-Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, Settings], int]]
-COMMANDS: dict[str, Command] = {}
-
-
-def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None] = lambda p: None):
-    def register(run: Callable[[argparse.Namespace, Settings], int]):
-        COMMANDS[name] = (help, configure, run)
-        return run
-
-    return register
+# Runs ``work`` with the database initialised (the composition root knows its apps), returns its exit code.
+WithDb = Callable[[Callable[[], Awaitable[int]]], int]
+Configure = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace, Settings, WithDb], int]
 
 
-def with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
-    """Run ``work`` with Tortoise initialised, then close the connections."""
-    from server.auth import configure_password_hashing
-    from server.database import close_db, init_db
-
-    configure_password_hashing(settings)
-
-    async def main() -> int:
-        await init_db(settings)
-        try:
-            return await work()
-        finally:
-            await close_db()
-
-    return asyncio.run(main())
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    return None
 
 
-# --- serve ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    configure: Configure
+    run: Run
 
 
-def _serve_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--access-log", action="store_true", help="log every request (never bodies)")
+@dataclass
+class Commands:
+    """A package's commands, declared with ``@commands.command(name, help, configure)``."""
 
+    items: list[Command] = field(default_factory=list)
 
-async def pending_migrations(settings: Settings) -> list[str]:
-    from tortoise import Tortoise
-    from tortoise.migrations.api import plan
+    def command(self, name: str, help: str, configure: Configure = _no_arguments) -> Callable[[Run], Run]:
+        def declare(run: Run) -> Run:
+            self.items.append(Command(name, help, configure, run))
+            return run
 
-    from server.database import tortoise_config
-
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # plan() prints as well as returns
-            lines = await plan(config=tortoise_config(settings))
-        return [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    finally:
-        await Tortoise.close_connections()
-
-
-@command("serve", "serve the HTTP API", _serve_args)
-def serve(args: argparse.Namespace, settings: Settings) -> int:
-    from sanic import Sanic
-    from sanic.worker.loader import AppLoader
-
-    from server import listen
-    from server.app import create_serving_app
-
-    if args.workers < 1:
-        print("--workers must be at least 1", file=sys.stderr)
-        return 2
-    if args.workers > 1 and not settings.redis_url:
-        print(
-            "refusing --workers > 1 without REDIS_URL: the in-process store would give each worker its own "
-            "replay guard, lockout and caches. Set REDIS_URL or use one worker.",
-            file=sys.stderr,
-        )
-        return 2
-    pending = asyncio.run(pending_migrations(settings))
-    if pending:
-        print("the database is not migrated; run `xinyi migrate` first. Pending:", file=sys.stderr)
-        for line in pending:
-            print("  " + line, file=sys.stderr)
-        return 1
-    if settings.wechat_api_base is None:
-        # One sandbox for all workers, in this (manager) process.
-        from server.wechat_sandbox import WeChatSandbox
-
-        sandbox = WeChatSandbox(appid=settings.wechat_appid, secret=settings.wechat_secret)
-        settings = settings.with_overrides(wechat_api_base=sandbox.start())
-        print(f"WeChat sandbox at {settings.wechat_api_base}")
-    try:  # with several workers on Linux, one accept queue per worker (see server.listen)
-        sock = listen.bind(args.host, args.port, per_worker=args.workers > 1 and listen.SUPPORTED)
-    except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    loader = AppLoader(factory=partial(create_serving_app, settings))
-    app = loader.load()
-    app.prepare(
-        sock=sock, workers=args.workers, backlog=listen.BACKLOG, access_log=args.access_log, motd=False
-    )
-    Sanic.serve(primary=app, app_loader=loader)
-    return 0
-
-
-@command("migrate", "apply the schema migrations")
-def migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from server.database import run_migrations
-
-    asyncio.run(run_migrations(settings))
-    print("database is up to date")
-    return 0
-
-
-def _makemigrations_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "apps", nargs="*", help="app labels (default: all; apps with relations to others need all)"
-    )
-    p.add_argument("--name", default=None)
-    p.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 if models and migrations differ"
-    )
-
-
-@command("makemigrations", "write new migrations for model changes (developers)", _makemigrations_args)
-def makemigrations(args: argparse.Namespace, settings: Settings) -> int:
-    from tortoise.cli import cli as tortoise_cli
-
-    from server import database
-
-    if args.check:
-        changes = asyncio.run(database.model_changes_without_migration(settings))
-        for line in changes:
-            print(f"models differ from migrations in {line}")
-        return 1 if changes else 0
-    database.CLI_CONFIG = database.tortoise_config(settings)  # type: ignore[attr-defined]
-    ctx = tortoise_cli.CLIContext(config="server.database.CLI_CONFIG", config_file=None)
-    asyncio.run(tortoise_cli.makemigrations(ctx, tuple(args.apps), False, args.name))
-    return 0
-
-
-def _create_admin_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--username", required=True)
-    p.add_argument("--password", required=True)
-
-
-@command("create-admin", "create a regulator account", _create_admin_args)
-def create_admin(args: argparse.Namespace, settings: Settings) -> int:
-    from admin.service import create_admin as create
-    from server.errors import AppError
-
-    async def work() -> int:
-        try:
-            admin = await create(username=args.username, password=args.password)
-        except AppError as exc:
-            print(f"error: {exc.detail_message} {exc.details.get('fields', '')}".rstrip(), file=sys.stderr)
-            return 1
-        print(f"admin {admin.username} created ({admin.id})")
-        return 0
-
-    return with_db(settings, work)
-
-
-@command("seed-demo", "add a little demo data (idempotent)")
-def seed_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from server.demo import seed
-
-    return with_db(settings, partial(seed, settings))
-
-
-def _sandbox_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8900)
-
-
-@command("wechat-sandbox", "run the WeChat API stand-in (dev/test only)", _sandbox_args)
-def wechat_sandbox(args: argparse.Namespace, settings: Settings) -> int:
-    from server.wechat_sandbox import serve_forever
-
-    if settings.is_prod:
-        print("the WeChat sandbox is for dev and test only", file=sys.stderr)
-        return 2
-    serve_forever(args.host, args.port, appid=settings.wechat_appid, secret=settings.wechat_secret)
-    return 0
-
-
-def _load_domain_commands() -> None:
-    """Import the modules that register domain commands (import-records, recompute-scores …)."""
-    import importlib
-
-    for module in ("credit.cli", "passes.cli", "partners.cli"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module.startswith(exc.name):
-                raise  # a real import error inside the module, not an absent package
-
-
-def build_parser() -> argparse.ArgumentParser:
-    _load_domain_commands()
-    parser = argparse.ArgumentParser(prog="xinyi", description="信易游 credit benefits backend")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, configure, _run) in COMMANDS.items():
-        configure(sub.add_parser(name, help=help_text))
-    return parser
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"xinyi: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    _help, _configure, run = COMMANDS[args.command]
-    raise SystemExit(run(args, settings))
+        return declare

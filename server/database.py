@@ -6,27 +6,23 @@ The schema is only ever created by the versioned migrations under ``migrations/<
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 
 from server.settings import Settings
 
-# label -> models module. The order is the order of dependencies between apps.
-APPS: dict[str, str] = {
-    "core": "server.models",
-    "residents": "residents.models",
-    "admin": "admin.models",
-    "merchants": "merchants.models",
-    "credit": "credit.models",
-    "partners": "partners.models",
-    "passes": "passes.models",
-    "coupons": "coupons.models",
-    "redemptions": "coupons.ledger_models",
-}
+log = logging.getLogger("xinyi")
+
+# label -> models modules, in the order of dependencies between apps. The frame knows no domain:
+# the composition root (``xinyi.database.APPS``) names them.
+Apps = Mapping[str, Sequence[str]]
 
 
-def tortoise_config(settings: Settings) -> dict[str, Any]:
+def tortoise_config(settings: Settings, apps: Apps) -> dict[str, Any]:
     url = settings.effective_database_url
     if url.startswith("sqlite://"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -37,25 +33,29 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
     return {
         "connections": {"default": credentials_url},
         "apps": {
-            label: {"models": [module], "migrations": f"migrations.{label}", "default_connection": "default"}
-            for label, module in APPS.items()
+            label: {
+                "models": list(modules),
+                "migrations": f"migrations.{label}",
+                "default_connection": "default",
+            }
+            for label, modules in apps.items()
         },
         "use_tz": True,
         "timezone": "UTC",
     }
 
 
-async def init_db(settings: Settings) -> None:
+async def init_db(settings: Settings, apps: Apps) -> None:
     # The global fallback makes the connections visible to every request task, not only to
     # the listener task that initialised them (Tortoise 1.x keeps its context in a contextvar).
-    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+    await Tortoise.init(config=tortoise_config(settings, apps), _enable_global_fallback=True)
 
 
 async def close_db() -> None:
     await Tortoise.close_connections()
 
 
-async def run_migrations(settings: Settings) -> None:
+async def run_migrations(settings: Settings, apps: Apps) -> None:
     """Apply every migration not yet applied (``xinyi migrate``)."""
     from tortoise.migrations.api import migrate
 
@@ -64,18 +64,27 @@ async def run_migrations(settings: Settings) -> None:
             print(f"  applied {app_label}.{name}")
 
     try:
-        await migrate(config=tortoise_config(settings), progress=progress)
+        await migrate(config=tortoise_config(settings, apps), progress=progress)
     finally:
         await Tortoise.close_connections()
 
 
-async def model_changes_without_migration(settings: Settings) -> list[str]:
+async def model_changes_without_migration(settings: Settings, apps: Apps) -> list[str]:
     """Apps whose models differ from what their migrations build (``xinyi makemigrations --check``)."""
     from tortoise.context import TortoiseContext
     from tortoise.migrations.autodetector import MigrationAutodetector
 
-    config = tortoise_config(settings)
+    config = tortoise_config(settings, apps)
     async with TortoiseContext() as ctx:
         await ctx.init(config=config)
         writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
         return [f"{w.app_label}: {[type(op).__name__ for op in w.operations]}" for w in writers]
+
+
+async def database_ready() -> bool:
+    try:
+        await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), timeout=2.0)
+        return True
+    except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+        log.warning("readiness: the database did not answer: %s", type(exc).__name__)
+        return False

@@ -14,9 +14,11 @@ from sanic.exceptions import SanicException
 
 
 class AppError(SanicException):
-    status_code: ClassVar[int] = 400
+    # ``status_code`` and ``message`` keep SanicException's instance-variable declarations (its
+    # ``__init__`` assigns them on the instance); ``code`` is ours and only ever read from the class.
+    status_code = 400
     code: ClassVar[str] = "BAD_REQUEST"
-    message: ClassVar[str] = "Bad request."
+    message = "Bad request."
     quiet = True
 
     def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
+from server.database import database_ready
 from server.http import json
 
 bp = Blueprint("ops")
@@ -14,15 +15,13 @@ bp = Blueprint("ops")
 
 @bp.get("/healthz")
 @openapi.summary("Liveness: the process answers")
-async def healthz(request: Request):
+async def healthz(request: Request) -> HTTPResponse:
     return json({"status": "ok"})
 
 
 @bp.get("/readyz")
 @openapi.summary("Readiness: the database and Redis answer (503 otherwise)")
-async def readyz(request: Request):
-    from server.app import database_ready
-
+async def readyz(request: Request) -> HTTPResponse:
     db_ok = await database_ready()
     try:
         redis_ok = bool(await asyncio.wait_for(request.app.ctx.redis.ping(), timeout=2.0))

@@ -72,7 +72,7 @@ def wechat_sandbox() -> Iterator[WeChatSandbox]:
 @pytest.fixture(scope="session")
 def migrated_database(var_dir: Path) -> Iterator[dict[str, Any]]:
     """A database with every migration applied, once per test run."""
-    from server.database import run_migrations
+    from xinyi.database import run_migrations
 
     if USES_POSTGRES:
         name = f"xinyi_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -159,7 +159,7 @@ async def settings(
 
 @pytest.fixture
 async def app(settings: Settings) -> Sanic:
-    from server.app import create_app
+    from xinyi.app import create_app
 
     return create_app(settings, name=f"xinyi_{uuid.uuid4().hex[:8]}")
 

@@ -1,4 +1,4 @@
-"""The units of offers without a stock limit not yet folded into ``offers.redeemed_count`` (``coupons.ledger.fold_counts``)."""
+"""The units of offers without a stock limit not yet folded into ``offers.redeemed_count`` (``coupons.stock.fold_counts``)."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from coupons.ledger_models import AuditEntry
-from tests.coupons import ledger_helpers as h
+from redemptions.models import AuditEntry
 from tests.passes import factories as f
+from tests.redemptions import ledger_helpers as h
 
 MP = "/api/v1/mp"
 MERCHANT = "/api/v1/merchant"

@@ -11,8 +11,8 @@ import pytest
 
 from credit.cli import import_file, recompute_everyone
 from credit.models import CreditRecord, CreditScore, ScoreHistory, Subject
-from server import cli
 from tests.credit.conftest import MP
+from xinyi import cli
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from coupons.ledger import unused_coupons
-from coupons.ledger_models import Coupon
-from tests.coupons import ledger_helpers as h
+from redemptions.models import Coupon
+from redemptions.wallet import unused_coupons
 from tests.passes import factories as f
+from tests.redemptions import ledger_helpers as h
 
 MP = "/api/v1/mp"
 MERCHANT = "/api/v1/merchant"

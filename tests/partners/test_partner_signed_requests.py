@@ -263,7 +263,7 @@ class TestRotation:
 
 class TestRedisDown:
     async def test_the_nonce_check_is_never_skipped_503_with_retry_after(self, settings, id_number):
-        from server.app import create_app
+        from xinyi.app import create_app
 
         down = settings.with_overrides(redis_url="redis://127.0.0.1:1/0")
         app = create_app(down, name=f"xinyi_noredis_{uuid.uuid4().hex[:6]}")

@@ -127,6 +127,6 @@ async def started_client(app: Any) -> AsyncIterator[Any]:
 
 
 def new_app(settings: Any) -> Any:
-    from server.app import create_app
+    from xinyi.app import create_app
 
     return create_app(settings, name=f"xinyi_{uuid.uuid4().hex[:8]}")

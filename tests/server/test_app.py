@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from server.app import create_app
+from xinyi.app import create_app
 
 
 def assert_error_shape(r, status: int, code: str | None = None) -> dict:

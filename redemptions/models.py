@@ -8,7 +8,7 @@ the product (every redemption updates it). Share lockers plus updaters on one ro
 locks into multixacts, which costs more than the redemption itself. The rows referenced are
 never deleted (offers and merchants are RESTRICT), and the ledger must outlive an erased
 resident account anyway. The integrity that matters here is enforced by unique constraints
-and conditional updates (see ``coupons.ledger``).
+and conditional updates (see ``redemptions.service``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Redemption(Model):
     0002), and one per partner order (partner_id, external_order_id).
     A unit of an offer without a stock limit is not taken from the offer row in the redemption
     transaction (that row would serialise every redemption of the offer) but noted as a
-    PendingUnit and folded into redeemed_count shortly after, exactly once (coupons.ledger.fold_counts).
+    PendingUnit and folded into redeemed_count shortly after, exactly once (coupons.stock.fold_counts).
     """
 
     id = fields.UUIDField(primary_key=True)
@@ -90,21 +90,6 @@ class Redemption(Model):
             ("offer_id", "business_day"),
             ("store_id", "created_at"),
         )
-
-
-class PendingUnit(Model):
-    """A unit of an offer without a stock limit: redeemed, not yet added to the offer's redeemed_count.
-
-    Written by the redemption, deleted by the fold that adds it to the count (coupons.ledger.fold_counts)
-    or by the reversal of the redemption, whichever comes first: the row lock decides, so the
-    unit is counted once or never. A stock check of the offer counts these too.
-    """
-
-    redemption_id = fields.UUIDField(primary_key=True)
-    offer_id = fields.UUIDField(db_index=True)
-
-    class Meta:
-        table = "redemption_pending_units"
 
 
 class RedemptionCounter(Model):

@@ -8,15 +8,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from coupons import ledger
+from coupons import stock
 from coupons.exceptions import OfferNotFound
-from coupons.ledger_exceptions import LimitReached, OutOfStock, TierRestricted
-from coupons.ledger_models import AuditEntry, PendingUnit, Redemption
-from coupons.ledger_sql import LedgerDatabase
+from coupons.units import PendingUnit
 from passes.exceptions import ScanNotFound
+from redemptions import reversal
+from redemptions import service as ledger
+from redemptions.exceptions import LimitReached, OutOfStock, TierRestricted
+from redemptions.models import AuditEntry, Redemption
 from server.errors import IdempotencyConflict
-from tests.coupons import ledger_helpers as h
 from tests.passes import factories as f
+from tests.redemptions import ledger_helpers as h
 
 
 @pytest.fixture
@@ -30,7 +32,9 @@ async def resident_id(client, seed: int) -> uuid.UUID:
     return uuid.UUID((await f.resident(client, seed))["resident"]["id"])
 
 
-def online(rid: uuid.UUID, offer_id: str, order: str, *, partner: uuid.UUID, amount: int = 10000, **extra):
+def online(
+    client, rid: uuid.UUID, offer_id: str, order: str, *, partner: uuid.UUID, amount: int = 10000, **extra
+):
     return ledger.redeem(
         resident_id=rid,
         offer_id=uuid.UUID(offer_id),
@@ -39,6 +43,7 @@ def online(rid: uuid.UUID, offer_id: str, order: str, *, partner: uuid.UUID, amo
         now=datetime.now(UTC),
         partner_id=partner,
         external_order_id=order,
+        db=client.app.ctx.ledger,
         **extra,
     )
 
@@ -46,15 +51,15 @@ def online(rid: uuid.UUID, offer_id: str, order: str, *, partner: uuid.UUID, amo
 class TestPartnerRedemptions:
     async def test_an_order_is_redeemed_once_and_replayed_after(self, client, shop):
         rid, partner = await resident_id(client, 1), uuid.uuid4()
-        first = await online(rid, shop["ticket"]["id"], "ord-1", partner=partner)
+        first = await online(client, rid, shop["ticket"]["id"], "ord-1", partner=partner)
         assert (first.replayed, first.status_code, first.redemption["discount_fen"]) == (False, 201, 2000)
         assert first.redemption["store_id"] is None
-        again = await online(rid, shop["ticket"]["id"], "ord-1", partner=partner)
+        again = await online(client, rid, shop["ticket"]["id"], "ord-1", partner=partner)
         assert again.replayed and again.status_code == 200 and again.redemption == first.redemption
         with pytest.raises(IdempotencyConflict):
-            await online(rid, shop["ticket"]["id"], "ord-1", partner=partner, amount=20000)
+            await online(client, rid, shop["ticket"]["id"], "ord-1", partner=partner, amount=20000)
         # Another partner's order number is another order.
-        other = await online(rid, shop["ticket"]["id"], "ord-1", partner=uuid.uuid4())
+        other = await online(client, rid, shop["ticket"]["id"], "ord-1", partner=uuid.uuid4())
         assert not other.replayed and other.redemption["id"] != first.redemption["id"]
         row = await Redemption.get(id=first.redemption["id"])
         assert (row.channel, row.partner_id, row.external_order_id) == ("partner", partner, "ord-1")
@@ -63,18 +68,18 @@ class TestPartnerRedemptions:
 
     async def test_a_replay_shows_the_redemption_as_it_is_now(self, client, shop):
         rid, partner = await resident_id(client, 2), uuid.uuid4()
-        first = await online(rid, shop["ticket"]["id"], "ord-2", partner=partner)
+        first = await online(client, rid, shop["ticket"]["id"], "ord-2", partner=partner)
         staff = await ledger_owner(shop)
-        await ledger.reverse_redemption(
+        await reversal.reverse_redemption(
             staff, uuid.UUID(first.redemption["id"]), reason="订单取消", now=datetime.now(UTC)
         )
-        again = await online(rid, shop["ticket"]["id"], "ord-2", partner=partner)
+        again = await online(client, rid, shop["ticket"]["id"], "ord-2", partner=partner)
         assert again.replayed and again.redemption["status"] == "reversed"
 
     async def test_concurrent_deliveries_of_one_order_make_one_redemption(self, client, shop):
         rid, partner = await resident_id(client, 3), uuid.uuid4()
         results = await asyncio.gather(
-            *(online(rid, shop["ticket"]["id"], "ord-3", partner=partner) for _ in range(6))
+            *(online(client, rid, shop["ticket"]["id"], "ord-3", partner=partner) for _ in range(6))
         )
         assert len({r.redemption["id"] for r in results}) == 1
         assert sorted(r.replayed for r in results) == [False] + [True] * 5
@@ -85,19 +90,21 @@ class TestPartnerRedemptions:
             client, shop, per_resident_limit=1, per_resident_period="day", label="每日一次"
         )
         rid, partner = await resident_id(client, 4), uuid.uuid4()
-        await online(rid, limited["id"], "a", partner=partner)
+        await online(client, rid, limited["id"], "a", partner=partner)
         with pytest.raises(LimitReached):
-            await online(rid, limited["id"], "b", partner=partner)
+            await online(client, rid, limited["id"], "b", partner=partner)
         for i, seed in enumerate((5, 6)):
-            await online(await resident_id(client, seed), shop["ticket"]["id"], f"s{i}", partner=partner)
-        await online(rid, shop["ticket"]["id"], "s2", partner=partner)
+            await online(
+                client, await resident_id(client, seed), shop["ticket"]["id"], f"s{i}", partner=partner
+            )
+        await online(client, rid, shop["ticket"]["id"], "s2", partner=partner)
         with pytest.raises(OutOfStock):
-            await online(await resident_id(client, 7), shop["ticket"]["id"], "s3", partner=partner)
+            await online(client, await resident_id(client, 7), shop["ticket"]["id"], "s3", partner=partner)
         await f.blacklist(client, id_number(4))
         with pytest.raises(TierRestricted):
-            await online(rid, limited["id"], "c", partner=partner)
+            await online(client, rid, limited["id"], "c", partner=partner)
         with pytest.raises(OfferNotFound):
-            await online(rid, str(uuid.uuid4()), "d", partner=partner)
+            await online(client, rid, str(uuid.uuid4()), "d", partner=partner)
 
 
 class TestStoreChannelThroughRedeem:
@@ -113,6 +120,7 @@ class TestStoreChannelThroughRedeem:
                 now=datetime.now(UTC),
                 scan_id=uuid.UUID(s["scan_id"]),
                 staff_id=staff_id,
+                db=client.app.ctx.ledger,
             )
         done = await ledger.redeem(
             resident_id=uuid.UUID(s["resident"]["resident"]["id"]),
@@ -122,6 +130,7 @@ class TestStoreChannelThroughRedeem:
             now=datetime.now(UTC),
             scan_id=uuid.UUID(s["scan_id"]),
             staff_id=staff_id,
+            db=client.app.ctx.ledger,
         )
         assert done.status_code == 201 and done.redemption["store_id"] == h.store(shop)
 
@@ -130,8 +139,10 @@ class TestStepByStepWrites:
     """Without the ledger's own pool (SQLite always; PostgreSQL here too) the writes run one by one: same results."""
 
     @pytest.fixture(autouse=True)
-    def without_pool(self, monkeypatch):
-        monkeypatch.setattr(LedgerDatabase, "available", classmethod(lambda cls: False))
+    def without_pool(self, client):
+        pool, client.app.ctx.ledger = client.app.ctx.ledger, None
+        yield
+        client.app.ctx.ledger = pool
 
     async def test_racing_residents_never_exceed_the_stock(self, client, shop):
         scans = [await h.scanned(client, shop, 20 + i) for i in range(8)]
@@ -204,13 +215,13 @@ class TestUnlimitedOfferCounts:
     async def test_racing_folds_count_each_unit_once_and_reversals_are_exact(self, client, unlimited):
         staff = await ledger_owner(unlimited)
         first, second = (uuid.UUID(i) for i in unlimited["free_ids"][:2])
-        await ledger.reverse_redemption(
+        await reversal.reverse_redemption(
             staff, first, reason="未到店", now=datetime.now(UTC)
         )  # perhaps not folded yet
-        await asyncio.gather(*(ledger.fold_counts() for _ in range(4)))
-        assert await ledger.fold_counts() == 0
+        await asyncio.gather(*(stock.fold_counts(client.app.ctx.ledger) for _ in range(4)))
+        assert await stock.fold_counts(client.app.ctx.ledger) == 0
         assert (await h.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 3
-        await ledger.reverse_redemption(
+        await reversal.reverse_redemption(
             staff, second, reason="未到店", now=datetime.now(UTC)
         )  # folded by now
         assert (await h.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 2
@@ -245,7 +256,7 @@ class TestUnlimitedOfferCounts:
             assert completed <= 6
         else:  # more than 6 were already redeemed when the stock was set
             assert patch.status_code == 422, patch.text
-        await ledger.fold_counts()
+        await stock.fold_counts(client.app.ctx.ledger)
         assert (await h.offer_state(client, unlimited, offer))["redeemed_count"] == completed
 
 
@@ -253,5 +264,7 @@ class TestUnlimitedOfferCountsStepByStep(TestUnlimitedOfferCounts):
     """The same, with the writes one statement at a time (SQLite always; PostgreSQL without the ledger's pool)."""
 
     @pytest.fixture(autouse=True)
-    def without_pool(self, monkeypatch):
-        monkeypatch.setattr(LedgerDatabase, "available", classmethod(lambda cls: False))
+    def without_pool(self, client):
+        pool, client.app.ctx.ledger = client.app.ctx.ledger, None
+        yield
+        client.app.ctx.ledger = pool

@@ -6,7 +6,7 @@ it is written for few round trips *and* for exactness:
 1. ``CONTEXT_SQL`` reads everything the checks need in one statement: the staff member (active,
    allowed in the scan's store), the scan, the offer (and whether it applies at the store), the
    live tier, the resident's counter for the offer's period, the coupon, a stored answer for the
-   Idempotency-Key and an earlier redemption of the same partner order. ``coupons.ledger``
+   Idempotency-Key and an earlier redemption of the same partner order. ``redemptions.service``
    decides from that row which contract error applies, if any.
 2. The writes then run in one transaction, each one a conditional write that re-checks what a
    concurrent request could have changed since the read, in this order: the tier (read again),
@@ -21,7 +21,7 @@ it is written for few round trips *and* for exactness:
    last, so it is held only for the commit. Where there is no stock to take now, the offer row
    is only share-locked (``FOR KEY SHARE``): a coupon took its unit at the claim, and an offer
    without a stock limit gets its unit folded into ``redeemed_count`` shortly after
-   (``coupons.ledger.fold_counts``), so its redemptions never queue behind each other's
+   (``coupons.stock.fold_counts``), so its redemptions never queue behind each other's
    commits, while a change of the offer's terms (``FOR UPDATE``) waits for those in flight, and
    those that come after see the new terms (a stock set on an unlimited offer is never oversold). If any step does not happen
    the transaction is rolled back and the context is read again to name the reason.
@@ -36,7 +36,7 @@ and with an explicit transaction that includes a round trip to the application a
 which on a busy worker is milliseconds of waiting for the event loop; every redemption of a
 popular offer queues behind that lock, so it bounds the offer's redemptions per second. In
 one statement the lock is held only for the server's own commit. Two round trips in all
-(the context, the writes), on a small pool of the ledger's own (``LedgerDatabase``), with
+(the context, the writes), on a small pool of the ledger's own (``server.sql.DirectPool``, held on the app context), with
 durable commits and no reset query when a connection goes back to the pool. Elsewhere
 (SQLite, or PostgreSQL without the pool) the same steps run one statement at a time in a
 Tortoise transaction (``STEP_SQL``); SQLite serialises writers, so there is nothing to race.
@@ -46,24 +46,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import Any
 
-from coupons.ledger_models import (
+from coupons.models import Offer
+from coupons.stock import PENDING, pending_units_sql
+from credit.sql_fragments import live_tier_sql, tier_at_least_sql
+from merchants.models import Staff
+from passes.models import Scan
+from redemptions.models import (
     AuditEntry,
     Coupon,
     IdempotencyRecord,
-    PendingUnit,
     Redemption,
     RedemptionCounter,
 )
-from coupons.models import Offer
-from credit.models import CreditScore
-from credit.models import Subject as CreditSubject
-from merchants.models import Staff
-from passes.models import Scan
 
 log = logging.getLogger(__name__)
 
@@ -72,21 +68,12 @@ OFFER_STORES = Offer._meta.fields_map["stores"].through  # type: ignore[attr-def
 STAFF = Staff._meta.db_table
 STAFF_STORES = Staff._meta.fields_map["stores"].through  # type: ignore[attr-defined]
 SCANS = Scan._meta.db_table
-SCORES = CreditScore._meta.db_table
-SUBJECTS = CreditSubject._meta.db_table
 COUPONS = Coupon._meta.db_table
 REDEMPTIONS = Redemption._meta.db_table
 COUNTERS = RedemptionCounter._meta.db_table
 IDEMPOTENCY = IdempotencyRecord._meta.db_table
 AUDIT = AuditEntry._meta.db_table
-PENDING = PendingUnit._meta.db_table
 
-# Tiers as numbers, lowest first (restricted is 0 and never qualifies).
-TIER_RANK_SQL = "CASE {tier} WHEN 'C' THEN 1 WHEN 'B' THEN 2 WHEN 'A' THEN 3 WHEN 'AA' THEN 4 WHEN 'AAA' THEN 5 ELSE 0 END"
-
-# Units of the offer redeemed while it had no stock limit and not folded into redeemed_count yet
-# (see coupons.ledger.fold_counts): a stock set meanwhile counts them too. Nearly always none.
-_PENDING = f"(SELECT count(*) FROM {PENDING} p WHERE p.offer_id = {{offer}})"
 
 # $1 staff  $2 scan  $3 offer  $4 coupon  $5 idempotency scope  $6 idempotency key  $7 partner
 # $8 external order  $9 resident (partner channel)  $10 store (partner channel)  $11 day key  $12 month key
@@ -99,11 +86,11 @@ SELECT
   sc.merchant_id AS scan_merchant_id, sc.store_id AS scan_store_id, sc.resident_id AS scan_resident_id,
   sc.outcome AS scan_outcome, sc.expires_at AS scan_expires_at,
   o.merchant_id AS offer_merchant_id, o.status AS offer_status, o.type AS offer_type, o.value AS offer_value,
-  o.min_tier, o.requires_claim, o.valid_from, o.valid_until, o.total_stock, o.redeemed_count + {_PENDING.format(offer="o.id")}
+  o.min_tier, o.requires_claim, o.valid_from, o.valid_until, o.total_stock, o.redeemed_count + {pending_units_sql("o.id")}
     AS redeemed_count, o.per_resident_limit, o.per_resident_period,
   (o.all_stores OR EXISTS (SELECT 1 FROM {OFFER_STORES} os
                            WHERE os.offer_id = o.id AND os.store_id = COALESCE(sc.store_id, $10))) AS offer_at_store,
-  (SELECT s.tier FROM {SCORES} s JOIN {SUBJECTS} j ON j.id = s.subject_id WHERE j.resident_id = {_RESIDENT}) AS tier,
+  {live_tier_sql(_RESIDENT)} AS tier,
   (SELECT c.used FROM {COUNTERS} c
    WHERE c.offer_id = o.id AND c.resident_id = {_RESIDENT}
      AND c.period_key = CASE o.per_resident_period WHEN 'day' THEN $11 WHEN 'month' THEN $12 ELSE 'total' END) AS used,
@@ -127,11 +114,11 @@ LEFT JOIN {REDEMPTIONS} pr ON pr.partner_id = $7 AND pr.external_order_id = $8
 
 # --- the writes on PostgreSQL: one statement ------------------------------------------------------
 #
-# The offer's terms that price a redemption come from a per-worker cache (``coupons.ledger``), so
+# The offer's terms that price a redemption come from a per-worker cache (``redemptions.service``), so
 # the statement can be sent without reading first. It re-checks everything itself (``gate``): the
 # staff member and the scan (or the partner's resident), the offer's status, window and store,
 # and that the cached terms are still the offer's terms. When anything differs, or a step does
-# not happen, nothing is written and ``coupons.ledger`` reads the context to name the reason (or
+# not happen, nothing is written and ``redemptions.service`` reads the context to name the reason (or
 # to refresh the terms and go again).
 
 # The statement is written with named parameters (``@name``) and compiled, per shape of offer, to
@@ -190,8 +177,8 @@ _AUDIT_COLUMNS = "at, actor_type, actor_id, action, target_type, target_id, merc
 # Each step: its SQL, given the name of the step before it, which has a row exactly when
 # everything so far happened (so the steps run in this order and stop at the first that does not).
 _TIER_OK = f"""tier_ok AS (
-  SELECT s.tier FROM gate g JOIN {SUBJECTS} j ON j.resident_id = g.resident_id JOIN {SCORES} s ON s.subject_id = j.id
-  WHERE {TIER_RANK_SQL.format(tier="s.tier")} >= {TIER_RANK_SQL.format(tier="@min_tier::varchar")}
+  SELECT t.tier FROM gate g, LATERAL (SELECT {live_tier_sql("g.resident_id")} AS tier) t
+  WHERE {tier_at_least_sql("t.tier", "@min_tier::varchar")}
 )"""
 _IDEM = f"""idem AS (
   -- The Idempotency-Key's answer (a concurrent first use of the key waits here, then finds it taken).
@@ -241,7 +228,7 @@ _STOCK = f"""stock AS (
   UPDATE {OFFERS} SET redeemed_count = redeemed_count + 1
   WHERE id = @offer_id::uuid AND status = 'active' AND valid_from <= @now::timestamptz
     AND valid_until > @now::timestamptz
-    AND total_stock IS NOT NULL AND redeemed_count + {_PENDING.format(offer="@offer_id::uuid")} < total_stock
+    AND total_stock IS NOT NULL AND redeemed_count + {pending_units_sql("@offer_id::uuid")} < total_stock
     AND EXISTS (SELECT 1 FROM audit)
   RETURNING 1 AS ok
 )"""
@@ -316,7 +303,7 @@ END AS done,
 
 # The same steps one at a time (each returns a row when it happened), in the same order.
 STEP_SQL = {
-    "tier": f"SELECT s.tier FROM {SCORES} s JOIN {SUBJECTS} j ON j.id = s.subject_id WHERE j.resident_id = $1",
+    "tier": f"SELECT {live_tier_sql('$1')} AS tier",
     "idem": f"INSERT INTO {IDEMPOTENCY} (scope, key, request_hash, status_code, response, created_at, expires_at) "
     "VALUES ($1, $2, $3, 201, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
     "coupon": f"UPDATE {COUPONS} SET status = 'used', used_at = $2, redemption_id = $3 "
@@ -330,7 +317,7 @@ STEP_SQL = {
     "audit": f"INSERT INTO {AUDIT} ({_AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     "stock": f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + 1 "
     "WHERE id = $1 AND status = 'active' AND valid_from <= $2 AND valid_until > $2 "
-    f"AND (total_stock IS NULL OR redeemed_count + {_PENDING.format(offer='$1')} < total_stock) "
+    f"AND (total_stock IS NULL OR redeemed_count + {pending_units_sql('$1')} < total_stock) "
     "RETURNING redeemed_count",
     "running": f"SELECT 1 AS ok FROM {OFFERS} WHERE id = $1 AND status = 'active' AND valid_from <= $2 AND valid_until > $2 "
     "AND ($3 = 0 OR total_stock IS NULL)",
@@ -339,91 +326,11 @@ STEP_SQL = {
 
 
 # Fold one offer's pending units into its redeemed_count (the caller holds the offer row's lock).
-FOLD_TAKE_SQL = f"DELETE FROM {PENDING} WHERE offer_id = $1 RETURNING redemption_id"
-FOLD_ADD_SQL = f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + $2 WHERE id = $1"
 
 # The same as one statement (PostgreSQL, on the ledger pool): the lock on the offer row is held
 # only for the statement and its commit, never across a round trip to a busy worker. FOR NO KEY
 # UPDATE does not wait for the redemptions' FOR KEY SHARE, but a stock being set (FOR UPDATE)
 # waits for it or it for the stock; the offer is locked before any pending row, as there.
-PG_FOLD_SQL = f"""
-WITH locked AS (SELECT id FROM {OFFERS} WHERE id = $1 FOR NO KEY UPDATE),
-taken AS (DELETE FROM {PENDING} p USING locked l WHERE p.offer_id = l.id RETURNING 1 AS one),
-added AS (
-  UPDATE {OFFERS} SET redeemed_count = redeemed_count + (SELECT count(*) FROM taken)
-  WHERE id = $1 AND EXISTS (SELECT 1 FROM taken)
-  RETURNING 1 AS one
-)
-SELECT (SELECT count(*) FROM taken) AS units, (SELECT count(*) FROM added) AS added
-"""
 
 
 # --- the ledger's own connections (PostgreSQL) ------------------------------------------------
-
-
-async def _rollback_if_open(connection: Any) -> None:
-    """Release without asyncpg's reset query (one more round trip each time); only undo a transaction left open."""
-    if connection.is_in_transaction():
-        await connection.execute("ROLLBACK")
-
-
-class LedgerDatabase:
-    """A small asyncpg pool for redemptions, shared by every app of the process on one database.
-
-    Like ``passes.sql.HotDatabase`` it skips asyncpg's reset round trip on release (these
-    connections never change session state: a transaction left open by a cancelled request is
-    rolled back instead), but unlike it, commits are durable (``synchronous_commit`` as the
-    server has it): a redemption moves money. Opened by the first app that starts, closed when
-    the last one stops; on SQLite there is no pool and the ledger uses Tortoise's connection.
-    """
-
-    _pool: Any = None
-    _url: str | None = None
-    _users = 0
-
-    @classmethod
-    async def open(cls, database_url: str, *, max_size: int = 10) -> None:
-        if not database_url.startswith(("postgres://", "postgresql://")):
-            return
-        if cls._pool is not None:
-            if cls._url == database_url:
-                cls._users += 1
-            else:
-                log.warning(
-                    "the ledger pool is open on another database: this app uses Tortoise's connections"
-                )
-            return
-        import asyncpg
-
-        cls._pool = await asyncpg.create_pool(
-            database_url,
-            min_size=1,
-            max_size=max_size,
-            reset=_rollback_if_open,
-            max_inactive_connection_lifetime=0,  # no idle timer re-armed at every release
-            # The two statements are prepared once per connection; with 12 and 33 parameters
-            # PostgreSQL would otherwise keep planning them afresh for each call (a custom plan
-            # costs more than the execution). Every lookup in them is by key, so the generic
-            # plan is the right one whatever the values.
-            server_settings={"plan_cache_mode": "force_generic_plan"},
-        )
-        cls._url, cls._users = database_url, 1
-
-    @classmethod
-    async def close(cls, database_url: str) -> None:
-        if cls._pool is None or cls._url != database_url:
-            return
-        cls._users -= 1
-        if cls._users <= 0:
-            pool, cls._pool, cls._url, cls._users = cls._pool, None, None, 0
-            await pool.close()
-
-    @classmethod
-    def available(cls) -> bool:
-        return cls._pool is not None
-
-    @classmethod
-    @asynccontextmanager
-    async def connection(cls) -> AsyncIterator[Any]:
-        async with cls._pool.acquire() as raw:
-            yield raw

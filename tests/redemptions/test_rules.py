@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from coupons.ledger import discount_for, period_key, tier_refusal
-from coupons.ledger_exceptions import TierRestricted, TierTooLow
+from redemptions.exceptions import TierRestricted, TierTooLow
+from redemptions.rules import discount_for, period_key, tier_refusal
 
 
 class TestDiscount:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
-from sanic import Blueprint, Request, Sanic
+from sanic import Blueprint, Request
 from sanic_ext import openapi
 
-from coupons import ledger
-from coupons.ledger_schemas import (
+from merchants import service as merchants
+from passes.service import pass_runtime
+from redemptions import breaches, reports, reversal
+from redemptions import service as ledger
+from redemptions.schemas import (
     BreachIn,
     BreachListQuery,
     BreachOut,
@@ -25,31 +26,12 @@ from coupons.ledger_schemas import (
     StatsQuery,
     parse_idempotency_key,
 )
-from merchants import service as merchants
-from passes.service import pass_runtime
 from server.auth import Audience
 from server.errors import Unauthenticated
 from server.http import authenticated, json, parse_body, parse_query, parse_uuid
 
 bp = Blueprint("merchant_redemptions", url_prefix="/api/v1/merchant")
 staff_only = authenticated(Audience.MERCHANT)
-
-
-@bp.before_server_start
-async def open_ledger(app: Sanic, _loop: Any = None) -> None:
-    await ledger.open_ledger(app.ctx.settings.effective_database_url)
-
-
-@bp.after_server_start
-async def start_ledger_tasks(app: Sanic, _loop: Any = None) -> None:
-    """Fold unlimited offers' redemptions into their counts; purge expired Idempotency-Key answers."""
-    app.ctx.background.append(asyncio.create_task(ledger.fold_periodically()))
-    app.ctx.background.append(asyncio.create_task(ledger.purge_periodically()))
-
-
-@bp.after_server_stop
-async def close_ledger(app: Sanic, _loop: Any = None) -> None:
-    await ledger.close_ledger(app.ctx.settings.effective_database_url)
 
 
 def _staff_id(request: Request) -> uuid.UUID:
@@ -93,6 +75,7 @@ async def redeem(request: Request):
         order_amount_fen=body.order_amount_fen,
         idempotency_key=parse_idempotency_key(request.headers.get("idempotency-key")),
         now=datetime.now(UTC),
+        db=request.app.ctx.ledger,
     )
     headers = {"Idempotency-Replayed": "true"} if result.replayed else None
     return json(result.redemption, status=result.status_code, headers=headers)
@@ -110,7 +93,7 @@ async def redeem(request: Request):
 async def reverse(request: Request, redemption_id: str):
     staff = await merchants.current_staff(request.ctx.principal)
     body = parse_body(request, ReverseIn)
-    result = await ledger.reverse_redemption(
+    result = await reversal.reverse_redemption(
         staff, parse_uuid(redemption_id, what="redemption"), reason=body.reason, now=datetime.now(UTC)
     )
     return json(result)
@@ -134,7 +117,7 @@ async def reverse(request: Request, redemption_id: str):
 async def list_redemptions(request: Request):
     staff = await merchants.current_staff(request.ctx.principal)
     query = parse_query(request, RedemptionListQuery)
-    result = await ledger.list_redemptions(
+    result = await reports.list_redemptions(
         staff,
         pass_runtime(request.app).pseudonyms,
         store_id=query.store_id,
@@ -162,7 +145,7 @@ async def list_redemptions(request: Request):
 async def stats(request: Request):
     staff = await merchants.current_staff(request.ctx.principal)
     query = parse_query(request, StatsQuery)
-    result = await ledger.redemption_stats(
+    result = await reports.redemption_stats(
         staff, store_id=query.store_id, from_=query.from_, to=query.to, now=datetime.now(UTC)
     )
     return json(result)
@@ -180,7 +163,7 @@ async def stats(request: Request):
 async def report_breach(request: Request):
     staff = await merchants.current_staff(request.ctx.principal)
     body = parse_body(request, BreachIn)
-    return json(await ledger.report_breach(staff, body, now=datetime.now(UTC)), status=201)
+    return json(await breaches.report_breach(staff, body, now=datetime.now(UTC)), status=201)
 
 
 @bp.get("/breaches")
@@ -193,7 +176,7 @@ async def report_breach(request: Request):
 async def list_breaches(request: Request):
     staff = await merchants.current_staff(request.ctx.principal)
     query = parse_query(request, BreachListQuery)
-    result = await ledger.list_breaches(
+    result = await breaches.list_breaches(
         merchant_id=staff.merchant_id,
         status=query.status,
         limit=query.limit,

@@ -1,0 +1,33 @@
+"""The pass runtime of a worker: started with the app, stopped with it (see ``xinyi.app``)."""
+
+from __future__ import annotations
+
+from coupons.service import StoreOfferCache
+from passes.keys import PassKeyRing, signing_key_exists
+from passes.service import PassRuntime, ReplayGuard, StoreAccessCache
+from passes.subjects import Pseudonyms
+from server.context import FrameContext
+from server.settings import SettingsError
+from server.sql import HotDatabase
+
+
+async def start(ctx: FrameContext) -> PassRuntime:
+    """The signing keys, the pseudonyms, the replay guard, the caches and the hot paths' connections."""
+    settings = ctx.settings
+    if settings.pass_signing_keys_required and not await signing_key_exists():
+        raise SettingsError(
+            "XINYI_ENV=prod refuses to start; missing: a pass signing key (run `xinyi rotate-pass-key` once)"
+        )
+    return PassRuntime(
+        keys=PassKeyRing(ctx.cipher, create_if_missing=not settings.pass_signing_keys_required),
+        pseudonyms=Pseudonyms(settings.data_hash_key),
+        guard=ReplayGuard(ctx.redis),
+        store_offers=StoreOfferCache(),
+        store_access=StoreAccessCache(),
+        db=await HotDatabase.open(settings.effective_database_url),
+    )
+
+
+async def stop(runtime: PassRuntime) -> None:
+    await runtime.guard.close()
+    await runtime.db.close()

@@ -1,0 +1,213 @@
+"""Breach reports by merchants and the regulator's decisions on them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from merchants.models import Merchant, Staff
+from redemptions.audit import record_audit
+from redemptions.exceptions import (
+    BreachAlreadyDecided,
+    BreachExists,
+    BreachNotFound,
+    RedemptionNotFound,
+    RedemptionReversed,
+    ResidentUnidentified,
+)
+from redemptions.models import (
+    Breach,
+    Redemption,
+)
+from redemptions.reversal import require_redemption_access
+from redemptions.rules import COMPLETED, str_or_none
+from redemptions.schemas import BreachDecisionIn, BreachIn
+from server.http import page
+from server.pagination import after_cursor, next_cursor
+
+log = logging.getLogger(__name__)
+
+# ===========================================================================================
+# Breaches
+# ===========================================================================================
+
+BREACH_SOURCE = "xinyi-breach"
+"""The ``source`` of the credit records that upheld breach reports create (``source_record_id``: the report id)."""
+_KIND_TITLES = {"no_show": "预订未到店", "damage": "损坏物品未赔偿", "unpaid": "未付清费用"}
+
+
+def breach_out(breach: Breach) -> dict[str, Any]:
+    return {
+        "id": str(breach.id),
+        "redemption_id": str(breach.redemption_id),
+        "merchant_id": str(breach.merchant_id),
+        "store_id": str_or_none(breach.store_id),
+        "offer_id": str(breach.offer_id),
+        "kind": breach.kind,
+        "description": breach.description,
+        "amount_fen": breach.amount_fen,
+        "status": breach.status,
+        "created_at": breach.created_at,
+        "decided_at": breach.decided_at,
+        "decision_note": breach.decision_note,
+        "severity": breach.severity,
+    }
+
+
+async def report_breach(staff: Staff, data: BreachIn, *, now: datetime) -> dict[str, Any]:
+    """A merchant reports that the resident of one of its completed redemptions broke the terms.
+
+    The report is ``under_review`` and changes nothing (no record, no score) until a regulator
+    decides it. One report per redemption (a unique constraint).
+    """
+    redemption = await Redemption.get_or_none(id=data.redemption_id, merchant_id=staff.merchant_id)
+    if redemption is None:
+        raise RedemptionNotFound()
+    await require_redemption_access(staff, redemption)
+    if redemption.status != COMPLETED:
+        raise RedemptionReversed()
+    breach_id = uuid.uuid4()
+    try:
+        async with in_transaction() as tx:
+            breach = await Breach.create(
+                id=breach_id,
+                redemption_id=redemption.id,
+                merchant_id=redemption.merchant_id,
+                store_id=redemption.store_id,
+                offer_id=redemption.offer_id,
+                resident_id=redemption.resident_id,
+                kind=data.kind,
+                description=data.description,
+                amount_fen=data.amount_fen,
+                status="under_review",
+                reported_by_id=staff.id,
+                created_at=now,
+                using_db=tx,
+            )
+            await record_audit(
+                tx,
+                at=now,
+                actor_type="staff",
+                actor_id=staff.id,
+                action="breach.reported",
+                target_type="breach",
+                target_id=breach_id,
+                merchant_id=redemption.merchant_id,
+                details={
+                    "redemption_id": str(redemption.id),
+                    "kind": data.kind,
+                    "amount_fen": data.amount_fen,
+                },
+            )
+    except IntegrityError:
+        raise BreachExists() from None
+    return breach_out(breach)
+
+
+async def list_breaches(
+    *, merchant_id: uuid.UUID | None, status: str | None, limit: int, cursor: str | None, for_admin: bool
+) -> dict[str, Any]:
+    """Breach reports newest first: of one merchant, or all (regulators, who also see the resident and the record)."""
+    query = Breach.all()
+    if merchant_id is not None:
+        query = query.filter(merchant_id=merchant_id)
+    if status is not None:
+        query = query.filter(status=status)
+    rows = await after_cursor(query, cursor, "created_at").order_by("-created_at", "-id").limit(limit + 1)
+    shown = rows[:limit]
+    items = [breach_out(b) for b in shown]
+    if for_admin:
+        names = dict(await Merchant.filter(id__in={b.merchant_id for b in shown}).values_list("id", "name"))
+        for item, breach in zip(items, shown, strict=True):
+            item.update(
+                resident_id=str(breach.resident_id),
+                merchant_name=names.get(breach.merchant_id, ""),
+                credit_record_id=breach.credit_record_id,
+            )
+    return page(items, next_cursor(rows, limit, "created_at"))
+
+
+async def decide_breach(
+    breach_id: uuid.UUID, decision: BreachDecisionIn, *, admin_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    """A regulator decides a report once (409 ``BREACH_ALREADY_DECIDED`` after that).
+
+    Upheld: a ``contract_breach`` credit record of the decision's severity is created for the
+    resident and the score is recomputed in the same transaction, after row-locking the
+    resident's credit subject, as every credit write does (``credit.scores.lock_subjects``).
+    Rejected: nothing but the report changes.
+    """
+    from credit.models import CreditRecord, Subject
+    from credit.scores import RECORDS_CHANGED, local_today, lock_subjects
+    from credit.service import recompute_subject
+
+    async with in_transaction() as tx:
+        decided = (
+            await Breach.filter(id=breach_id, status="under_review")
+            .using_db(tx)
+            .update(
+                status=decision.outcome,
+                decided_at=now,
+                decided_by_id=admin_id,
+                decision_note=decision.note,
+                severity=decision.severity if decision.outcome == "upheld" else None,
+            )
+        )
+        breach = await Breach.get_or_none(id=breach_id).using_db(tx)
+        if breach is None:
+            raise BreachNotFound()
+        if not decided:
+            raise BreachAlreadyDecided(status=breach.status)
+        record_id = None
+        if decision.outcome == "upheld":
+            subject = await Subject.filter(resident_id=breach.resident_id).using_db(tx).first()
+            if subject is None:
+                raise ResidentUnidentified()
+            await lock_subjects(tx, [subject.id])
+            merchant = await Merchant.get_or_none(id=breach.merchant_id).using_db(tx)
+            title = f"合同违约：{_KIND_TITLES[breach.kind]}（{merchant.name if merchant else '商户'}）"
+            decided_on = local_today(now)
+            content = [
+                BREACH_SOURCE,
+                str(breach.id),
+                "contract_breach",
+                decision.severity,
+                title,
+                decided_on.isoformat(),
+            ]
+            record = await CreditRecord.create(
+                subject_id=subject.id,
+                source=BREACH_SOURCE,
+                source_record_id=str(breach.id),
+                category="contract_breach",
+                severity=decision.severity,
+                title=title[:255],
+                decided_at=decided_on,
+                publicity_until=None,
+                status="active",
+                content_hash=hashlib.sha256(orjson.dumps(content)).hexdigest(),
+                using_db=tx,
+            )
+            record_id = record.id
+            await Breach.filter(id=breach.id).using_db(tx).update(credit_record_id=record_id)
+            await recompute_subject(subject.id, reason=RECORDS_CHANGED, conn=tx, now=now)
+            breach.credit_record_id = record_id
+        await record_audit(
+            tx,
+            at=now,
+            actor_type="admin",
+            actor_id=admin_id,
+            action=f"breach.{decision.outcome}",
+            target_type="breach",
+            target_id=breach.id,
+            merchant_id=breach.merchant_id,
+            details={"note": decision.note, "severity": breach.severity, "credit_record_id": record_id},
+        )
+    return {**breach_out(breach), "credit_record_id": breach.credit_record_id}

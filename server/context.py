@@ -1,0 +1,51 @@
+"""``FrameContext``: the resources the frame builds for every app (held on ``app.ctx``); the composition root extends it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import asyncio as aioredis
+
+from server.auth import LoginThrottle, TokenService
+from server.crypto import FieldCipher, KeyedHasher
+from server.settings import Settings
+from server.wechat import WeChat
+from server.wechat_sandbox import WeChatSandbox
+
+
+@dataclass
+class FrameContext:
+    """Settings and keys (built with the app), connections (opened when the server starts), background tasks."""
+
+    settings: Settings
+    tokens: TokenService
+    cipher: FieldCipher
+    hasher: KeyedHasher
+    redis: aioredis.Redis = field(init=False)
+    throttle: LoginThrottle = field(init=False)
+    wechat: WeChat = field(init=False)
+    wechat_sandbox: WeChatSandbox | None = None
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> FrameContext:
+        return cls(
+            settings=settings,
+            tokens=TokenService(settings),
+            cipher=FieldCipher(settings.data_encryption_key),
+            hasher=KeyedHasher(settings.data_hash_key),
+        )
+
+    def start_task(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` in the background until the server stops (``stop_tasks``)."""
+        self.background.append(asyncio.create_task(work))
+
+    async def stop_tasks(self) -> None:
+        for task in self.background:
+            task.cancel()
+        if self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
+            self.background.clear()

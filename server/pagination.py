@@ -1,0 +1,34 @@
+"""Keyset pagination, newest first, on (a timestamp, the id): the one way list endpoints page.
+
+A cursor names the last row of the page before; the next page is the rows strictly older in
+(timestamp, id) order, so rows written meanwhile never shift or repeat a page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Q
+
+from server.errors import ValidationFailed
+from server.http import decode_cursor, encode_cursor
+
+
+def after_cursor(query: Any, cursor: str | None, field: str) -> Any:
+    parts = decode_cursor(cursor, 2)
+    if parts is None:
+        return query
+    try:
+        at, last_id = datetime.fromisoformat(parts[0]), uuid.UUID(parts[1])
+    except (TypeError, ValueError):
+        raise ValidationFailed({"cursor": "Invalid cursor."}) from None
+    return query.filter(Q(**{f"{field}__lt": at}) | Q(**{field: at, "id__lt": last_id}))
+
+
+def next_cursor(rows: list[Any], limit: int, field: str) -> str | None:
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode_cursor(getattr(last, field).isoformat(), str(last.id))

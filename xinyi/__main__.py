@@ -1,0 +1,5 @@
+"""``python -m xinyi``: the ``xinyi`` command."""
+
+from xinyi.cli import main
+
+main()

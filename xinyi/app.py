@@ -1,0 +1,120 @@
+"""``create_app(settings)``: the application as a whole, composed from the frame and the domains.
+
+The frame (``server.app``) gives the Sanic app its configuration, error model, middleware and
+ops routes and starts the database, Redis and WeChat. Here the blueprints of the four audiences
+are registered and each domain's resources are started after the frame's and stopped before
+them, all held on a typed ``AppContext``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sanic import Blueprint, Sanic
+
+from admin.breach_routes import bp as admin_breaches_bp
+from admin.credit_routes import bp as admin_credit_bp
+from admin.offer_routes import bp as admin_offers_bp
+from admin.routes import bp as admin_bp
+from coupons import stock
+from merchant_api.offer_routes import bp as merchant_offers_bp
+from merchant_api.redemption_routes import bp as merchant_redemptions_bp
+from merchant_api.routes import bp as merchant_bp
+from merchant_api.scan_routes import bp as merchant_scans_bp
+from miniprogram_api.coupon_routes import bp as mp_coupons_bp
+from miniprogram_api.credit_routes import bp as mp_credit_bp
+from miniprogram_api.grant_routes import bp as mp_grants_bp
+from miniprogram_api.pass_routes import bp as mp_passes_bp
+from miniprogram_api.routes import bp as mp_bp
+from partners import webhooks
+from partners.admin_routes import bp as admin_partners_bp
+from partners.routes import bp as partner_bp
+from passes import lifecycle as passes_lifecycle
+from passes.routes import bp as passes_bp
+from passes.service import PassRuntime
+from redemptions import tasks as ledger_lifecycle
+from server.app import create_frame_app, prepare_for_serving, start_frame, stop_frame
+from server.context import FrameContext
+from server.settings import Settings, load_settings
+from server.sql import DirectPool
+from xinyi.database import APPS
+from xinyi.wiring import wire
+
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    mp_bp,
+    merchant_bp,
+    admin_bp,
+    mp_credit_bp,
+    admin_credit_bp,
+    passes_bp,
+    mp_passes_bp,
+    merchant_scans_bp,
+    merchant_offers_bp,
+    admin_offers_bp,
+    partner_bp,
+    admin_partners_bp,
+    mp_grants_bp,
+    merchant_redemptions_bp,
+    mp_coupons_bp,
+    admin_breaches_bp,
+)
+
+
+@dataclass
+class AppContext(FrameContext):
+    """Every resource of a worker: the frame's, and the domains' (set by ``start``)."""
+
+    passes: PassRuntime = field(init=False)
+    ledger: DirectPool | None = (
+        None  # the redemption ledger's pool (PostgreSQL); None: Tortoise's connections
+    )
+    webhook_worker: webhooks.WebhookWorker | None = None
+
+
+async def start(ctx: AppContext) -> None:
+    """The frame first, then each domain that has start-up work."""
+    await start_frame(ctx, APPS)
+    ctx.passes = await passes_lifecycle.start(ctx)
+    ctx.ledger = await ledger_lifecycle.start(ctx)
+    stock.start(ctx, ctx.ledger)
+    if ctx.settings.webhook_worker:  # WEBHOOK_WORKER: deliver partner webhooks from this process
+        ctx.webhook_worker = webhooks.start(ctx)
+
+
+async def stop(ctx: AppContext) -> None:
+    """The reverse: background tasks, the domains' resources, then the frame's."""
+    await ctx.stop_tasks()
+    if getattr(ctx, "passes", None) is not None:
+        await passes_lifecycle.stop(ctx.passes)
+    await ledger_lifecycle.stop(ctx.ledger)
+    ctx.ledger = None
+    await stop_frame(ctx)
+
+
+def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sanic:
+    """Build the application; nothing connects until the server starts."""
+    settings = settings or load_settings()
+    wire()
+    base = FrameContext.for_settings(settings)
+    ctx = AppContext(settings=settings, tokens=base.tokens, cipher=base.cipher, hasher=base.hasher)
+    app = create_frame_app(ctx, name=name)
+    for bp in BLUEPRINTS:
+        app.blueprint(bp)
+
+    @app.before_server_start
+    async def _start(app: Sanic, _loop: Any = None) -> None:
+        await start(app.ctx)
+
+    @app.after_server_stop
+    async def _stop(app: Sanic, _loop: Any = None) -> None:
+        await stop(app.ctx)
+
+    return app
+
+
+def create_serving_app(settings: Settings) -> Sanic:
+    """The app as ``xinyi serve`` runs it in each worker (see ``server.app.prepare_for_serving``)."""
+    app = create_app(settings)
+    prepare_for_serving(app)
+    return app

@@ -1,0 +1,15 @@
+"""Where domains hear of each other's events, wired once by the composition root (app and command line alike).
+
+A lower domain never imports a higher one: credit announces tier changes to the listeners given
+here, inside the transaction of the change, and partners' webhooks are one of them.
+"""
+
+from __future__ import annotations
+
+from credit.service import listen_to_tier_changes
+from partners.webhooks import on_tier_change
+
+
+def wire() -> None:
+    """Idempotent: partners hear of tier changes (``tier.changed`` webhooks)."""
+    listen_to_tier_changes(on_tier_change)
