@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
@@ -60,7 +58,7 @@ async def decide(request: Request, breach_id: str) -> HTTPResponse:
     admin = await current_admin(request.ctx.principal)
     body = parse_body(request, BreachDecisionIn)
     result = await breaches.decide_breach(
-        parse_uuid(breach_id, what="breach report"), body, admin_id=admin.id, now=datetime.now(UTC)
+        parse_uuid(breach_id, what="breach report"), body, admin_id=admin.id, now=request.app.ctx.clock()
     )
     return json(result)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
@@ -42,7 +40,7 @@ async def import_records(request: Request) -> HTTPResponse:
     body = parse_body(request, CreditRecordsIn)
     ctx = request.app.ctx
     result = await credit.import_records(
-        body.items, hasher=ctx.hasher, cipher=ctx.cipher, now=datetime.now(UTC)
+        body.items, hasher=ctx.hasher, cipher=ctx.cipher, now=request.app.ctx.clock()
     )
     return json(result.as_dict())
 
@@ -82,7 +80,7 @@ async def create_ruleset(request: Request) -> HTTPResponse:
 @admin_only
 async def dry_run(request: Request, version: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
-    return json(await credit.dry_run_ruleset(version, now=datetime.now(UTC)))
+    return json(await credit.dry_run_ruleset(version, now=request.app.ctx.clock()))
 
 
 @bp.post("/rulesets/<version:str>/activate")
@@ -94,4 +92,4 @@ async def dry_run(request: Request, version: str) -> HTTPResponse:
 @admin_only
 async def activate(request: Request, version: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
-    return json(await credit.activate_ruleset(version, now=datetime.now(UTC)))
+    return json(await credit.activate_ruleset(version, now=request.app.ctx.clock()))

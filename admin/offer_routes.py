@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
@@ -46,7 +44,7 @@ async def approve_offer(request: Request, offer_id: str) -> HTTPResponse:
     offer = await service.approve_offer(
         parse_uuid(offer_id, what="offer"),
         admin_id=admin.id,
-        now=datetime.now(UTC),
+        now=request.app.ctx.clock(),
         cache=passes.pass_runtime(request.app).store_offers,
     )
     return json(offer)
@@ -66,7 +64,7 @@ async def reject_offer(request: Request, offer_id: str) -> HTTPResponse:
         parse_uuid(offer_id, what="offer"),
         admin_id=admin.id,
         note=body.note,
-        now=datetime.now(UTC),
+        now=request.app.ctx.clock(),
         cache=passes.pass_runtime(request.app).store_offers,
     )
     return json(offer)

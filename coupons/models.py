@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from merchants.models import Merchant, Store
 
 
 class Offer(Model):
@@ -17,7 +24,10 @@ class Offer(Model):
     """
 
     id = fields.UUIDField(primary_key=True)
-    merchant = fields.ForeignKeyField("merchants.Merchant", related_name="offers", on_delete=fields.RESTRICT)
+    merchant: fields.ForeignKeyRelation[Merchant] = fields.ForeignKeyField(
+        "merchants.Merchant", related_name="offers", on_delete=fields.RESTRICT
+    )
+    merchant_id: UUID
     status = fields.CharField(max_length=20)  # pending_approval | active | paused | rejected
     scenario = fields.CharField(max_length=16)
     type = fields.CharField(max_length=20)
@@ -32,7 +42,7 @@ class Offer(Model):
     per_resident_limit = fields.IntField(null=True)
     per_resident_period = fields.CharField(max_length=8, null=True)  # day | month | total
     all_stores = fields.BooleanField(default=False)
-    stores = fields.ManyToManyField(
+    stores: fields.ManyToManyRelation[Store] = fields.ManyToManyField(
         "merchants.Store",
         related_name="offers",
         through="offer_stores",

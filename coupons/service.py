@@ -19,6 +19,7 @@ from coupons.units import PendingUnit
 from credit.scoring import tier_rank
 from merchants.models import Merchant, Staff, Store
 from residents.models import Resident
+from server.dbtypes import DbConn
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
 from server.sql import RawConnection, as_datetime, as_uuid
@@ -105,10 +106,12 @@ async def create_offer(staff: Staff, data: OfferIn, *, now: datetime) -> dict:
 
 
 async def _store_ids(offer: Offer, *, using_db: Any = None) -> list[uuid.UUID]:
-    return list(await offer.stores.all().using_db(using_db).values_list("id", flat=True))
+    # tortoise types values_list(flat=True) as a list of tuples: the elements are the ids themselves.
+    ids: list[uuid.UUID] = await offer.stores.all().using_db(using_db).values_list("id", flat=True)  # type: ignore[assignment]
+    return list(ids)
 
 
-async def _fold_pending_units(offer_id: uuid.UUID, conn: Any) -> int:
+async def _fold_pending_units(offer_id: uuid.UUID, conn: DbConn) -> int:
     """Add an unlimited offer's units not folded into ``redeemed_count`` yet (``coupons.stock.fold_counts``) now.
 
     Called with the offer row locked, before the offer gets a stock limit, so the limit is
@@ -202,7 +205,7 @@ async def update_offer(
             if stores:
                 await offer.stores.add(*stores, using_db=conn)
             await Offer.filter(id=offer.id).using_db(conn).update(all_stores=not stores)
-        offer = await Offer.get(id=offer.id).using_db(conn)
+        offer = await Offer.get(id=offer.id, using_db=conn)
         store_ids = await _store_ids(offer, using_db=conn)
     if cache is not None:
         cache.clear()
@@ -405,14 +408,14 @@ class StoreOfferCache:
         rows = await db.fetch(STORE_OFFERS_SQL, merchant_id, now, store_id)
         offers = [
             StoreOffer(
-                id=as_uuid(r["id"]),  # type: ignore[arg-type]
+                id=as_uuid(r["id"]),
                 type=r["type"],
                 label=r["label"],
                 value=r["value"],
                 min_tier=r["min_tier"],
                 requires_claim=bool(r["requires_claim"]),
-                valid_from=as_datetime(r["valid_from"]),  # type: ignore[arg-type]
-                valid_until=as_datetime(r["valid_until"]),  # type: ignore[arg-type]
+                valid_from=as_datetime(r["valid_from"]),
+                valid_until=as_datetime(r["valid_until"]),
                 total_stock=r["total_stock"],
                 redeemed_count=r["redeemed_count"],
             )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
 
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -17,6 +16,7 @@ from tortoise.transactions import in_transaction
 from coupons.models import Offer
 from coupons.units import PendingUnit
 from server.context import FrameContext
+from server.dbtypes import DbConn
 from server.sql import DirectPool, tx_fetch
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ async def fold_periodically(
             log.warning("folding redemption counts failed", exc_info=True)
 
 
-async def give_back_unit(conn: Any, *, offer_id: uuid.UUID, redemption_id: uuid.UUID) -> None:
+async def give_back_unit(conn: DbConn, *, offer_id: uuid.UUID, redemption_id: uuid.UUID) -> None:
     """A reversed redemption's unit goes back to the offer, in the caller's transaction, exactly once.
 
     A unit still pending never reached ``redeemed_count``: taking it back is deleting it. A fold

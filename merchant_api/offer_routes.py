@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from coupons import service
@@ -26,11 +24,11 @@ staff_only = authenticated(Audience.MERCHANT)
 @openapi.response(403, description="FORBIDDEN (not the owner)")
 @openapi.response(422, description="VALIDATION_ERROR with fields")
 @staff_only
-async def create_offer(request: Request):
+async def create_offer(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     merchants.require_owner(staff)
     body = parse_body(request, OfferIn)
-    offer = await service.create_offer(staff, body, now=datetime.now(UTC))
+    offer = await service.create_offer(staff, body, now=request.app.ctx.clock())
     return json(offer, status=201)
 
 
@@ -45,7 +43,7 @@ async def create_offer(request: Request):
 @openapi.response(409, description="OFFER_NOT_RESUMABLE")
 @openapi.response(422, description="VALIDATION_ERROR with fields")
 @staff_only
-async def update_offer(request: Request, offer_id: str):
+async def update_offer(request: Request, offer_id: str) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     merchants.require_owner(staff)
     body = parse_body(request, OfferPatch)
@@ -53,7 +51,7 @@ async def update_offer(request: Request, offer_id: str):
         staff,
         parse_uuid(offer_id, what="offer"),
         body,
-        now=datetime.now(UTC),
+        now=request.app.ctx.clock(),
         cache=pass_runtime(request.app).store_offers,
     )
     return json(offer)
@@ -66,7 +64,7 @@ async def update_offer(request: Request, offer_id: str):
 @openapi.parameter("limit", int, "query")
 @openapi.parameter("cursor", str, "query")
 @staff_only
-async def list_offers(request: Request):
+async def list_offers(request: Request) -> HTTPResponse:
     query = parse_query(request, OfferListQuery)
     staff = await merchants.current_staff(request.ctx.principal)
     result = await service.list_offers(

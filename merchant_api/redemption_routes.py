@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from merchants import service as merchants
@@ -65,7 +64,7 @@ def _staff_id(request: Request) -> uuid.UUID:
 )
 @openapi.response(422, description="VALIDATION_ERROR (order_amount_fen required for percent_off)")
 @staff_only
-async def redeem(request: Request):
+async def redeem(request: Request) -> HTTPResponse:
     body = parse_body(request, RedemptionIn)
     result = await ledger.redeem_at_store(
         staff_id=_staff_id(request),
@@ -74,7 +73,7 @@ async def redeem(request: Request):
         coupon_id=body.coupon_id,
         order_amount_fen=body.order_amount_fen,
         idempotency_key=parse_idempotency_key(request.headers.get("idempotency-key")),
-        now=datetime.now(UTC),
+        now=request.app.ctx.clock(),
         db=request.app.ctx.ledger,
     )
     headers = {"Idempotency-Replayed": "true"} if result.replayed else None
@@ -90,11 +89,11 @@ async def redeem(request: Request):
 @openapi.response(404, description="REDEMPTION_NOT_FOUND")
 @openapi.response(409, description="ALREADY_REVERSED")
 @staff_only
-async def reverse(request: Request, redemption_id: str):
+async def reverse(request: Request, redemption_id: str) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     body = parse_body(request, ReverseIn)
     result = await reversal.reverse_redemption(
-        staff, parse_uuid(redemption_id, what="redemption"), reason=body.reason, now=datetime.now(UTC)
+        staff, parse_uuid(redemption_id, what="redemption"), reason=body.reason, now=request.app.ctx.clock()
     )
     return json(result)
 
@@ -114,7 +113,7 @@ async def reverse(request: Request, redemption_id: str):
 @openapi.response(200, {"application/json": MerchantRedemptionPage})
 @openapi.response(403, description="STORE_NOT_YOURS")
 @staff_only
-async def list_redemptions(request: Request):
+async def list_redemptions(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     query = parse_query(request, RedemptionListQuery)
     result = await reports.list_redemptions(
@@ -142,11 +141,11 @@ async def list_redemptions(request: Request):
 @openapi.response(200, {"application/json": StatsOut})
 @openapi.response(403, description="STORE_NOT_YOURS")
 @staff_only
-async def stats(request: Request):
+async def stats(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     query = parse_query(request, StatsQuery)
     result = await reports.redemption_stats(
-        staff, store_id=query.store_id, from_=query.from_, to=query.to, now=datetime.now(UTC)
+        staff, store_id=query.store_id, from_=query.from_, to=query.to, now=request.app.ctx.clock()
     )
     return json(result)
 
@@ -160,10 +159,10 @@ async def stats(request: Request):
 @openapi.response(404, description="REDEMPTION_NOT_FOUND")
 @openapi.response(409, description="BREACH_EXISTS / REDEMPTION_REVERSED")
 @staff_only
-async def report_breach(request: Request):
+async def report_breach(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     body = parse_body(request, BreachIn)
-    return json(await breaches.report_breach(staff, body, now=datetime.now(UTC)), status=201)
+    return json(await breaches.report_breach(staff, body, now=request.app.ctx.clock()), status=201)
 
 
 @bp.get("/breaches")
@@ -173,7 +172,7 @@ async def report_breach(request: Request):
 @openapi.parameter("limit", int, "query")
 @openapi.parameter("cursor", str, "query")
 @staff_only
-async def list_breaches(request: Request):
+async def list_breaches(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     query = parse_query(request, BreachListQuery)
     result = await breaches.list_breaches(

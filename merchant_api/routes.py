@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from merchants import service
@@ -19,7 +19,7 @@ staff_only = authenticated(Audience.MERCHANT)
 @openapi.body({"application/json": StaffLoginIn})
 @openapi.response(401, description="INVALID_CREDENTIALS")
 @openapi.response(429, description="TOO_MANY_REQUESTS")
-async def login(request: Request):
+async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, StaffLoginIn)
     ctx = request.app.ctx
     pair, staff = await service.staff_login(
@@ -31,7 +31,7 @@ async def login(request: Request):
 @bp.post("/auth/refresh")
 @openapi.summary("Rotate a staff refresh token")
 @openapi.body({"application/json": RefreshIn})
-async def refresh(request: Request):
+async def refresh(request: Request) -> HTTPResponse:
     body = parse_body(request, RefreshIn)
     pair, staff = await service.staff_refresh(tokens=request.app.ctx.tokens, refresh_token=body.refresh_token)
     return json({**pair.as_dict(), "staff": _staff_view(staff)})
@@ -43,7 +43,7 @@ async def refresh(request: Request):
 @openapi.body({"application/json": StaffIn})
 @openapi.response(201, {"application/json": StaffOut})
 @staff_only
-async def create_staff(request: Request):
+async def create_staff(request: Request) -> HTTPResponse:
     staff = await service.current_staff(request.ctx.principal)
     service.require_owner(staff)
     body = parse_body(request, StaffIn)

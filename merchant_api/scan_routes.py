@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw
 from sanic_ext import openapi
 
@@ -54,7 +53,7 @@ def _idempotency_key(request: Request) -> str | None:
     503, description="SERVICE_UNAVAILABLE (the replay guard cannot be reached), with Retry-After"
 )
 @staff_only
-async def scan(request: Request):
+async def scan(request: Request) -> HTTPResponse:
     body = parse_body(request, ScanIn)
     result = await service.scan_pass(
         service.pass_runtime(request.app),
@@ -62,7 +61,7 @@ async def scan(request: Request):
         store_id=body.store_id,
         token=body.pass_token,
         idempotency_key=_idempotency_key(request),
-        now=datetime.now(UTC),
+        now=request.app.ctx.clock(),
     )
     return json(result, status=201)
 
@@ -77,7 +76,7 @@ async def scan(request: Request):
 @openapi.parameter("limit", int, "query")
 @openapi.parameter("cursor", str, "query")
 @staff_only
-async def list_scans(request: Request):
+async def list_scans(request: Request) -> HTTPResponse:
     query = parse_query(request, ScanListQuery)
     staff = await merchants.current_staff(request.ctx.principal)
     store_ids = await merchants.visible_store_ids(staff, query.store_id)
@@ -98,7 +97,7 @@ async def list_scans(request: Request):
 @openapi.response(200, {"image/png": bytes})
 @openapi.response(403, description="STORE_NOT_YOURS")
 @staff_only
-async def entry_qrcode(request: Request, store_id: str):
+async def entry_qrcode(request: Request, store_id: str) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     store = await merchants.require_store(staff, parse_uuid(store_id, what="store"))
     image = await merchants.store_entry_code(

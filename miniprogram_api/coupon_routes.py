@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
@@ -50,7 +48,7 @@ async def claim(request: Request, offer_id: str) -> HTTPResponse:
         resident_id=resident.id,
         offer_id=parse_uuid(offer_id, what="offer"),
         idempotency_key=parse_idempotency_key(request.headers.get("idempotency-key")),
-        now=datetime.now(UTC),
+        now=request.app.ctx.clock(),
     )
     headers = {"Idempotency-Replayed": "true"} if result.replayed else None
     return json(result.body, status=result.status_code, headers=headers)
@@ -68,7 +66,7 @@ async def coupons(request: Request) -> HTTPResponse:
     resident = await current_resident(request.ctx.principal)
     query = parse_query(request, CouponListQuery)
     result = await wallet.list_coupons(
-        resident.id, status=query.status, now=datetime.now(UTC), limit=query.limit, cursor=query.cursor
+        resident.id, status=query.status, now=request.app.ctx.clock(), limit=query.limit, cursor=query.cursor
     )
     return json(result)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
@@ -29,7 +27,7 @@ async def _me(request: Request) -> Resident:
 @openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
 @resident_only
 async def score(request: Request) -> HTTPResponse:
-    return json(await credit.score_view(await _me(request), now=datetime.now(UTC)))
+    return json(await credit.score_view(await _me(request), now=request.app.ctx.clock()))
 
 
 @bp.get("/score/history")
@@ -58,7 +56,9 @@ async def records(request: Request) -> HTTPResponse:
     resident = await _me(request)
     query = parse_query(request, PageQuery)
     return json(
-        await credit.records_page(resident, limit=query.limit, cursor=query.cursor, now=datetime.now(UTC))
+        await credit.records_page(
+            resident, limit=query.limit, cursor=query.cursor, now=request.app.ctx.clock()
+        )
     )
 
 

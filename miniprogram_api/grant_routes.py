@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
@@ -37,7 +35,7 @@ async def create_grant(request: Request) -> HTTPResponse:
         partner_id=body.partner_id,
         scopes=[s.value for s in body.scopes],
         hasher=request.app.ctx.hasher,
-        now=datetime.now(UTC),
+        now=request.app.ctx.clock(),
     )
     return json(result, status=201)
 
@@ -53,7 +51,9 @@ async def list_grants(request: Request) -> HTTPResponse:
     query = parse_query(request, PageQuery)
     resident = await residents.current_resident(request.ctx.principal)
     return json(
-        await grants.list_grants(resident, now=datetime.now(UTC), limit=query.limit, cursor=query.cursor)
+        await grants.list_grants(
+            resident, now=request.app.ctx.clock(), limit=query.limit, cursor=query.cursor
+        )
     )
 
 
@@ -66,7 +66,7 @@ async def list_grants(request: Request) -> HTTPResponse:
 async def revoke_grant(request: Request, grant_id: str) -> HTTPResponse:
     resident = await residents.current_resident(request.ctx.principal)
     return json(
-        await grants.revoke_grant(resident, parse_uuid(grant_id, what="grant"), now=datetime.now(UTC))
+        await grants.revoke_grant(resident, parse_uuid(grant_id, what="grant"), now=request.app.ctx.clock())
     )
 
 

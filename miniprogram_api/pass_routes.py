@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
@@ -53,7 +52,7 @@ async def issue_pass(request: Request) -> HTTPResponse:
     except ValueError:
         raise ResidentGone() from None
     result = await passes.issue_pass(
-        passes.pass_runtime(request.app), resident_id=resident_id, now=datetime.now(UTC), image=image
+        passes.pass_runtime(request.app), resident_id=resident_id, now=request.app.ctx.clock(), image=image
     )
     return json(result)
 
@@ -75,7 +74,7 @@ async def benefits(request: Request) -> HTTPResponse:
         resident,
         scenario=query.scenario,
         merchant_id=query.merchant_id,
-        now=datetime.now(UTC),
+        now=request.app.ctx.clock(),
         limit=query.limit,
         cursor=query.cursor,
     )

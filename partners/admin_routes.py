@@ -82,7 +82,7 @@ async def rotate_secret(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     ctx = request.app.ctx
     partner, secret = await service.rotate_secret(
-        parse_uuid(partner_id, what="partner"), cipher=ctx.cipher, now=service.utcnow()
+        parse_uuid(partner_id, what="partner"), cipher=ctx.cipher, now=request.app.ctx.clock()
     )
     return json(
         {
@@ -155,5 +155,7 @@ async def list_webhook_deliveries(request: Request, partner_id: str) -> HTTPResp
 async def redeliver_webhook(request: Request, delivery_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     return json(
-        await webhooks.redeliver(parse_uuid(delivery_id, what="webhook delivery"), now=service.utcnow())
+        await webhooks.redeliver(
+            parse_uuid(delivery_id, what="webhook delivery"), now=request.app.ctx.clock()
+        )
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import Q
@@ -20,11 +20,6 @@ from server.http import decode_cursor, encode_cursor
 
 # How long the previous secret keeps verifying after a rotation: a day to roll the new one out.
 SECRET_GRACE = timedelta(hours=24)
-
-
-def utcnow() -> datetime:
-    """The partner package's clock (tests move it instead of sleeping)."""
-    return datetime.now(UTC)
 
 
 def _new_key() -> str:

@@ -193,8 +193,8 @@ def signed_partner(scope: str | None) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
             signed = read_signed_request(request)
-            now = service.utcnow()
             ctx = request.app.ctx
+            now = ctx.clock()
             partner = await verify_signed_request(signed, redis=ctx.redis, cipher=ctx.cipher, now=now)
             if scope is not None and not partner.has_scope(scope):
                 raise ScopeMissing(f"This call needs the scope {scope!r}.", scope=scope)

@@ -166,7 +166,7 @@ async def on_tier_change(conn: Any, subject: Any, previous_tier: str, new_tier: 
     holders = {g.partner_id: g for g in grants if "tier:read" in (g.scopes or [])}
     if not holders:
         return
-    resident = await Resident.get_or_none(id=resident_id).using_db(conn)
+    resident = await Resident.get_or_none(id=resident_id, using_db=conn)
     if resident is None or not is_consented(resident):
         return
     with_url = await _partners_with_url(conn, set(holders))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 
 from passes.service import pass_runtime
@@ -16,6 +16,6 @@ bp = Blueprint("passes")
 @openapi.summary(
     "Public keys of the pass tokens (JWK Set, Ed25519, with kid); retired keys stay until their passes expired"
 )
-async def jwks(request: Request):
+async def jwks(request: Request) -> HTTPResponse:
     keys = await pass_runtime(request.app).keys.published()
     return json(jwk_set(keys), headers={"Cache-Control": "public, max-age=60"})

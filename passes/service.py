@@ -282,7 +282,7 @@ class StoreAccessCache:
         row = await db.fetchrow(_STORE_ACCESS_SQL, staff_id, store_id)
         if row is None:
             return None
-        access = StoreAccess(merchant_id=as_uuid(row["merchant_id"]), allowed=bool(row["allowed"]))  # type: ignore[arg-type]
+        access = StoreAccess(merchant_id=as_uuid(row["merchant_id"]), allowed=bool(row["allowed"]))
         if access.allowed:
             if len(self._allowed) >= self._max:
                 self._allowed.clear()

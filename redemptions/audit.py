@@ -8,12 +8,13 @@ from typing import Any
 
 from redemptions.models import AuditEntry
 from redemptions.rules import str_or_none
+from server.dbtypes import DbConn
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
 
 
 async def record_audit(
-    conn: Any,
+    conn: DbConn,
     *,
     at: datetime,
     actor_type: str,

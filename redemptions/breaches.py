@@ -160,7 +160,7 @@ async def decide_breach(
                 severity=decision.severity if decision.outcome == "upheld" else None,
             )
         )
-        breach = await Breach.get_or_none(id=breach_id).using_db(tx)
+        breach = await Breach.get_or_none(id=breach_id, using_db=tx)
         if breach is None:
             raise BreachNotFound()
         if not decided:
@@ -171,7 +171,7 @@ async def decide_breach(
             if subject is None:
                 raise ResidentUnidentified()
             await lock_subjects(tx, [subject.id])
-            merchant = await Merchant.get_or_none(id=breach.merchant_id).using_db(tx)
+            merchant = await Merchant.get_or_none(id=breach.merchant_id, using_db=tx)
             title = f"合同违约：{_KIND_TITLES[breach.kind]}（{merchant.name if merchant else '商户'}）"
             decided_on = local_today(now)
             content = [

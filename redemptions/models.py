@@ -13,6 +13,8 @@ and conditional updates (see ``redemptions.service``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -144,7 +146,7 @@ class AuditEntry(Model):
     target_type = fields.CharField(max_length=16)  # redemption | coupon | breach
     target_id = fields.UUIDField()
     merchant_id = fields.UUIDField(null=True)
-    details = fields.JSONField()
+    details: fields.JSONField[dict[str, Any]] = fields.JSONField()
 
     class Meta:
         table = "audit_entries"

@@ -157,7 +157,7 @@ async def redemption_stats(
         day = row["business_day"]
         day = date.fromisoformat(day) if isinstance(day, str) else day
         add(totals, row)
-        add(by_offer[as_uuid(row["offer_id"])], row)  # type: ignore[index]
+        add(by_offer[as_uuid(row["offer_id"])], row)
         add(by_day[day], row)
     offers = {o.id: o for o in await Offer.filter(id__in=list(by_offer))}
     return {

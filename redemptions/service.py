@@ -440,7 +440,7 @@ def _check(ctx: dict[str, Any], request: _Request, *, resident_id: uuid.UUID, ti
     if store_id is not None and not ctx["offer_at_store"]:
         raise OfferNotAtStore()
     valid_from, valid_until = as_datetime(ctx["valid_from"]), as_datetime(ctx["valid_until"])
-    if ctx["offer_status"] != "active" or not (valid_from <= now < valid_until):  # type: ignore[operator]
+    if ctx["offer_status"] != "active" or not (valid_from <= now < valid_until):
         raise OfferNotActive()
     if refusal := tier_refusal(tier, ctx["min_tier"]):
         raise refusal
@@ -455,7 +455,7 @@ def _check(ctx: dict[str, Any], request: _Request, *, resident_id: uuid.UUID, ti
             raise CouponInvalid()
         if ctx["coupon_status"] != "active":
             raise CouponUsed()
-        if as_datetime(ctx["coupon_expires_at"]) <= now:  # type: ignore[operator]
+        if as_datetime(ctx["coupon_expires_at"]) <= now:
             raise CouponExpired()
     elif request.coupon_id is not None:
         raise CouponInvalid("This offer needs no coupon: redeem it without coupon_id.")

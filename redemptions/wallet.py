@@ -128,7 +128,7 @@ async def claim_coupon(
             if not await tx_fetchrow(
                 tx, STEP_SQL["stock"], offer.id, now
             ):  # the offer row last, as redemptions do
-                current = await Offer.get(id=offer.id).using_db(tx)
+                current = await Offer.get(id=offer.id, using_db=tx)
                 if current.status != "active" or not (current.valid_from <= now < current.valid_until):
                     raise OfferNotActive()
                 raise OutOfStock()
@@ -167,7 +167,7 @@ async def unused_coupons(
     )
     found: dict[uuid.UUID, uuid.UUID] = {}
     for offer_id, coupon_id in rows:
-        found.setdefault(as_uuid(offer_id), as_uuid(coupon_id))  # type: ignore[arg-type]
+        found.setdefault(as_uuid(offer_id), as_uuid(coupon_id))
     return found
 
 
@@ -192,7 +192,7 @@ async def list_coupons(
     query = after_cursor(query, cursor, "claimed_at")
     rows = await query.order_by("-claimed_at", "-id").limit(limit + 1)
     offers = {o.id: o for o in await Offer.filter(id__in={c.offer_id for c in rows})}
-    names = dict(
+    names: dict[uuid.UUID, str] = dict(
         await Merchant.filter(id__in={o.merchant_id for o in offers.values()}).values_list("id", "name")
     )
     items = []

@@ -62,7 +62,7 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
         and 400 <= exc.status_code < 500
         or getattr(exc, "status_code", 0) == 503
     ):
-        status = exc.status_code
+        status = getattr(exc, "status_code", 0)  # a SanicException, or any error that carries a 503
         code = _SANIC_CODES.get(status, "BAD_REQUEST")
         message = {
             404: "No such resource.",
@@ -121,7 +121,7 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     app.blueprint(ops_bp)
     app.error_handler.add(Exception, _render_error)
 
-    @app.on_request(priority=100)
+    @app.middleware("request", priority=100)  # as on_request(priority=...), which sanic types wrongly
     async def _body_limit(request: Request) -> HTTPResponse | None:
         # Sanic's HTTP server enforces REQUEST_MAX_SIZE while reading; this covers ASGI servers too.
         length = request.headers.get("content-length")

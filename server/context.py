@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -14,6 +15,11 @@ from server.crypto import FieldCipher, KeyedHasher
 from server.settings import Settings
 from server.wechat import WeChat
 from server.wechat_sandbox import WeChatSandbox
+
+
+def system_clock() -> datetime:
+    """The time now, in UTC: the clock of a running server."""
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -29,6 +35,7 @@ class FrameContext:
     wechat: WeChat = field(init=False)
     wechat_sandbox: WeChatSandbox | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    clock: Callable[[], datetime] = system_clock  # routes read the time here; tests set another clock
 
     @classmethod
     def for_settings(cls, settings: Settings) -> FrameContext:

@@ -72,11 +72,14 @@ async def run_migrations(settings: Settings, apps: Apps) -> None:
 async def model_changes_without_migration(settings: Settings, apps: Apps) -> list[str]:
     """Apps whose models differ from what their migrations build (``xinyi makemigrations --check``)."""
     from tortoise.context import TortoiseContext
+    from tortoise.exceptions import ConfigurationError
     from tortoise.migrations.autodetector import MigrationAutodetector
 
     config = tortoise_config(settings, apps)
     async with TortoiseContext() as ctx:
         await ctx.init(config=config)
+        if ctx.apps is None:  # init() builds the registry; tortoise types it optional for before that
+            raise ConfigurationError("Tortoise apps are not initialized")
         writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
         return [f"{w.app_label}: {[type(op).__name__ for op in w.operations]}" for w in writers]
 

@@ -24,7 +24,9 @@ def after_cursor(query: Any, cursor: str | None, field: str) -> Any:
         at, last_id = datetime.fromisoformat(parts[0]), uuid.UUID(parts[1])
     except (TypeError, ValueError):
         raise ValidationFailed({"cursor": "Invalid cursor."}) from None
-    return query.filter(Q(**{f"{field}__lt": at}) | Q(**{field: at, "id__lt": last_id}))
+    before: dict[str, Any] = {f"{field}__lt": at}
+    tied: dict[str, Any] = {field: at, "id__lt": last_id}
+    return query.filter(Q(**before) | Q(**tied))
 
 
 def next_cursor(rows: list[Any], limit: int, field: str) -> str | None:

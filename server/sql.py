@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import Any, overload
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
@@ -77,18 +77,30 @@ async def raw_connection() -> AsyncIterator[RawConnection]:
 # --- values of raw rows -----------------------------------------------------------------------
 
 
+@overload
+def as_uuid(value: None) -> None: ...
+@overload
+def as_uuid(value: Any) -> uuid.UUID: ...
 def as_uuid(value: Any) -> uuid.UUID | None:
     if value is None or isinstance(value, uuid.UUID):
         return value
     return uuid.UUID(str(value))
 
 
+@overload
+def as_datetime(value: None) -> None: ...
+@overload
+def as_datetime(value: Any) -> datetime: ...
 def as_datetime(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
 
 
+@overload
+def as_date(value: None) -> None: ...
+@overload
+def as_date(value: Any) -> date: ...
 def as_date(value: Any) -> date | None:
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value

@@ -6,6 +6,7 @@ Domain packages append their own steps to ``DEMO_STEPS``; every step is idempote
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from server.settings import Settings
 
@@ -55,7 +56,12 @@ async def _offers(settings: Settings) -> None:
     if owner is None or await Offer.exists(merchant_id=owner.merchant_id):
         return
     now = datetime.now(UTC)
-    common = {"scenario": "travel", "valid_from": now, "valid_until": now + timedelta(days=365)}
+    common: dict[str, Any] = {
+        "scenario": "travel",
+        "valid_from": now,
+        "valid_until": now + timedelta(days=365),
+    }
+    terms: dict[str, Any]
     for terms in (
         {
             "type": "percent_off",
