@@ -25,9 +25,8 @@ from credit import scoring
 from credit.exceptions import NoActiveRuleset
 from credit.models import Ruleset as RulesetRow
 from credit.models import Subject
-from credit.sql import Sql, chunks, execute, fetch, is_postgres
 from server.dbtypes import DbConn
-from server.sql import as_date, as_datetime
+from server.sql import Sql, as_date, as_datetime, chunks, execute, fetch, is_postgres
 
 NATURAL_PERSON = "natural_person"
 

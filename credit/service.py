@@ -58,7 +58,6 @@ from credit.scores import (
     stored_ruleset,
     tier_change_hooks,
 )
-from credit.sql import Sql, chunks, db_uuid, execute, fetch
 from residents.exceptions import IdentityRequired, IdentityTaken, IdNumberInvalid
 from residents.identity import id_number_problem, name_problem, normalize_id_number
 from residents.models import Resident
@@ -66,7 +65,7 @@ from server.crypto import FieldCipher, KeyedHasher
 from server.dbtypes import DbConn
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
-from server.sql import as_uuid
+from server.sql import Sql, as_uuid, chunks, db_uuid, execute, fetch
 
 __all__ = [
     "IDENTITY_BOUND",

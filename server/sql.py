@@ -4,8 +4,14 @@ The hot paths (pass issuance, the scan, the redemption ledger, the credit engine
 speak SQL directly instead of through the ORM. The same SQL runs on PostgreSQL and SQLite:
 statements are written with ``$1``-style parameters, rewritten to SQLite's ``?1``; UUIDs go to
 SQLite as text, as Tortoise stores them, and datetimes through the adapter Tortoise registers.
-Rows come back as dicts; ``as_uuid`` and friends read their values whatever the driver gave
-(asyncpg gives Python types, SQLite the text Tortoise stored).
+Rows come back as dicts (or tuples); ``as_uuid`` and friends read their values whatever the
+driver gave (asyncpg gives Python types, SQLite the text Tortoise stored).
+
+The one raw-SQL layer of the project: ``RawConnection`` (one driver connection), ``tx_fetch`` /
+``fetch`` / ``execute`` (a statement in a Tortoise transaction), ``Sql`` (a statement built from
+parts, for the credit engine's batches), and the hot paths' own connections: ``HotDatabase``
+(pass issuance and scans, asynchronous commits) and ``DirectPool`` (the redemption ledger,
+durable commits), instances held on the app's context.
 """
 
 from __future__ import annotations
@@ -15,13 +21,15 @@ import contextlib
 import re
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import date, datetime
 from typing import Any, overload
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
+
+from server.dbtypes import DbConn
 
 _PARAM = re.compile(r"\$(\d+)")
 
@@ -44,6 +52,14 @@ class RawConnection:
                 async with self._raw.execute(_sqlite_sql(sql), _sqlite_args(args)) as cursor:
                     return [dict(row) for row in await cursor.fetchall()]
             return [dict(row) for row in await self._raw.fetch(sql, *args)]
+
+    async def fetch_tuples(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows as tuples, for statements whose columns are read by position."""
+        with _integrity_errors():
+            if self.sqlite:
+                async with self._raw.execute(_sqlite_sql(sql), _sqlite_args(args)) as cursor:
+                    return [tuple(row) for row in await cursor.fetchall()]
+            return [tuple(row) for row in await self._raw.fetch(sql, *args)]
 
     async def execute(self, sql: str, *args: Any) -> None:
         with _integrity_errors():
@@ -283,3 +299,94 @@ class DirectPool:
     async def connection(self) -> AsyncIterator[Any]:
         async with self._pool.acquire() as raw:
             yield raw
+
+
+# --- statements built from parts (the credit engine's batches) ------------------------------------
+
+# PostgreSQL accepts at most 32767 parameters per statement; stay far below.
+MAX_ROWS_PER_STATEMENT = 1000
+
+
+def is_postgres(conn: DbConn) -> bool:
+    return conn.capabilities.dialect == "postgres"
+
+
+class Sql:
+    """Collects the parameters of one statement and renders their placeholders."""
+
+    def __init__(self, conn: DbConn):
+        self.pg = is_postgres(conn)
+        self.params: list[Any] = []
+
+    def p(self, value: Any, cast: str | None = None) -> str:
+        """A placeholder; ``cast`` types it on PostgreSQL where the context does not (a SELECT list)."""
+        self.params.append(value)
+        if not self.pg:
+            return f"${len(self.params)}"  # rewritten to SQLite's ?N when it runs
+        return f"${len(self.params)}::{cast}" if cast else f"${len(self.params)}"
+
+    def row(self, values: Iterable[Any]) -> str:
+        return "(" + ", ".join(self.p(v) for v in values) + ")"
+
+    def rows(self, rows: Iterable[Iterable[Any]]) -> str:
+        return ", ".join(self.row(r) for r in rows)
+
+    def source(self, rows: Sequence[Sequence[Any]], pg_types: Sequence[str]) -> str:
+        """Rows to insert: ``VALUES (…), (…)``, or on PostgreSQL one array per column through ``unnest``.
+
+        The arrays keep the statement text the same whatever the number of rows, so PostgreSQL
+        parses and plans it once per connection instead of once per batch (a 1000-row VALUES
+        list has 12,000 parameters to plan).
+        """
+        if not self.pg:
+            return "VALUES " + self.rows(rows)
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(pg_types)
+        arrays = ", ".join(f"{self.p(list(col))}::{t}[]" for col, t in zip(columns, pg_types, strict=True))
+        return f"SELECT * FROM unnest({arrays})"
+
+    def keys(
+        self, alias: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], pg_types: Sequence[str]
+    ) -> str:
+        """A derived table of lookup keys to JOIN on (each key found through the index, whatever the statistics).
+
+        ``column = ANY(array)`` can be planned as a filter that compares every row with every
+        key when the table's statistics are stale (a table that grew during a big import).
+        """
+        if self.pg:
+            cols = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+            arrays = ", ".join(f"{self.p(list(c))}::{t}[]" for c, t in zip(cols, pg_types, strict=True))
+            return f"unnest({arrays}) AS {alias}({', '.join(columns)})"
+        named = ", ".join(f"column{i + 1} AS {c}" for i, c in enumerate(columns))
+        return f"(SELECT {named} FROM (VALUES {self.rows(rows)})) AS {alias}"
+
+    def in_(self, column: str, values: Sequence[Any], pg_type: str) -> str:
+        """``column`` is one of ``values`` (an empty list matches nothing)."""
+        if not values:
+            return "1 = 0"
+        if self.pg:
+            return f"{column} = ANY({self.p(list(values))}::{pg_type}[])"
+        return f"{column} IN ({', '.join(self.p(v) for v in values)})"
+
+    def for_update(self) -> str:
+        return " FOR UPDATE" if self.pg else ""
+
+
+async def fetch(conn: DbConn, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a statement built with ``Sql`` (also of ``INSERT … RETURNING``), as tuples, in ``conn``'s transaction."""
+    async with conn.acquire_connection() as raw:
+        return await RawConnection(raw, conn.capabilities.dialect).fetch_tuples(sql, *params)
+
+
+async def execute(conn: DbConn, sql: str, params: list[Any]) -> None:
+    async with conn.acquire_connection() as raw:
+        await RawConnection(raw, conn.capabilities.dialect).execute(sql, *params)
+
+
+def chunks(items: Sequence[Any], size: int = MAX_ROWS_PER_STATEMENT) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def db_uuid(conn: DbConn, value: uuid.UUID) -> Any:
+    """A UUID as the driver wants it (asyncpg: UUID, SQLite: its text form)."""
+    return value if is_postgres(conn) else str(value)
