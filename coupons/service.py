@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.expressions import F, Q
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from coupons.exceptions import OfferNotFound, OfferNotPending, OfferNotResumable
@@ -21,7 +21,8 @@ from merchants.models import Merchant, Staff, Store
 from residents.models import Resident
 from server.dbtypes import DbConn
 from server.errors import ValidationFailed
-from server.http import decode_cursor, encode_cursor, page
+from server.http import page
+from server.pagination import keyset_page
 from server.sql import RawConnection, as_datetime, as_uuid
 
 RESTRICTED = "restricted"
@@ -221,10 +222,8 @@ async def list_offers(
         query = query.filter(merchant_id=merchant_id)
     if status is not None:
         query = query.filter(status=status)
-    query = _after_cursor(query, cursor)
-    offers = await query.order_by("-created_at", "-id").limit(limit + 1).prefetch_related("stores")
-    items = [offer_out(o, [s.id for s in o.stores]) for o in offers[:limit]]
-    return page(items, _next_cursor(offers, limit))
+    offers, next_cursor = await keyset_page(query.prefetch_related("stores"), limit=limit, cursor=cursor)
+    return page([offer_out(o, [s.id for s in o.stores]) for o in offers], next_cursor)
 
 
 # --- regulators -----------------------------------------------------------------------------
@@ -297,8 +296,7 @@ async def list_benefits(
         query = query.filter(scenario=scenario)
     if merchant_id is not None:
         query = query.filter(merchant_id=merchant_id)
-    offers = await _after_cursor(query, cursor).order_by("-created_at", "-id").limit(limit + 1)
-    shown = offers[:limit]
+    shown, next_cursor = await keyset_page(query, limit=limit, cursor=cursor)
     names = dict(await Merchant.filter(id__in={o.merchant_id for o in shown}).values_list("id", "name"))
     items = [
         {
@@ -317,28 +315,7 @@ async def list_benefits(
         }
         for o in shown
     ]
-    return {**page(items, _next_cursor(offers, limit)), "tier": tier}
-
-
-# --- cursor pagination ----------------------------------------------------------------------
-
-
-def _after_cursor(query: Any, cursor: str | None) -> Any:
-    parts = decode_cursor(cursor, 2)
-    if parts is None:
-        return query
-    try:
-        created_at, last_id = datetime.fromisoformat(parts[0]), uuid.UUID(parts[1])
-    except (TypeError, ValueError):
-        raise ValidationFailed({"cursor": "Invalid cursor."}) from None
-    return query.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=last_id))
-
-
-def _next_cursor(rows: list[Any], limit: int) -> str | None:
-    if len(rows) <= limit:
-        return None
-    last = rows[limit - 1]
-    return encode_cursor(last.created_at.isoformat(), str(last.id))
+    return {**page(items, next_cursor), "tier": tier}
 
 
 # --- the scan's view of offers ------------------------------------------------------------

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from coupons.models import Offer
@@ -47,7 +46,8 @@ from residents.models import Resident
 from residents.service import is_consented
 from server.crypto import KeyedHasher
 from server.errors import ValidationFailed
-from server.http import decode_cursor, encode_cursor, page
+from server.http import page
+from server.pagination import keyset_page
 from server.sql import DirectPool
 
 CODE_TTL = timedelta(minutes=10)
@@ -126,19 +126,8 @@ async def create_grant(
 
 async def list_grants(resident: Resident, *, now: datetime, limit: int, cursor: str | None) -> dict[str, Any]:
     """The resident's grants, newest first, with the partner's name."""
-    query = Grant.filter(resident_id=resident.id)
-    if (after := decode_cursor(cursor, 2)) is not None:
-        try:
-            at, last_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
-        except (TypeError, ValueError):
-            raise ValidationFailed({"cursor": "Invalid cursor."}) from None
-        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
-    rows = await query.order_by("-created_at", "-id").limit(limit + 1)
-    shown = rows[:limit]
+    shown, next_cursor = await keyset_page(Grant.filter(resident_id=resident.id), limit=limit, cursor=cursor)
     names = dict(await Partner.filter(id__in={g.partner_id for g in shown}).values_list("id", "name"))
-    next_cursor = (
-        encode_cursor(shown[-1].created_at.isoformat(), str(shown[-1].id)) if len(rows) > limit else None
-    )
     return page([grant_out(g, names.get(g.partner_id, ""), now) for g in shown], next_cursor)
 
 

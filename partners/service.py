@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from partners.exceptions import PartnerNotFound
@@ -16,7 +15,7 @@ from partners.schemas import PartnerIn
 from partners.webhook_url import WebhookUrlRejected, check_webhook_url
 from server.crypto import FieldCipher
 from server.errors import ValidationFailed
-from server.http import decode_cursor, encode_cursor
+from server.pagination import keyset_page
 
 # How long the previous secret keeps verifying after a rotation: a day to roll the new one out.
 SECRET_GRACE = timedelta(hours=24)
@@ -116,18 +115,7 @@ async def find_by_key(key: str) -> Partner | None:
 
 async def list_partners(*, limit: int, cursor: str | None) -> tuple[list[Partner], str | None]:
     """Newest first, by (created_at, id)."""
-    query = Partner.all().order_by("-created_at", "-id")
-    if (after := decode_cursor(cursor, 2)) is not None:
-        try:
-            at, last_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
-        except (TypeError, ValueError):
-            raise ValidationFailed({"cursor": "Invalid cursor."}) from None
-        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
-    rows = await query.limit(limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), str(rows[-1].id)) if more else None
-    return rows, next_cursor
+    return await keyset_page(Partner.all(), limit=limit, cursor=cursor)
 
 
 def current_secret(partner: Partner, *, cipher: FieldCipher) -> str:

@@ -65,8 +65,8 @@ from residents.service import is_consented
 from server.context import FrameContext
 from server.crypto import FieldCipher
 from server.dbtypes import DbConn
-from server.errors import ValidationFailed
-from server.http import decode_cursor, encode_cursor, page
+from server.http import page
+from server.pagination import keyset_page
 from server.settings import Settings
 
 log = logging.getLogger("xinyi.webhooks")
@@ -792,17 +792,7 @@ async def list_deliveries(
     query = WebhookDelivery.filter(partner_id=partner_id)
     if status is not None:
         query = query.filter(status=status)
-    if (after := decode_cursor(cursor, 2)) is not None:
-        try:
-            at, last_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
-        except (TypeError, ValueError):
-            raise ValidationFailed({"cursor": "Invalid cursor."}) from None
-        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
-    rows = await query.order_by("-created_at", "-id").limit(limit + 1)
-    shown = rows[:limit]
-    next_cursor = (
-        encode_cursor(shown[-1].created_at.isoformat(), str(shown[-1].id)) if len(rows) > limit else None
-    )
+    shown, next_cursor = await keyset_page(query, limit=limit, cursor=cursor)
     return page([delivery_out(d) for d in shown], next_cursor)
 
 

@@ -41,7 +41,6 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 
 from coupons.service import StoreOfferCache, benefits_for_tier, claimed_candidates, live_tier, scan_candidates
 from credit.models import CreditScore
@@ -65,8 +64,9 @@ from passes.tokens import PassClaims, issue_pass_token
 from residents.consent import CURRENT_TERMS
 from residents.exceptions import ConsentRequired, IdentityRequired, ResidentGone
 from residents.models import Resident
-from server.errors import AppError, IdempotencyConflict, Unauthenticated, ValidationFailed
-from server.http import decode_cursor, encode_cursor, page
+from server.errors import AppError, IdempotencyConflict, Unauthenticated
+from server.http import page
+from server.pagination import keyset_page
 from server.sql import HotDatabase, RawConnection, as_datetime, as_uuid
 
 PASS_TTL_S = 90
@@ -551,21 +551,8 @@ async def list_scans(
         query = query.filter(store_id__in=store_ids)
     if outcome is not None:
         query = query.filter(outcome=outcome)
-    parts = decode_cursor(cursor, 2)
-    if parts is not None:
-        try:
-            at, last_id = datetime.fromisoformat(parts[0]), uuid.UUID(parts[1])
-        except (TypeError, ValueError):
-            raise ValidationFailed({"cursor": "Invalid cursor."}) from None
-        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
-    rows = await query.order_by("-created_at", "-id").limit(limit + 1)
-    items = [scan_out(s, pseudonyms, with_merchant=with_merchant) for s in rows[:limit]]
-    next_cursor = (
-        encode_cursor(rows[limit - 1].created_at.isoformat(), str(rows[limit - 1].id))
-        if len(rows) > limit
-        else None
-    )
-    return page(items, next_cursor)
+    rows, next_cursor = await keyset_page(query, limit=limit, cursor=cursor)
+    return page([scan_out(s, pseudonyms, with_merchant=with_merchant) for s in rows], next_cursor)
 
 
 def pass_runtime(app: Any) -> PassRuntime:

@@ -16,7 +16,16 @@ from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor
 
 
+async def keyset_page(
+    query: Any, *, limit: int, cursor: str | None, field: str = "created_at"
+) -> tuple[list[Any], str | None]:
+    """One page of ``query``, newest first by (``field``, id), and the cursor of the next page (None: the last)."""
+    rows = await after_cursor(query, cursor, field).order_by(f"-{field}", "-id").limit(limit + 1)
+    return rows[:limit], next_cursor(rows, limit, field)
+
+
 def after_cursor(query: Any, cursor: str | None, field: str) -> Any:
+    """The rows strictly after the cursor's (``field``, id), in newest-first order."""
     parts = decode_cursor(cursor, 2)
     if parts is None:
         return query
@@ -30,6 +39,7 @@ def after_cursor(query: Any, cursor: str | None, field: str) -> Any:
 
 
 def next_cursor(rows: list[Any], limit: int, field: str) -> str | None:
+    """The cursor after the ``limit``-th row, when ``rows`` (fetched with ``limit + 1``) has more."""
     if len(rows) <= limit:
         return None
     last = rows[limit - 1]
