@@ -84,6 +84,7 @@ __all__ = [
     "live_tier",
     "recompute_all",
     "recompute_subject",
+    "record_breach",
     "revoke_volunteer_record",
     "listen_to_tier_changes",
     "tier_change_hooks",
@@ -331,6 +332,45 @@ async def _existing_records(
         )
         found.update({(r[0], r[1]): (r[2], r[3]) for r in rows})
     return found
+
+
+async def record_breach(
+    conn: DbConn,
+    *,
+    resident_id: uuid.UUID,
+    source: str,
+    source_record_id: str,
+    severity: str,
+    title: str,
+    now: datetime,
+) -> int | None:
+    """A ``contract_breach`` record for a resident, decided today, and their new score, in ``conn``'s transaction.
+
+    For other domains (a regulator upholding a merchant's breach report): the record is written
+    the way every credit write is, the resident's subject row-locked first, then rescored.
+    Returns the record's id, or None when the resident has no credit subject (no identity bound).
+    """
+    subject = await Subject.filter(resident_id=resident_id).using_db(conn).first()
+    if subject is None:
+        return None
+    await lock_subjects(conn, [subject.id])
+    decided_on = local_today(now)
+    content = [source, source_record_id, "contract_breach", severity, title, decided_on.isoformat()]
+    record = await CreditRecord.create(
+        subject_id=subject.id,
+        source=source,
+        source_record_id=source_record_id,
+        category="contract_breach",
+        severity=severity,
+        title=title[:255],
+        decided_at=decided_on,
+        publicity_until=None,
+        status="active",
+        content_hash=hashlib.sha256(orjson.dumps(content)).hexdigest(),
+        using_db=conn,
+    )
+    await recompute_subject(subject.id, reason=RECORDS_CHANGED, conn=conn, now=now)
+    return record.id
 
 
 # ===========================================================================================

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from datetime import datetime
 from typing import Any
 
-import orjson
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from credit.service import record_breach
 from merchants.models import Merchant, Staff
 from redemptions.audit import record_audit
 from redemptions.exceptions import (
@@ -140,14 +139,10 @@ async def decide_breach(
     """A regulator decides a report once (409 ``BREACH_ALREADY_DECIDED`` after that).
 
     Upheld: a ``contract_breach`` credit record of the decision's severity is created for the
-    resident and the score is recomputed in the same transaction, after row-locking the
-    resident's credit subject, as every credit write does (``credit.scores.lock_subjects``).
+    resident by the credit engine (``credit.service.record_breach``), which rescores them, in the
+    same transaction.
     Rejected: nothing but the report changes.
     """
-    from credit.models import CreditRecord, Subject
-    from credit.scores import RECORDS_CHANGED, local_today, lock_subjects
-    from credit.service import recompute_subject
-
     async with in_transaction() as tx:
         decided = (
             await Breach.filter(id=breach_id, status="under_review")
@@ -167,37 +162,20 @@ async def decide_breach(
             raise BreachAlreadyDecided(status=breach.status)
         record_id = None
         if decision.outcome == "upheld":
-            subject = await Subject.filter(resident_id=breach.resident_id).using_db(tx).first()
-            if subject is None:
-                raise ResidentUnidentified()
-            await lock_subjects(tx, [subject.id])
             merchant = await Merchant.get_or_none(id=breach.merchant_id, using_db=tx)
             title = f"合同违约：{_KIND_TITLES[breach.kind]}（{merchant.name if merchant else '商户'}）"
-            decided_on = local_today(now)
-            content = [
-                BREACH_SOURCE,
-                str(breach.id),
-                "contract_breach",
-                decision.severity,
-                title,
-                decided_on.isoformat(),
-            ]
-            record = await CreditRecord.create(
-                subject_id=subject.id,
+            record_id = await record_breach(
+                tx,
+                resident_id=breach.resident_id,
                 source=BREACH_SOURCE,
                 source_record_id=str(breach.id),
-                category="contract_breach",
                 severity=decision.severity,
-                title=title[:255],
-                decided_at=decided_on,
-                publicity_until=None,
-                status="active",
-                content_hash=hashlib.sha256(orjson.dumps(content)).hexdigest(),
-                using_db=tx,
+                title=title,
+                now=now,
             )
-            record_id = record.id
+            if record_id is None:
+                raise ResidentUnidentified()
             await Breach.filter(id=breach.id).using_db(tx).update(credit_record_id=record_id)
-            await recompute_subject(subject.id, reason=RECORDS_CHANGED, conn=tx, now=now)
             breach.credit_record_id = record_id
         await record_audit(
             tx,

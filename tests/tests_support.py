@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -106,14 +104,3 @@ class AppClient(httpx.AsyncClient):
         r = await self.post("/api/v1/merchant/auth/login", json={"username": username, "password": password})
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-@contextlib.asynccontextmanager
-async def started_client(app: Sanic) -> AsyncIterator:
-    c = AppClient(app)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.aclose()
-        await c.stop()

@@ -7,8 +7,7 @@ import uuid
 import pytest
 
 from redemptions.models import AuditEntry
-from tests.passes import factories as f
-from tests.redemptions import ledger_helpers as h
+from tests import factories as f
 
 MP = "/api/v1/mp"
 MERCHANT = "/api/v1/merchant"
@@ -18,12 +17,12 @@ ADMIN = "/api/v1/admin"
 @pytest.fixture
 async def stay(client):
     """A hotel, a deposit-free stay redeemed for a tier-A resident (no records: score 600)."""
-    hotel = await h.shop(client, name="丽江古城酒店", category="hotel")
-    offer = await f.offer(
+    hotel = await f.make_shop(client, name="丽江古城酒店", category="hotel")
+    offer = await f.make_offer(
         client, hotel, scenario="rental", type="deposit_waiver", value=80000, label="免押金入住"
     )
-    scanned = await h.scanned(client, hotel, 1)
-    r = await h.redeem(client, hotel["cashier"], scanned["scan_id"], offer["id"])
+    scanned = await f.make_scanned_pass(client, hotel, 1)
+    r = await f.redeem(client, hotel["cashier"], scanned["scan_id"], offer["id"])
     assert r.status_code == 201, r.text
     return {"hotel": hotel, "offer": offer, "resident": scanned["resident"], "redemption": r.json()}
 
@@ -69,16 +68,16 @@ class TestReport:
     async def test_one_report_per_redemption(self, client, stay):
         assert (await report(client, stay)).status_code == 201
         r = await report(client, stay, kind="unpaid")
-        assert r.status_code == 409 and h.error_code(r) == "BREACH_EXISTS"
+        assert r.status_code == 409 and f.error_code(r) == "BREACH_EXISTS"
 
     async def test_only_for_the_merchants_own_completed_redemptions(self, client, stay):
-        other = await h.shop(client, name="玉龙雪山景区")
+        other = await f.make_shop(client, name="玉龙雪山景区")
         r = await client.post(
             f"{MERCHANT}/breaches",
             json={"redemption_id": stay["redemption"]["id"], "kind": "no_show", "description": "?"},
             headers=other["headers"],
         )
-        assert r.status_code == 404 and h.error_code(r) == "REDEMPTION_NOT_FOUND"
+        assert r.status_code == 404 and f.error_code(r) == "REDEMPTION_NOT_FOUND"
         r = await client.post(
             f"{MERCHANT}/redemptions/{stay['redemption']['id']}/reverse",
             json={"reason": "取消"},
@@ -86,7 +85,7 @@ class TestReport:
         )
         assert r.status_code == 200
         r = await report(client, stay)
-        assert r.status_code == 409 and h.error_code(r) == "REDEMPTION_REVERSED"
+        assert r.status_code == 409 and f.error_code(r) == "REDEMPTION_REVERSED"
 
     async def test_bad_reports_are_422_and_need_a_staff_token(self, client, stay):
         r = await report(client, stay, kind="late")
@@ -115,9 +114,9 @@ class TestDecision:
         assert [(x["category"], x["status"]) for x in records] == [("contract_breach", "active")]
         assert "丽江古城酒店" in records[0]["title"]
         # The live tier is what the next scan and redemption see.
-        s = await h.scanned(client, stay["hotel"], 1, resident=stay["resident"])
-        r = await h.redeem(client, stay["hotel"]["cashier"], s["scan_id"], stay["offer"]["id"])
-        assert r.status_code == 403 and h.error_code(r) == "TIER_TOO_LOW"
+        s = await f.make_scanned_pass(client, stay["hotel"], 1, resident=stay["resident"])
+        r = await f.redeem(client, stay["hotel"]["cashier"], s["scan_id"], stay["offer"]["id"])
+        assert r.status_code == 403 and f.error_code(r) == "TIER_TOO_LOW"
 
     async def test_rejected_changes_nothing(self, client, stay):
         breach = (await report(client, stay)).json()
@@ -133,7 +132,7 @@ class TestDecision:
         breach = (await report(client, stay)).json()
         assert (await decide(client, breach["id"], "rejected")).status_code == 200
         r = await decide(client, breach["id"], "upheld")
-        assert r.status_code == 409 and h.error_code(r) == "BREACH_ALREADY_DECIDED"
+        assert r.status_code == 409 and f.error_code(r) == "BREACH_ALREADY_DECIDED"
         assert (await client.get(f"{MP}/records", headers=stay["resident"]["headers"])).json()["items"] == []
         actions = [
             (a.action, a.actor_type)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.passes import factories as f
+from tests import factories as f
 
 MP = "/api/v1/mp"
 
@@ -12,17 +12,17 @@ MP = "/api/v1/mp"
 @pytest.fixture
 async def offers(client):
     """A scenic spot (A and AA offers, one still pending) and a shuttle (transport, C and up)."""
-    spot = await f.merchant(client)
-    shuttle = await f.merchant(client, name="大理摆渡车", category="shuttle", region="532900")
+    spot = await f.make_merchant(client)
+    shuttle = await f.make_merchant(client, name="大理摆渡车", category="shuttle", region="532900")
     return {
         "spot": spot,
         "shuttle": shuttle,
-        "ticket": await f.offer(client, spot),
-        "lane": await f.offer(
+        "ticket": await f.make_offer(client, spot),
+        "lane": await f.make_offer(
             client, spot, type="priority_lane", value=None, label="优先通道", min_tier="AA"
         ),
-        "pending": await f.offer(client, spot, approve=False, label="待审"),
-        "ride": await f.offer(
+        "pending": await f.make_offer(client, spot, approve=False, label="待审"),
+        "ride": await f.make_offer(
             client,
             shuttle,
             scenario="transport",
@@ -40,7 +40,7 @@ def eligibility(body) -> dict[str, bool]:
 
 class TestBenefits:
     async def test_eligible_follows_the_live_tier(self, client, offers):
-        resident = await f.resident(client, 61)
+        resident = await f.make_resident(client, 61)
         r = await client.get(f"{MP}/benefits", headers=resident["headers"])
         assert r.status_code == 200, r.text
         assert r.json()["tier"] == "A"
@@ -56,13 +56,13 @@ class TestBenefits:
         )
 
     async def test_a_black_listed_resident_is_eligible_for_nothing(self, client, offers, id_number):
-        resident = await f.resident(client, 62)
+        resident = await f.make_resident(client, 62)
         await f.blacklist(client, id_number(62))
         body = (await client.get(f"{MP}/benefits", headers=resident["headers"])).json()
         assert body["tier"] == "restricted" and not any(eligibility(body).values()) and body["items"]
 
     async def test_filters_by_scenario_and_merchant(self, client, offers):
-        resident = await f.resident(client, 63)
+        resident = await f.make_resident(client, 63)
         travel = (
             await client.get(f"{MP}/benefits", params={"scenario": "transport"}, headers=resident["headers"])
         ).json()
@@ -77,7 +77,7 @@ class TestBenefits:
         assert r.status_code == 422 and "scenario" in r.json()["error"]["fields"]
 
     async def test_paginates(self, client, offers):
-        resident = await f.resident(client, 64)
+        resident = await f.make_resident(client, 64)
         first = (await client.get(f"{MP}/benefits", params={"limit": 2}, headers=resident["headers"])).json()
         rest = (
             await client.get(

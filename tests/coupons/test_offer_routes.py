@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from coupons.models import Offer
-from tests.passes import factories as f
+from tests import factories as f
 
 MERCHANT = "/api/v1/merchant"
 ADMIN = "/api/v1/admin"
@@ -17,14 +17,14 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture
 async def owner(client):
-    return await f.merchant(client, stores=2)
+    return await f.make_merchant(client, stores=2)
 
 
 async def scan_offer_ids(client, m, seed: int, store_index: int = 0) -> set[str]:
     """What a scanner at the store is shown for a fresh tier-A resident."""
-    resident = await f.resident(client, seed)
+    resident = await f.make_resident(client, seed)
     token = (await f.issue_pass(client, resident["headers"]))["token"]
-    r = await f.scan(client, m["headers"], token, m["stores"][store_index]["id"])
+    r = await f.make_scan(client, m["headers"], token, m["stores"][store_index]["id"])
     assert r.status_code == 201, r.text
     return {b["offer_id"] for b in r.json()["benefits"]}
 
@@ -50,7 +50,7 @@ class TestCreate:
 
     async def test_a_cashier_or_manager_may_not(self, client, owner):
         for role in ("cashier", "manager"):
-            headers = await f.staff(client, owner, role=role, store_ids=[owner["stores"][0]["id"]])
+            headers = await f.make_staff(client, owner, role=role, store_ids=[owner["stores"][0]["id"]])
             r = await client.post(f"{MERCHANT}/offers", json=f.offer_body(), headers=headers)
             assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
         assert await Offer.all().count() == 0
@@ -93,7 +93,7 @@ class TestCreate:
         )
 
     async def test_a_store_of_another_merchant_is_refused(self, client, owner):
-        other = await f.merchant(client, name="丽江古城酒店", category="hotel")
+        other = await f.make_merchant(client, name="丽江古城酒店", category="hotel")
         r = await client.post(
             f"{MERCHANT}/offers",
             json=f.offer_body(store_ids=[other["stores"][0]["id"]]),
@@ -123,14 +123,14 @@ class TestCreate:
 
 class TestApproval:
     async def test_an_offer_is_granted_only_once_a_regulator_approved_it(self, client, owner):
-        offer = await f.offer(client, owner, approve=False)
+        offer = await f.make_offer(client, owner, approve=False)
         assert await scan_offer_ids(client, owner, 51) == set()
         r = await client.post(f"{ADMIN}/offers/{offer['id']}/approve", headers=await client.admin_headers())
         assert r.status_code == 200 and r.json()["status"] == "active" and r.json()["approved_at"]
         assert await scan_offer_ids(client, owner, 52) == {offer["id"]}
 
     async def test_regulators_see_what_waits_and_approve_once(self, client, owner):
-        offer = await f.offer(client, owner, approve=False)
+        offer = await f.make_offer(client, owner, approve=False)
         admin = await client.admin_headers()
         waiting = (
             await client.get(f"{ADMIN}/offers", params={"status": "pending_approval"}, headers=admin)
@@ -146,7 +146,7 @@ class TestApproval:
         ).status_code == 401
 
     async def test_a_rejected_offer_carries_the_note_and_is_never_granted(self, client, owner):
-        offer = await f.offer(client, owner, approve=False)
+        offer = await f.make_offer(client, owner, approve=False)
         r = await client.post(
             f"{ADMIN}/offers/{offer['id']}/reject",
             json={"note": "折扣超出备案范围"},
@@ -165,13 +165,13 @@ class TestPatch:
         return await client.patch(f"{MERCHANT}/offers/{offer['id']}", json=changes, headers=owner["headers"])
 
     async def test_changing_a_term_sends_it_back_to_approval(self, client, owner):
-        offer = await f.offer(client, owner)
+        offer = await f.make_offer(client, owner)
         r = await self.patch(client, owner, offer, value=50)
         assert r.status_code == 200 and r.json()["status"] == "pending_approval" and r.json()["value"] == 50
         assert await scan_offer_ids(client, owner, 54) == set()
 
     async def test_stock_and_an_earlier_end_need_no_new_approval(self, client, owner):
-        offer = await f.offer(client, owner, total_stock=10)
+        offer = await f.make_offer(client, owner, total_stock=10)
         sooner = (datetime.fromisoformat(offer["valid_until"]) - timedelta(days=1)).isoformat()
         r = await self.patch(client, owner, offer, total_stock=500, valid_until=sooner)
         assert r.status_code == 200, r.text
@@ -181,7 +181,7 @@ class TestPatch:
         assert r.json()["status"] == "pending_approval"
 
     async def test_stock_cannot_go_below_what_was_redeemed(self, client, owner):
-        offer = await f.offer(client, owner, total_stock=10)
+        offer = await f.make_offer(client, owner, total_stock=10)
         await Offer.filter(id=offer["id"]).update(redeemed_count=4)  # as the redemption ledger would
         r = await self.patch(client, owner, offer, total_stock=3)
         assert r.status_code == 422 and "total_stock" in r.json()["error"]["fields"]
@@ -190,7 +190,7 @@ class TestPatch:
         assert await scan_offer_ids(client, owner, 55) == set()  # sold out
 
     async def test_pause_and_resume(self, client, owner):
-        offer = await f.offer(client, owner)
+        offer = await f.make_offer(client, owner)
         r = await self.patch(client, owner, offer, status="paused")
         assert r.json()["status"] == "paused"
         assert await scan_offer_ids(client, owner, 56) == set()
@@ -199,12 +199,12 @@ class TestPatch:
         assert await scan_offer_ids(client, owner, 57) == {offer["id"]}
 
     async def test_an_offer_never_approved_cannot_be_resumed_by_its_owner(self, client, owner):
-        offer = await f.offer(client, owner, approve=False)
+        offer = await f.make_offer(client, owner, approve=False)
         r = await self.patch(client, owner, offer, status="active")
         assert r.status_code == 409 and r.json()["error"]["code"] == "OFFER_NOT_RESUMABLE"
 
     async def test_changes_are_validated_against_the_whole_offer(self, client, owner):
-        offer = await f.offer(client, owner)
+        offer = await f.make_offer(client, owner)
         r = await self.patch(client, owner, offer, type="priority_lane")
         assert r.status_code == 422 and "value" in r.json()["error"]["fields"]
         r = await self.patch(client, owner, offer, type="priority_lane", value=None)
@@ -213,7 +213,7 @@ class TestPatch:
         assert r.status_code == 422 and "label" in r.json()["error"]["fields"]
 
     async def test_moving_an_offer_to_one_store(self, client, owner):
-        offer = await f.offer(client, owner)
+        offer = await f.make_offer(client, owner)
         second = owner["stores"][1]["id"]
         r = await self.patch(client, owner, offer, store_ids=[second])
         assert r.json()["store_ids"] == [second] and r.json()["status"] == "pending_approval"
@@ -222,11 +222,11 @@ class TestPatch:
         assert await scan_offer_ids(client, owner, 59, store_index=1) == {offer["id"]}
 
     async def test_only_the_owner_of_this_merchant(self, client, owner):
-        offer = await f.offer(client, owner)
-        cashier = await f.staff(client, owner, store_ids=[owner["stores"][0]["id"]])
+        offer = await f.make_offer(client, owner)
+        cashier = await f.make_staff(client, owner, store_ids=[owner["stores"][0]["id"]])
         r = await client.patch(f"{MERCHANT}/offers/{offer['id']}", json={"total_stock": 1}, headers=cashier)
         assert r.status_code == 403
-        stranger = await f.merchant(client, name="丽江古城酒店", category="hotel")
+        stranger = await f.make_merchant(client, name="丽江古城酒店", category="hotel")
         r = await client.patch(
             f"{MERCHANT}/offers/{offer['id']}", json={"total_stock": 1}, headers=stranger["headers"]
         )
@@ -235,10 +235,10 @@ class TestPatch:
 
 class TestList:
     async def test_staff_see_their_merchants_offers_by_status(self, client, owner):
-        active = await f.offer(client, owner)
-        pending = await f.offer(client, owner, approve=False, label="待审")
-        await f.offer(client, await f.merchant(client, name="丽江古城酒店", category="hotel"))
-        cashier = await f.staff(client, owner, store_ids=[owner["stores"][0]["id"]])
+        active = await f.make_offer(client, owner)
+        pending = await f.make_offer(client, owner, approve=False, label="待审")
+        await f.make_offer(client, await f.make_merchant(client, name="丽江古城酒店", category="hotel"))
+        cashier = await f.make_staff(client, owner, store_ids=[owner["stores"][0]["id"]])
         everything = (await client.get(f"{MERCHANT}/offers", headers=cashier)).json()
         assert [o["id"] for o in everything["items"]] == [pending["id"], active["id"]]
         only_active = (

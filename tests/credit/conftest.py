@@ -1,15 +1,16 @@
-"""Factories for the credit tests: record items as a source sends them, the admin import call."""
+"""Fixtures of the credit tests: record items as a source sends them (``factories.credit_record_item``), the admin import call."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from credit.scoring import LOCAL_TZ
+from tests import factories as f
 
 ADMIN = "/api/v1/admin"
 MP = "/api/v1/mp"
@@ -24,30 +25,8 @@ def record() -> Callable[..., dict[str, Any]]:
     """A credit record item (API body item / JSONL line); decided ``days_ago`` days before today."""
     counter = itertools.count(1)
 
-    def make(
-        id_number: str,
-        *,
-        category: str = "admin_penalty",
-        severity: str | None = "general",
-        days_ago: int = 10,
-        source_record_id: str | None = None,
-        **extra: Any,
-    ) -> dict[str, Any]:
-        n = next(counter)
-        item = {
-            "source": "yn-credit",
-            "source_record_id": source_record_id or f"r-{n}",
-            "subject_type": "natural_person",
-            "id_number": id_number,
-            "name": "张三",
-            "category": category,
-            "title": f"记录{n}",
-            "decided_at": (today() - timedelta(days=days_ago)).isoformat(),
-            **extra,
-        }
-        if severity is not None:
-            item["severity"] = severity
-        return item
+    def make(id_number: str, **kwargs: Any) -> dict[str, Any]:
+        return f.credit_record_item(id_number, n=next(counter), **kwargs)
 
     return make
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from passes.service import pass_runtime
 from passes.tokens import PassSigningKey, issue_pass_token
-from tests.passes import factories as f
+from tests import factories as f
 
 MERCHANT = "/api/v1/merchant"
 
@@ -20,13 +20,15 @@ MERCHANT = "/api/v1/merchant"
 @pytest.fixture
 async def shop(client):
     """A merchant with two stores, a cashier of the first, and three approved offers."""
-    m = await f.merchant(client, stores=2)
+    m = await f.make_merchant(client, stores=2)
     stores = [s["id"] for s in m["stores"]]
-    m["cashier"] = await f.staff(client, m, store_ids=[stores[0]])
+    m["cashier"] = await f.make_staff(client, m, store_ids=[stores[0]])
     m["offers"] = {
-        "ticket": await f.offer(client, m),  # 20 % off, A and up
-        "lane": await f.offer(client, m, type="priority_lane", value=None, label="优先通道", min_tier="AA"),
-        "second_store_only": await f.offer(
+        "ticket": await f.make_offer(client, m),  # 20 % off, A and up
+        "lane": await f.make_offer(
+            client, m, type="priority_lane", value=None, label="优先通道", min_tier="AA"
+        ),
+        "second_store_only": await f.make_offer(
             client, m, type="amount_off", value=500, label="立减5元", store_ids=[stores[1]]
         ),
     }
@@ -39,9 +41,9 @@ def store(m, index: int = 0) -> str:
 
 class TestScan:
     async def test_answers_the_tier_the_benefits_and_a_pseudonym_only(self, client, shop, id_number):
-        resident = await f.resident(client, 31, name="王五")
+        resident = await f.make_resident(client, 31, name="王五")
         token = (await f.issue_pass(client, resident["headers"]))["token"]
-        r = await f.scan(client, shop["cashier"], token, store(shop))
+        r = await f.make_scan(client, shop["cashier"], token, store(shop))
         assert r.status_code == 201, r.text
         body = r.json()
         assert set(body) == {"scan_id", "tier", "resident_ref", "benefits", "expires_at"}
@@ -59,9 +61,11 @@ class TestScan:
             assert secret not in r.text
 
     async def test_offers_limited_to_a_store_are_granted_there(self, client, shop):
-        resident = await f.resident(client, 32)
+        resident = await f.make_resident(client, 32)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
-        r = await f.scan(client, shop["headers"], token, store(shop, 1))  # the owner works in every store
+        r = await f.make_scan(
+            client, shop["headers"], token, store(shop, 1)
+        )  # the owner works in every store
         assert r.status_code == 201, r.text
         assert {b["offer_id"] for b in r.json()["benefits"]} == {
             shop["offers"]["ticket"]["id"],
@@ -69,36 +73,36 @@ class TestScan:
         }
 
     async def test_a_pass_scanned_once_fails_at_any_other_store(self, client, shop):
-        other = await f.merchant(client, name="丽江古城酒店", category="hotel")
-        resident = await f.resident(client, 33)
+        other = await f.make_merchant(client, name="丽江古城酒店", category="hotel")
+        resident = await f.make_resident(client, 33)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
-        assert (await f.scan(client, shop["cashier"], token, store(shop))).status_code == 201
+        assert (await f.make_scan(client, shop["cashier"], token, store(shop))).status_code == 201
         for headers, store_id in (
             (shop["headers"], store(shop, 1)),
             (other["headers"], store(other)),
             (shop["cashier"], store(shop)),
         ):
-            r = await f.scan(client, headers, token, store_id)
+            r = await f.make_scan(client, headers, token, store_id)
             assert r.status_code == 409 and r.json()["error"]["code"] == "PASS_ALREADY_USED"
 
     async def test_a_resident_black_listed_after_the_pass_was_issued_gets_nothing(
         self, client, shop, id_number
     ):
-        resident = await f.resident(client, 34)
+        resident = await f.make_resident(client, 34)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         assert f.b64url_json(token.split(".")[1])["t"] == "A"
         await f.blacklist(client, id_number(34))
-        r = await f.scan(client, shop["cashier"], token, store(shop))
+        r = await f.make_scan(client, shop["cashier"], token, store(shop))
         assert r.status_code == 201, r.text
         assert r.json()["tier"] == "restricted" and r.json()["benefits"] == []
 
     async def test_resident_ref_is_stable_for_a_merchant_and_differs_between_merchants(self, client, shop):
-        other = await f.merchant(client, name="丽江古城酒店", category="hotel")
-        alice, bob = await f.resident(client, 35), await f.resident(client, 36)
+        other = await f.make_merchant(client, name="丽江古城酒店", category="hotel")
+        alice, bob = await f.make_resident(client, 35), await f.make_resident(client, 36)
 
         async def ref(resident, headers, store_id):
             token = (await f.issue_pass(client, resident["headers"]))["token"]
-            r = await f.scan(client, headers, token, store_id)
+            r = await f.make_scan(client, headers, token, store_id)
             assert r.status_code == 201, r.text
             return r.json()["resident_ref"]
 
@@ -108,56 +112,56 @@ class TestScan:
         assert await ref(bob, shop["cashier"], store(shop)) != here
 
     async def test_a_store_of_another_merchant_is_403_and_the_pass_stays_usable(self, client, shop):
-        other = await f.merchant(client, name="丽江古城酒店", category="hotel")
-        resident = await f.resident(client, 37)
+        other = await f.make_merchant(client, name="丽江古城酒店", category="hotel")
+        resident = await f.make_resident(client, 37)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
-        r = await f.scan(client, shop["cashier"], token, store(other))
+        r = await f.make_scan(client, shop["cashier"], token, store(other))
         assert r.status_code == 403 and r.json()["error"]["code"] == "STORE_NOT_YOURS"
-        assert (await f.scan(client, shop["cashier"], token, store(shop))).status_code == 201
+        assert (await f.make_scan(client, shop["cashier"], token, store(shop))).status_code == 201
 
     async def test_a_cashier_scans_only_in_the_assigned_stores(self, client, shop):
-        resident = await f.resident(client, 38)
+        resident = await f.make_resident(client, 38)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
-        r = await f.scan(client, shop["cashier"], token, store(shop, 1))
+        r = await f.make_scan(client, shop["cashier"], token, store(shop, 1))
         assert r.status_code == 403 and r.json()["error"]["code"] == "STORE_NOT_YOURS"
 
     async def test_a_disabled_staff_account_cannot_scan(self, client, shop):
         from merchants.models import Staff
 
-        resident = await f.resident(client, 39)
+        resident = await f.make_resident(client, 39)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         await Staff.filter(role="cashier").update(is_active=False)
-        r = await f.scan(client, shop["cashier"], token, store(shop))
+        r = await f.make_scan(client, shop["cashier"], token, store(shop))
         assert r.status_code == 401
 
     async def test_access_lost_a_moment_ago_is_enforced_even_if_this_worker_remembers_it(self, client, shop):
         from merchants.models import Staff
 
-        resident = await f.resident(client, 47)
+        resident = await f.make_resident(client, 47)
         passes = [(await f.issue_pass(client, resident["headers"]))["token"] for _ in range(3)]
-        assert (await f.scan(client, shop["cashier"], passes[0], store(shop))).status_code == 201
+        assert (await f.make_scan(client, shop["cashier"], passes[0], store(shop))).status_code == 201
         cashier = await Staff.get(role="cashier")
         await cashier.stores.clear()  # moved out of the store
-        r = await f.scan(client, shop["cashier"], passes[1], store(shop))
+        r = await f.make_scan(client, shop["cashier"], passes[1], store(shop))
         assert r.status_code == 403 and r.json()["error"]["code"] == "STORE_NOT_YOURS"
         await Staff.filter(id=cashier.id).update(is_active=False)
-        assert (await f.scan(client, shop["cashier"], passes[2], store(shop))).status_code == 401
+        assert (await f.make_scan(client, shop["cashier"], passes[2], store(shop))).status_code == 401
 
     async def test_a_resident_without_a_score_row_yet_scans_with_the_engines_tier(self, client, shop):
         from credit.models import CreditScore
         from passes.models import Scan
 
-        resident = await f.resident(client, 48)
+        resident = await f.make_resident(client, 48)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         await CreditScore.filter(subject__resident_id=resident["resident"]["id"]).delete()
-        r = await f.scan(client, shop["cashier"], token, store(shop))
+        r = await f.make_scan(client, shop["cashier"], token, store(shop))
         assert r.status_code == 201 and r.json()["tier"] == "A", r.text
         assert (await Scan.get(id=r.json()["scan_id"])).tier == "A"
 
     async def test_a_resident_token_is_not_a_staff_token(self, client, shop):
-        resident = await f.resident(client, 40)
+        resident = await f.make_resident(client, 40)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
-        r = await f.scan(client, resident["headers"], token, store(shop))
+        r = await f.make_scan(client, resident["headers"], token, store(shop))
         assert r.status_code == 401
 
     async def test_a_bad_body_is_422(self, client, shop):
@@ -170,7 +174,7 @@ class TestScan:
 class TestRefusedPasses:
     @pytest.fixture
     async def genuine(self, client):
-        resident = await f.resident(client, 41)
+        resident = await f.make_resident(client, 41)
         return resident, (await f.issue_pass(client, resident["headers"]))["token"]
 
     def forge(self, token: str, **claims) -> str:
@@ -201,10 +205,10 @@ class TestRefusedPasses:
             ),
         }
         for name, attempt in attempts.items():
-            r = await f.scan(client, shop["cashier"], attempt, store(shop))
+            r = await f.make_scan(client, shop["cashier"], attempt, store(shop))
             assert (r.status_code, r.json()["error"]["code"]) == (400, "PASS_INVALID"), name
         # None of these spent the genuine pass.
-        assert (await f.scan(client, shop["cashier"], token, store(shop))).status_code == 201
+        assert (await f.make_scan(client, shop["cashier"], token, store(shop))).status_code == 201
 
     async def test_an_expired_pass_is_pass_expired(self, client, shop, genuine):
         _, token = genuine
@@ -213,7 +217,7 @@ class TestRefusedPasses:
         old, _ = issue_pass_token(
             key=key, subject=payload["sub"], tier="A", now=int(time.time()) - 200, ttl_s=90
         )
-        r = await f.scan(client, shop["cashier"], old, store(shop))
+        r = await f.make_scan(client, shop["cashier"], old, store(shop))
         assert r.status_code == 400 and r.json()["error"]["code"] == "PASS_EXPIRED"
 
 
@@ -221,15 +225,15 @@ class TestRedisDown:
     async def test_scans_answer_503_with_retry_after_and_never_skip_the_replay_check(
         self, client, settings, shop
     ):
-        resident = await f.resident(client, 42)
+        resident = await f.make_resident(client, 42)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         broken = settings.with_overrides(redis_url="redis://127.0.0.1:1/12")  # nothing listens there
         async with f.started_client(f.new_app(broken)) as down:
-            r = await f.scan(down, shop["cashier"], token, store(shop))
+            r = await f.make_scan(down, shop["cashier"], token, store(shop))
             assert r.status_code == 503, r.text
             assert r.json()["error"]["code"] == "SERVICE_UNAVAILABLE" and int(r.headers["Retry-After"]) > 0
             # The pass was not spent: with Redis back, it scans.
-            assert (await f.scan(client, shop["cashier"], token, store(shop))).status_code == 201
+            assert (await f.make_scan(client, shop["cashier"], token, store(shop))).status_code == 201
             log = (
                 await client.get(f"{MERCHANT}/scans", params={"outcome": "refused"}, headers=shop["headers"])
             ).json()
@@ -238,31 +242,31 @@ class TestRedisDown:
 
 class TestIdempotency:
     async def test_a_retry_with_the_same_key_answers_the_same_scan(self, client, shop):
-        resident = await f.resident(client, 43)
+        resident = await f.make_resident(client, 43)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         key = {"Idempotency-Key": f"scan-{uuid.uuid4().hex}"}
-        first = await f.scan(client, {**shop["cashier"], **key}, token, store(shop))
-        again = await f.scan(client, {**shop["cashier"], **key}, token, store(shop))
+        first = await f.make_scan(client, {**shop["cashier"], **key}, token, store(shop))
+        again = await f.make_scan(client, {**shop["cashier"], **key}, token, store(shop))
         assert first.status_code == again.status_code == 201
         assert again.json() == first.json()
 
     async def test_the_same_key_with_another_pass_is_a_conflict(self, client, shop):
-        resident = await f.resident(client, 44)
+        resident = await f.make_resident(client, 44)
         key = {"Idempotency-Key": f"scan-{uuid.uuid4().hex}"}
         first = (await f.issue_pass(client, resident["headers"]))["token"]
         second = (await f.issue_pass(client, resident["headers"]))["token"]
-        assert (await f.scan(client, {**shop["cashier"], **key}, first, store(shop))).status_code == 201
-        r = await f.scan(client, {**shop["cashier"], **key}, second, store(shop))
+        assert (await f.make_scan(client, {**shop["cashier"], **key}, first, store(shop))).status_code == 201
+        r = await f.make_scan(client, {**shop["cashier"], **key}, second, store(shop))
         assert r.status_code == 409 and r.json()["error"]["code"] == "IDEMPOTENCY_CONFLICT"
 
 
 class TestScanLog:
     async def test_a_merchant_lists_failed_scans_with_their_reason(self, client, shop):
-        resident = await f.resident(client, 45)
+        resident = await f.make_resident(client, 45)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
-        accepted = (await f.scan(client, shop["cashier"], token, store(shop))).json()
-        await f.scan(client, shop["cashier"], token, store(shop))  # replay
-        await f.scan(client, shop["cashier"], "garbage", store(shop))
+        accepted = (await f.make_scan(client, shop["cashier"], token, store(shop))).json()
+        await f.make_scan(client, shop["cashier"], token, store(shop))  # replay
+        await f.make_scan(client, shop["cashier"], "garbage", store(shop))
 
         def listing(**params):
             return client.get(f"{MERCHANT}/scans", params=params, headers=shop["headers"])
@@ -281,9 +285,9 @@ class TestScanLog:
         assert len(page1["items"]) == 2 and len(page2["items"]) == 1 and page2["next_cursor"] is None
 
     async def test_a_cashier_lists_only_the_assigned_stores(self, client, shop):
-        resident = await f.resident(client, 46)
+        resident = await f.make_resident(client, 46)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
-        await f.scan(client, shop["headers"], token, store(shop, 1))
+        await f.make_scan(client, shop["headers"], token, store(shop, 1))
         assert (await client.get(f"{MERCHANT}/scans", headers=shop["cashier"])).json()["items"] == []
         r = await client.get(
             f"{MERCHANT}/scans", params={"store_id": store(shop, 1)}, headers=shop["cashier"]
@@ -291,9 +295,9 @@ class TestScanLog:
         assert r.status_code == 403
 
     async def test_the_regulator_lists_failed_scans_of_every_merchant(self, client, shop):
-        other = await f.merchant(client, name="丽江古城酒店", category="hotel")
-        await f.scan(client, shop["cashier"], "garbage", store(shop))
-        await f.scan(client, other["headers"], "garbage", store(other))
+        other = await f.make_merchant(client, name="丽江古城酒店", category="hotel")
+        await f.make_scan(client, shop["cashier"], "garbage", store(shop))
+        await f.make_scan(client, other["headers"], "garbage", store(other))
         r = await client.get(
             "/api/v1/admin/scans", params={"outcome": "refused"}, headers=await client.admin_headers()
         )

@@ -9,7 +9,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.passes import factories as f
+from tests import factories as f
 
 MERCHANT = "/api/v1/merchant"
 WXACODE = ("POST", "/wxa/getwxacodeunlimit")
@@ -32,7 +32,7 @@ def wxacode_calls(wechat_sandbox):
 
 class TestEntryQrcode:
     async def test_a_png_whose_scene_is_the_store_fetched_from_wechat_once(self, client, wxacode_calls):
-        m = await f.merchant(client, stores=2)
+        m = await f.make_merchant(client, stores=2)
         first_store, second_store = (s["id"] for s in m["stores"])
         url = f"{MERCHANT}/stores/{first_store}/entry-qrcode"
         first = await client.get(url, headers=m["headers"])
@@ -46,9 +46,9 @@ class TestEntryQrcode:
         assert other.status_code == 200 and other.content != first.content and len(wxacode_calls) == 2
 
     async def test_only_staff_of_the_store_get_it(self, client, wxacode_calls):
-        m = await f.merchant(client, stores=2)
-        stranger = await f.merchant(client, name="丽江古城酒店", category="hotel")
-        cashier = await f.staff(client, m, store_ids=[m["stores"][0]["id"]])
+        m = await f.make_merchant(client, stores=2)
+        stranger = await f.make_merchant(client, name="丽江古城酒店", category="hotel")
+        cashier = await f.make_staff(client, m, store_ids=[m["stores"][0]["id"]])
         for headers, store_id in (
             (stranger["headers"], m["stores"][0]["id"]),
             (cashier, m["stores"][1]["id"]),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.partners.grants_helpers import MP, granted_ref, read_tier, tourism_partner, verify_pass
-from tests.passes import factories as f
+from tests import factories as f
+from tests.factories import MP, granted_ref, read_tier, tourism_partner, verify_pass
 
 
 @pytest.fixture
 async def resident(client):
-    return await f.resident(client, 91)
+    return await f.make_resident(client, 91)
 
 
 async def access_log(client, resident, **params):
@@ -22,14 +22,14 @@ async def access_log(client, resident, **params):
 class TestAccessLog:
     async def test_partner_reads_verifications_and_merchant_scans_show_newest_first(self, client, resident):
         partner = await tourism_partner(client, "一部手机游云南")
-        shop = await f.merchant(client, name="大理古城客栈")
+        shop = await f.make_merchant(client, name="大理古城客栈")
         ref = await granted_ref(client, resident, partner)
         assert (await read_tier(client, partner, ref)).status_code == 200
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         assert (await verify_pass(client, partner, token)).json()["valid"] is True
-        assert (await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])).status_code == 201
+        assert (await f.make_scan(client, shop["headers"], token, shop["stores"][0]["id"])).status_code == 201
         assert (
-            await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])
+            await f.make_scan(client, shop["headers"], token, shop["stores"][0]["id"])
         ).status_code == 409  # replayed
 
         items = (await access_log(client, resident))["items"]
@@ -51,7 +51,7 @@ class TestAccessLog:
 
     async def test_only_my_own_entries(self, client, resident):
         partner = await tourism_partner(client)
-        someone = await f.resident(client, 92)
+        someone = await f.make_resident(client, 92)
         ref = await granted_ref(client, someone, partner)
         await read_tier(client, partner, ref)
         assert (await access_log(client, resident))["items"] == []
@@ -59,12 +59,12 @@ class TestAccessLog:
 
     async def test_pages_across_both_sources_without_gaps_or_repeats(self, client, resident):
         partner = await tourism_partner(client)
-        shop = await f.merchant(client)
+        shop = await f.make_merchant(client)
         ref = await granted_ref(client, resident, partner)
         for _ in range(3):
             await read_tier(client, partner, ref)
             token = (await f.issue_pass(client, resident["headers"]))["token"]
-            await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])
+            await f.make_scan(client, shop["headers"], token, shop["stores"][0]["id"])
         everything = (await access_log(client, resident))["items"]
         assert len(everything) == 6
         seen, cursor = [], None

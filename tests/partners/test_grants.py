@@ -8,17 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from partners.models import Grant
-from tests.partners.grants_helpers import (
+from tests import factories as f
+from tests.factories import (
     MP,
-    create_grant,
-    error_code,
     exchange,
     granted_ref,
+    make_grant,
+    make_partner,
     read_tier,
+    status_and_code,
     tourism_partner,
 )
-from tests.partners.partners_helpers import make_partner
-from tests.passes import factories as f
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ async def partners(client):
 
 @pytest.fixture
 async def resident(client):
-    return await f.resident(client, 71, name="赵六")
+    return await f.make_resident(client, 71, name="赵六")
 
 
 class TestCreateGrant:
@@ -55,7 +55,7 @@ class TestCreateGrant:
             json={"partner_id": partner["id"], "scopes": ["tier:read", "redemption:write"]},
             headers=resident["headers"],
         )
-        assert error_code(r) == (422, "VALIDATION_ERROR")
+        assert status_and_code(r) == (422, "VALIDATION_ERROR")
         assert "redemption:write" in r.json()["error"]["fields"]["scopes"]
 
     @pytest.mark.parametrize(
@@ -70,24 +70,24 @@ class TestCreateGrant:
     )
     async def test_bad_bodies_are_422(self, client, resident, body):
         r = await client.post(f"{MP}/grants", json=body, headers=resident["headers"])
-        assert error_code(r) == (422, "VALIDATION_ERROR"), r.text
+        assert status_and_code(r) == (422, "VALIDATION_ERROR"), r.text
 
     async def test_needs_consent_and_identity(self, client, partners):
         body = {"partner_id": partners[0]["id"], "scopes": ["tier:read"]}
         fresh = await client.login_resident()
-        assert error_code(await client.post(f"{MP}/grants", json=body, headers=fresh["headers"])) == (
+        assert status_and_code(await client.post(f"{MP}/grants", json=body, headers=fresh["headers"])) == (
             403,
             "CONSENT_REQUIRED",
         )
         consented = await client.login_resident(consent=True)
         r = await client.post(f"{MP}/grants", json=body, headers=consented["headers"])
-        assert error_code(r) == (403, "IDENTITY_REQUIRED")
+        assert status_and_code(r) == (403, "IDENTITY_REQUIRED")
         assert (await client.post(f"{MP}/grants", json=body)).status_code == 401
 
 
 class TestExchange:
     async def test_gives_the_reference_scopes_and_end_of_the_grant(self, client, partners, resident):
-        grant = await create_grant(client, resident, partners[0], ("tier:read", "redemption:write"))
+        grant = await make_grant(client, resident, partners[0], ("tier:read", "redemption:write"))
         r = await exchange(client, partners[0], grant["authorization_code"])
         assert r.status_code == 200, r.text
         body = r.json()
@@ -98,15 +98,15 @@ class TestExchange:
             assert leak not in body["partner_user_ref"]
 
     async def test_a_code_works_once(self, client, partners, resident):
-        grant = await create_grant(client, resident, partners[0])
+        grant = await make_grant(client, resident, partners[0])
         assert (await exchange(client, partners[0], grant["authorization_code"])).status_code == 200
-        assert error_code(await exchange(client, partners[0], grant["authorization_code"])) == (
+        assert status_and_code(await exchange(client, partners[0], grant["authorization_code"])) == (
             400,
             "GRANT_CODE_INVALID",
         )
 
     async def test_concurrent_exchanges_of_one_code_let_exactly_one_through(self, client, partners, resident):
-        grant = await create_grant(client, resident, partners[0])
+        grant = await make_grant(client, resident, partners[0])
         answers = await asyncio.gather(
             *(exchange(client, partners[0], grant["authorization_code"]) for _ in range(5))
         )
@@ -115,34 +115,34 @@ class TestExchange:
     async def test_another_partners_code_unknown_and_expired_codes_are_refused(
         self, client, partners, resident
     ):
-        grant = await create_grant(client, resident, partners[0])
-        assert error_code(await exchange(client, partners[1], grant["authorization_code"])) == (
+        grant = await make_grant(client, resident, partners[0])
+        assert status_and_code(await exchange(client, partners[1], grant["authorization_code"])) == (
             400,
             "GRANT_CODE_INVALID",
         )
-        assert error_code(await exchange(client, partners[0], "gc_nope")) == (400, "GRANT_CODE_INVALID")
+        assert status_and_code(await exchange(client, partners[0], "gc_nope")) == (400, "GRANT_CODE_INVALID")
         await Grant.filter(id=grant["id"]).update(code_expires_at=datetime.now(UTC) - timedelta(seconds=1))
-        assert error_code(await exchange(client, partners[0], grant["authorization_code"])) == (
+        assert status_and_code(await exchange(client, partners[0], grant["authorization_code"])) == (
             400,
             "GRANT_CODE_INVALID",
         )
 
     async def test_a_revoked_pending_code_cannot_be_exchanged(self, client, partners, resident):
-        grant = await create_grant(client, resident, partners[0])
+        grant = await make_grant(client, resident, partners[0])
         assert (
             await client.delete(f"{MP}/grants/{grant['id']}", headers=resident["headers"])
         ).status_code == 200
-        assert error_code(await exchange(client, partners[0], grant["authorization_code"])) == (
+        assert status_and_code(await exchange(client, partners[0], grant["authorization_code"])) == (
             400,
             "GRANT_CODE_INVALID",
         )
 
     async def test_any_partner_may_exchange_but_it_must_sign(self, client, partners, resident):
-        grant = await create_grant(client, resident, partners[0])
+        grant = await make_grant(client, resident, partners[0])
         r = await client.post(
             "/api/v1/partner/grants/exchange", json={"authorization_code": grant["authorization_code"]}
         )
-        assert error_code(r) == (401, "SIGNATURE_INVALID")
+        assert status_and_code(r) == (401, "SIGNATURE_INVALID")
 
 
 class TestPairwiseReferences:
@@ -154,7 +154,7 @@ class TestPairwiseReferences:
         assert first != other
 
     async def test_different_for_two_residents_of_one_partner(self, client, partners, resident):
-        someone = await f.resident(client, 72)
+        someone = await f.make_resident(client, 72)
         assert await granted_ref(client, resident, partners[0]) != await granted_ref(
             client, someone, partners[0]
         )
@@ -180,56 +180,56 @@ class TestTierQuery:
 
     async def test_grant_required_without_a_grant_of_that_partner(self, client, partners, resident):
         ref = await granted_ref(client, resident, partners[0])
-        assert error_code(await read_tier(client, partners[1], ref)) == (
+        assert status_and_code(await read_tier(client, partners[1], ref)) == (
             403,
             "GRANT_REQUIRED",
         )  # another partner's ref
-        assert error_code(await read_tier(client, partners[0], "0" * 32)) == (
+        assert status_and_code(await read_tier(client, partners[0], "0" * 32)) == (
             403,
             "GRANT_REQUIRED",
         )  # never given
-        assert error_code(await read_tier(client, partners[0], "not-a-ref")) == (403, "GRANT_REQUIRED")
+        assert status_and_code(await read_tier(client, partners[0], "not-a-ref")) == (403, "GRANT_REQUIRED")
 
     async def test_a_pending_grant_is_not_enough(self, client, partners, resident):
         ref = await granted_ref(client, resident, partners[1])
-        await create_grant(client, resident, partners[0])  # code never exchanged
-        assert error_code(await read_tier(client, partners[0], ref)) == (403, "GRANT_REQUIRED")
+        await make_grant(client, resident, partners[0])  # code never exchanged
+        assert status_and_code(await read_tier(client, partners[0], ref)) == (403, "GRANT_REQUIRED")
 
     async def test_revocation_takes_effect_at_once(self, client, partners, resident):
-        grant = await create_grant(client, resident, partners[0])
+        grant = await make_grant(client, resident, partners[0])
         ref = (await exchange(client, partners[0], grant["authorization_code"])).json()["partner_user_ref"]
         assert (await read_tier(client, partners[0], ref)).status_code == 200
         r = await client.delete(f"{MP}/grants/{grant['id']}", headers=resident["headers"])
         assert r.status_code == 200 and r.json()["status"] == "revoked"
-        assert error_code(await read_tier(client, partners[0], ref)) == (403, "GRANT_REQUIRED")
+        assert status_and_code(await read_tier(client, partners[0], ref)) == (403, "GRANT_REQUIRED")
 
     async def test_a_grant_without_tier_read_is_grant_required(self, client, partners, resident):
         ref = await granted_ref(client, resident, partners[0], ("redemption:write",))
-        assert error_code(await read_tier(client, partners[0], ref)) == (403, "GRANT_REQUIRED")
+        assert status_and_code(await read_tier(client, partners[0], ref)) == (403, "GRANT_REQUIRED")
 
     async def test_a_partner_without_the_scope_is_scope_missing(self, client, resident):
         volunteer = await make_partner(client, kind="tourism", scopes=("pass:verify",), name="只验码平台")
-        assert error_code(await read_tier(client, volunteer, "0" * 32)) == (403, "SCOPE_MISSING")
+        assert status_and_code(await read_tier(client, volunteer, "0" * 32)) == (403, "SCOPE_MISSING")
 
     async def test_an_expired_grant_is_grant_required(self, client, partners, resident):
-        grant = await create_grant(client, resident, partners[0])
+        grant = await make_grant(client, resident, partners[0])
         ref = (await exchange(client, partners[0], grant["authorization_code"])).json()["partner_user_ref"]
         await Grant.filter(id=grant["id"]).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
-        assert error_code(await read_tier(client, partners[0], ref)) == (403, "GRANT_REQUIRED")
+        assert status_and_code(await read_tier(client, partners[0], ref)) == (403, "GRANT_REQUIRED")
         listed = (await client.get(f"{MP}/grants", headers=resident["headers"])).json()["items"]
         assert listed[0]["status"] == "expired"
 
     async def test_withdrawn_consent_stops_partner_reads(self, client, partners, resident):
         ref = await granted_ref(client, resident, partners[0])
         assert (await client.delete(f"{MP}/consent", headers=resident["headers"])).status_code == 200
-        assert error_code(await read_tier(client, partners[0], ref)) == (403, "GRANT_REQUIRED")
+        assert status_and_code(await read_tier(client, partners[0], ref)) == (403, "GRANT_REQUIRED")
 
 
 class TestListAndRevoke:
     async def test_lists_my_grants_with_partner_names_scopes_dates_and_status(
         self, client, partners, resident
     ):
-        pending = await create_grant(client, resident, partners[1])
+        pending = await make_grant(client, resident, partners[1])
         await granted_ref(client, resident, partners[0], ("tier:read", "pass:verify"))
         r = await client.get(f"{MP}/grants", headers=resident["headers"])
         assert r.status_code == 200, r.text
@@ -241,12 +241,12 @@ class TestListAndRevoke:
         assert items[0]["scopes"] == ["pass:verify", "tier:read"]
         assert items[0]["activated_at"] and items[0]["expires_at"] and items[0]["created_at"]
         assert items[1]["id"] == pending["id"] and "authorization_code" not in items[1]
-        someone = await f.resident(client, 73)
+        someone = await f.make_resident(client, 73)
         assert (await client.get(f"{MP}/grants", headers=someone["headers"])).json()["items"] == []
 
     async def test_pages_with_a_cursor(self, client, partners, resident):
         for _ in range(3):
-            await create_grant(client, resident, partners[0])
+            await make_grant(client, resident, partners[0])
         first = (await client.get(f"{MP}/grants", params={"limit": 2}, headers=resident["headers"])).json()
         assert len(first["items"]) == 2 and first["next_cursor"]
         rest = (
@@ -260,13 +260,17 @@ class TestListAndRevoke:
         assert not {g["id"] for g in first["items"]} & {g["id"] for g in rest["items"]}
 
     async def test_only_my_own_grants_can_be_revoked_and_twice_is_fine(self, client, partners, resident):
-        grant = await create_grant(client, resident, partners[0])
-        someone = await f.resident(client, 74)
-        assert error_code(await client.delete(f"{MP}/grants/{grant['id']}", headers=someone["headers"])) == (
+        grant = await make_grant(client, resident, partners[0])
+        someone = await f.make_resident(client, 74)
+        assert status_and_code(
+            await client.delete(f"{MP}/grants/{grant['id']}", headers=someone["headers"])
+        ) == (
             404,
             "GRANT_NOT_FOUND",
         )
-        assert error_code(await client.delete(f"{MP}/grants/nope", headers=resident["headers"]))[0] == 404
+        assert (
+            status_and_code(await client.delete(f"{MP}/grants/nope", headers=resident["headers"]))[0] == 404
+        )
         for _ in range(2):
             r = await client.delete(f"{MP}/grants/{grant['id']}", headers=resident["headers"])
             assert r.status_code == 200 and r.json()["status"] == "revoked" and r.json()["revoked_at"]

@@ -7,10 +7,19 @@ import uuid
 
 import pytest
 
+from tests import factories as f
 from tests.conftest import USES_POSTGRES
-from tests.partners.grants_helpers import MP, create_grant, error_code, exchange, granted_ref, tourism_partner
-from tests.partners.partners_helpers import ADMIN, PARTNER, send_signed
-from tests.passes import factories as f
+from tests.factories import (
+    ADMIN,
+    MP,
+    PARTNER,
+    exchange,
+    granted_ref,
+    make_grant,
+    send_signed,
+    status_and_code,
+    tourism_partner,
+)
 
 MERCHANT = "/api/v1/merchant"
 
@@ -40,7 +49,7 @@ async def redeem(client, partner, ref: str, offer_id: str, order: str, amount: i
 
 async def store_redeem(client, shop, resident, offer_id: str):
     token = (await f.issue_pass(client, resident["headers"]))["token"]
-    scan = await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])
+    scan = await f.make_scan(client, shop["headers"], token, shop["stores"][0]["id"])
     assert scan.status_code == 201, scan.text
     return await client.post(
         f"{MERCHANT}/redemptions",
@@ -56,8 +65,8 @@ async def remaining(client, shop, offer_id: str) -> int | None:
 
 @pytest.fixture
 async def shop(client):
-    m = await f.merchant(client, name="玉龙雪山景区")
-    m["offer"] = await f.offer(client, m, type="amount_off", value=500, label="立减5元", total_stock=10)
+    m = await f.make_merchant(client, name="玉龙雪山景区")
+    m["offer"] = await f.make_offer(client, m, type="amount_off", value=500, label="立减5元", total_stock=10)
     return m
 
 
@@ -70,7 +79,7 @@ async def partner(client, shop):
 
 @pytest.fixture
 async def resident(client):
-    return await f.resident(client, 111)
+    return await f.make_resident(client, 111)
 
 
 @pytest.fixture
@@ -81,7 +90,7 @@ async def ref(client, partner, resident):
 class TestMerchantLinks:
     async def test_an_admin_sets_and_replaces_the_merchants_a_partner_may_sell(self, client, shop):
         partner = await tourism_partner(client)
-        other = await f.merchant(client, name="大理古城")
+        other = await f.make_merchant(client, name="大理古城")
         admin = await client.admin_headers()
         r = await link(client, partner, shop, other)
         assert r.status_code == 200, r.text
@@ -99,17 +108,17 @@ class TestMerchantLinks:
             f"{ADMIN}/partners/{partner['id']}/merchants", json={"merchant_ids": [stranger]}, headers=admin
         )
         assert (
-            error_code(r) == (422, "VALIDATION_ERROR")
+            status_and_code(r) == (422, "VALIDATION_ERROR")
             and stranger in r.json()["error"]["fields"]["merchant_ids"]
         )
         r = await client.put(
             f"{ADMIN}/partners/{uuid.uuid4()}/merchants", json={"merchant_ids": []}, headers=admin
         )
-        assert error_code(r) == (404, "PARTNER_NOT_FOUND")
+        assert status_and_code(r) == (404, "PARTNER_NOT_FOUND")
         r = await client.put(
             f"{ADMIN}/partners/{partner['id']}/merchants", json={"merchant_ids": "x"}, headers=admin
         )
-        assert error_code(r) == (422, "VALIDATION_ERROR")
+        assert status_and_code(r) == (422, "VALIDATION_ERROR")
         r = await client.put(f"{ADMIN}/partners/{partner['id']}/merchants", json={"merchant_ids": []})
         assert r.status_code == 401
 
@@ -134,7 +143,7 @@ class TestOnlineRedemption:
         again = await redeem(client, partner, ref, shop["offer"]["id"], "order-1")
         assert again.status_code == 200 and again.json() == first.json()
         other = await redeem(client, partner, ref, shop["offer"]["id"], "order-1", amount=20_000)
-        assert error_code(other) == (409, "IDEMPOTENCY_CONFLICT")
+        assert status_and_code(other) == (409, "IDEMPOTENCY_CONFLICT")
         assert await remaining(client, shop, shop["offer"]["id"]) == 9  # one unit taken, once
         second = await redeem(client, partner, ref, shop["offer"]["id"], "order-2")
         assert second.status_code == 201 and second.json()["id"] != first.json()["id"]
@@ -167,27 +176,27 @@ class TestOnlineRedemption:
         assert await remaining(client, shop, shop["offer"]["id"]) == 9
 
     async def test_an_offer_of_a_merchant_not_linked_is_not_available(self, client, partner, ref):
-        elsewhere = await f.merchant(client, name="丽江古城客栈")
-        offer = await f.offer(client, elsewhere, type="amount_off", value=300, label="立减3元")
-        assert error_code(await redeem(client, partner, ref, offer["id"], "o-1")) == (
+        elsewhere = await f.make_merchant(client, name="丽江古城客栈")
+        offer = await f.make_offer(client, elsewhere, type="amount_off", value=300, label="立减3元")
+        assert status_and_code(await redeem(client, partner, ref, offer["id"], "o-1")) == (
             403,
             "OFFER_NOT_AVAILABLE",
         )
-        assert error_code(await redeem(client, partner, ref, str(uuid.uuid4()), "o-2")) == (
+        assert status_and_code(await redeem(client, partner, ref, str(uuid.uuid4()), "o-2")) == (
             403,
             "OFFER_NOT_AVAILABLE",
         )
 
     async def test_needs_a_grant_with_redemption_write(self, client, partner, shop, resident):
         reader_ref = await granted_ref(client, resident, partner, ("tier:read",))
-        assert error_code(await redeem(client, partner, reader_ref, shop["offer"]["id"], "o-1")) == (
+        assert status_and_code(await redeem(client, partner, reader_ref, shop["offer"]["id"], "o-1")) == (
             403,
             "GRANT_REQUIRED",
         )
-        grant = await create_grant(client, resident, partner, ("redemption:write",))
+        grant = await make_grant(client, resident, partner, ("redemption:write",))
         ref = (await exchange(client, partner, grant["authorization_code"])).json()["partner_user_ref"]
         await client.delete(f"{MP}/grants/{grant['id']}", headers=resident["headers"])
-        assert error_code(await redeem(client, partner, ref, shop["offer"]["id"], "o-2")) == (
+        assert status_and_code(await redeem(client, partner, ref, shop["offer"]["id"], "o-2")) == (
             403,
             "GRANT_REQUIRED",
         )
@@ -195,11 +204,11 @@ class TestOnlineRedemption:
     async def test_needs_the_partner_scope(self, client, shop):
         reader = await tourism_partner(client, "只读平台", scopes=("tier:read",))
         r = await redeem(client, reader, "0" * 32, shop["offer"]["id"], "o-1")
-        assert error_code(r) == (403, "SCOPE_MISSING")
+        assert status_and_code(r) == (403, "SCOPE_MISSING")
 
     async def test_the_ledgers_rules_hold_online(self, client, partner, shop, resident, ref, id_number):
         await f.blacklist(client, id_number(111))
-        assert error_code(await redeem(client, partner, ref, shop["offer"]["id"], "o-1")) == (
+        assert status_and_code(await redeem(client, partner, ref, shop["offer"]["id"], "o-1")) == (
             403,
             "TIER_RESTRICTED",
         )
@@ -215,7 +224,7 @@ class TestOnlineRedemption:
                 "order_amount_fen": -1,
             },
         )
-        assert error_code(r) == (422, "VALIDATION_ERROR")
+        assert status_and_code(r) == (422, "VALIDATION_ERROR")
         assert {"external_order_id", "order_amount_fen"} <= set(r.json()["error"]["fields"])
 
     async def test_shows_in_the_residents_access_log(self, client, partner, shop, resident, ref):
@@ -227,24 +236,29 @@ class TestOnlineRedemption:
 
 class TestStockSharedWithStores:
     async def test_the_last_unit_goes_to_whoever_comes_first(self, client, partner, shop, resident, ref):
-        offer = await f.offer(client, shop, type="amount_off", value=200, label="立减2元", total_stock=1)
-        walk_in = await f.resident(client, 112)
+        offer = await f.make_offer(client, shop, type="amount_off", value=200, label="立减2元", total_stock=1)
+        walk_in = await f.make_resident(client, 112)
         assert (await store_redeem(client, shop, walk_in, offer["id"])).status_code == 201
-        assert error_code(await redeem(client, partner, ref, offer["id"], "o-1")) == (409, "OUT_OF_STOCK")
+        assert status_and_code(await redeem(client, partner, ref, offer["id"], "o-1")) == (
+            409,
+            "OUT_OF_STOCK",
+        )
 
     @pytest.mark.postgres_only
     @pytest.mark.skipif(not USES_POSTGRES, reason="concurrent transactions need PostgreSQL")
     async def test_online_and_in_store_redemptions_racing_never_oversell(self, client, partner, shop):
         stock = 4
-        offer = await f.offer(client, shop, type="amount_off", value=200, label="立减2元", total_stock=stock)
-        online = [await f.resident(client, 120 + i) for i in range(5)]
+        offer = await f.make_offer(
+            client, shop, type="amount_off", value=200, label="立减2元", total_stock=stock
+        )
+        online = [await f.make_resident(client, 120 + i) for i in range(5)]
         refs = [await granted_ref(client, r, partner, ("redemption:write",)) for r in online]
-        in_store = [await f.resident(client, 130 + i) for i in range(5)]
+        in_store = [await f.make_resident(client, 130 + i) for i in range(5)]
         scans = []
         for r in in_store:
             token = (await f.issue_pass(client, r["headers"]))["token"]
             scans.append(
-                (await f.scan(client, shop["headers"], token, shop["stores"][0]["id"])).json()["scan_id"]
+                (await f.make_scan(client, shop["headers"], token, shop["stores"][0]["id"])).json()["scan_id"]
             )
 
         async def at_store(scan_id: str):

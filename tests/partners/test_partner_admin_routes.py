@@ -8,7 +8,7 @@ import pytest
 
 from partners.models import Partner
 from server.settings import Environment
-from tests.partners.partners_helpers import ADMIN, make_partner
+from tests.factories import ADMIN, make_partner
 
 GOOD = {"name": "一部手机游云南", "kind": "tourism", "scopes": ["tier:read", "redemption:write"]}
 

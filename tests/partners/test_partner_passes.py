@@ -9,9 +9,16 @@ import pytest
 
 from passes.service import pass_runtime
 from passes.tokens import issue_pass_token
-from tests.partners.grants_helpers import error_code, granted_ref, tourism_partner, verify_pass
-from tests.partners.partners_helpers import PARTNER, make_partner, send_signed
-from tests.passes import factories as f
+from tests import factories as f
+from tests.factories import (
+    PARTNER,
+    granted_ref,
+    make_partner,
+    send_signed,
+    status_and_code,
+    tourism_partner,
+    verify_pass,
+)
 
 
 @pytest.fixture
@@ -21,14 +28,14 @@ async def partner(client):
 
 @pytest.fixture
 async def shop(client):
-    m = await f.merchant(client)
-    m["cashier"] = await f.staff(client, m, store_ids=[m["stores"][0]["id"]])
+    m = await f.make_merchant(client)
+    m["cashier"] = await f.make_staff(client, m, store_ids=[m["stores"][0]["id"]])
     return m
 
 
 @pytest.fixture
 async def resident(client):
-    return await f.resident(client, 81, name="钱七")
+    return await f.make_resident(client, 81, name="钱七")
 
 
 async def fresh_pass(client, resident) -> str:
@@ -63,7 +70,7 @@ class TestVerify:
         token = await fresh_pass(client, resident)
         for _ in range(2):
             assert (await verify_pass(client, partner, token, consume=False)).json()["valid"] is True
-        assert (await f.scan(client, shop["cashier"], token, shop["stores"][0]["id"])).status_code == 201
+        assert (await f.make_scan(client, shop["cashier"], token, shop["stores"][0]["id"])).status_code == 201
 
     async def test_bad_passes_are_an_answer_with_the_scan_codes(self, client, partner, resident):
         token = await fresh_pass(client, resident)
@@ -87,10 +94,10 @@ class TestVerify:
 
     async def test_needs_the_pass_verify_scope_and_a_body(self, client, resident):
         reader = await make_partner(client, kind="bank", scopes=("tier:read",), name="信易贷银行")
-        assert error_code(await verify_pass(client, reader, "x")) == (403, "SCOPE_MISSING")
+        assert status_and_code(await verify_pass(client, reader, "x")) == (403, "SCOPE_MISSING")
         partner = await tourism_partner(client, "另一个平台")
         r = await send_signed(client, partner, "POST", f"{PARTNER}/passes/verify", {"consume": "yes"})
-        assert error_code(r) == (422, "VALIDATION_ERROR")
+        assert status_and_code(r) == (422, "VALIDATION_ERROR")
 
 
 class TestOneSpendingAcrossPaths:
@@ -99,20 +106,20 @@ class TestOneSpendingAcrossPaths:
     ):
         token = await fresh_pass(client, resident)
         assert (await verify_pass(client, partner, token, consume=True)).json()["valid"] is True
-        r = await f.scan(client, shop["cashier"], token, shop["stores"][0]["id"])
-        assert error_code(r) == (409, "PASS_ALREADY_USED")
+        r = await f.make_scan(client, shop["cashier"], token, shop["stores"][0]["id"])
+        assert status_and_code(r) == (409, "PASS_ALREADY_USED")
 
     async def test_a_pass_scanned_by_a_merchant_is_already_used_for_a_partner(
         self, client, partner, resident, shop
     ):
         token = await fresh_pass(client, resident)
-        assert (await f.scan(client, shop["cashier"], token, shop["stores"][0]["id"])).status_code == 201
+        assert (await f.make_scan(client, shop["cashier"], token, shop["stores"][0]["id"])).status_code == 201
         r = await verify_pass(client, partner, token, consume=True)
         assert r.status_code == 200 and r.json() == {"valid": False, "reason": "PASS_ALREADY_USED"}
 
     async def test_a_spent_pass_is_already_used_even_when_only_checked(self, client, partner, resident, shop):
         token = await fresh_pass(client, resident)
-        assert (await f.scan(client, shop["cashier"], token, shop["stores"][0]["id"])).status_code == 201
+        assert (await f.make_scan(client, shop["cashier"], token, shop["stores"][0]["id"])).status_code == 201
         r = await verify_pass(client, partner, token, consume=False)
         assert r.status_code == 200 and r.json() == {"valid": False, "reason": "PASS_ALREADY_USED"}
 

@@ -7,13 +7,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests_support import started_client
 
 from partners import service
 from partners.models import PartnerKind, PartnerScope
 from partners.schemas import PartnerIn
 from partners.signing import sign, signed_headers
-from tests.partners.partners_helpers import ADMIN, PARTNER, encode, make_partner, send_signed, volunteer_body
+from tests.factories import ADMIN, PARTNER, encode, make_partner, send_signed, started_client, volunteer_body
 
 
 @pytest.fixture
@@ -200,10 +199,10 @@ class TestSignatureRejected:
 
 class TestRotation:
     @pytest.fixture
-    def clock(self, monkeypatch):
-        """The partner package's clock, moved by the test instead of sleeping."""
+    def clock(self, client):
+        """The app's clock, given to it by the test and moved instead of sleeping."""
         state = {"now": datetime.now(UTC)}
-        monkeypatch.setattr(service, "utcnow", lambda: state["now"])
+        client.app.ctx.clock = lambda: state["now"]
         return state
 
     async def rotate(self, client, partner) -> dict:

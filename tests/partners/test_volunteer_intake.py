@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from credit.models import VolunteerRecord
-from tests.partners.partners_helpers import CST, PARTNER, make_partner, send_signed, volunteer_body
+from tests.factories import CST, PARTNER, make_partner, send_signed, volunteer_body
 
 
 @pytest.fixture

@@ -15,11 +15,10 @@ from credit.models import Subject
 from partners import webhooks
 from partners.models import Partner, WebhookDelivery
 from partners.webhooks import WebhookConfig, WebhookWorker, enqueue, on_tier_change
+from tests import factories as f
 from tests.conftest import USES_POSTGRES
-from tests.partners.grants_helpers import MP, create_grant, exchange, granted_ref, tourism_partner
-from tests.partners.partners_helpers import ADMIN
+from tests.factories import ADMIN, MP, exchange, granted_ref, make_grant, tourism_partner
 from tests.partners.webhook_receiver import Receiver
-from tests.passes import factories as f
 
 FAST = {
     "webhook_worker": True,
@@ -75,7 +74,7 @@ async def hooked(fast_settings):
 async def scenario(client, receiver_url: str, seed: int = 101, scopes=("tier:read",)):
     """A tourism partner with a webhook URL and a resident who granted it ``scopes``."""
     partner = await tourism_partner(client, webhook_url=receiver_url)
-    resident = await f.resident(client, seed)
+    resident = await f.make_resident(client, seed)
     ref = await granted_ref(client, resident, partner, scopes)
     return partner, resident, ref
 
@@ -84,7 +83,7 @@ class TestOutbox:
     async def test_a_tier_change_writes_one_event_per_partner_that_may_read_tiers(
         self, client, receiver, id_number
     ):
-        resident = await f.resident(client, 102)
+        resident = await f.make_resident(client, 102)
         reader = await tourism_partner(client, "读等级的平台", webhook_url=receiver.url)
         seller = await tourism_partner(client, "只核销的平台", webhook_url=receiver.url)
         silent = await tourism_partner(client, "没有回调地址的平台")
@@ -92,7 +91,7 @@ class TestOutbox:
         ref = await granted_ref(client, resident, reader, ("tier:read",))
         await granted_ref(client, resident, seller, ("redemption:write",))
         await granted_ref(client, resident, silent, ("tier:read",))
-        grant = await create_grant(client, resident, revoked, ("tier:read",))
+        grant = await make_grant(client, resident, revoked, ("tier:read",))
         await exchange(client, revoked, grant["authorization_code"])
         await client.delete(f"{MP}/grants/{grant['id']}", headers=resident["headers"])
         await WebhookDelivery.all().delete()
@@ -128,10 +127,10 @@ class TestOutbox:
 
     async def test_revoking_a_held_grant_writes_grant_revoked(self, client, receiver):
         partner = await tourism_partner(client, webhook_url=receiver.url)
-        resident = await f.resident(client, 103)
-        held = await create_grant(client, resident, partner)
+        resident = await f.make_resident(client, 103)
+        held = await make_grant(client, resident, partner)
         ref = (await exchange(client, partner, held["authorization_code"])).json()["partner_user_ref"]
-        pending = await create_grant(client, resident, partner)
+        pending = await make_grant(client, resident, partner)
         await client.delete(
             f"{MP}/grants/{pending['id']}", headers=resident["headers"]
         )  # never exchanged: silent

@@ -17,7 +17,7 @@ from passes.models import PassKey
 from passes.service import pass_runtime
 from passes.tokens import private_key_to_bytes
 from server.settings import SettingsError
-from tests.passes import factories as f
+from tests import factories as f
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,8 +35,8 @@ async def published_kids(client) -> set[str]:
 @pytest.fixture
 async def scene(client):
     """A resident who can get passes, and a merchant whose owner scans them."""
-    resident = await f.resident(client, 21)
-    merchant = await f.merchant(client)
+    resident = await f.make_resident(client, 21)
+    merchant = await f.make_merchant(client)
     return {
         "resident": resident["headers"],
         "staff": merchant["headers"],
@@ -64,7 +64,7 @@ class TestStorage:
         async with f.started_client(f.new_app(settings)) as other:
             second = (await f.issue_pass(other, scene["resident"]))["token"]
             assert kid_of(second) == kid_of(first)
-            r = await f.scan(other, scene["staff"], first, scene["store"])
+            r = await f.make_scan(other, scene["staff"], first, scene["store"])
             assert r.status_code == 201, r.text
             assert await PassKey.all().count() == 1
 
@@ -78,7 +78,7 @@ class TestRotation:
         assert kid_of(new) == new_key.kid != kid_of(old)
         assert await published_kids(client) == {kid_of(old), new_key.kid}
         for token in (old, new):
-            r = await f.scan(client, scene["staff"], token, scene["store"])
+            r = await f.make_scan(client, scene["staff"], token, scene["store"])
             assert r.status_code == 201, r.text
 
     async def test_a_worker_that_has_not_reloaded_yet_accepts_passes_of_the_new_key(
@@ -90,7 +90,7 @@ class TestRotation:
             await pass_runtime(client.app).keys.reload()
             token = (await f.issue_pass(client, scene["resident"]))["token"]
             await asyncio.sleep(1.05)  # an unknown kid reloads the keys at most once a second
-            r = await f.scan(other, scene["staff"], token, scene["store"])
+            r = await f.make_scan(other, scene["staff"], token, scene["store"])
             assert r.status_code == 201, r.text
 
     async def test_a_retired_key_is_dropped_once_its_passes_can_no_longer_be_valid(self, client, scene):
@@ -100,7 +100,7 @@ class TestRotation:
         await PassKey.filter(kid=kid_of(old)).update(retired_at=long_ago)
         await pass_runtime(client.app).keys.reload()
         assert kid_of(old) not in await published_kids(client)
-        r = await f.scan(client, scene["staff"], old, scene["store"])
+        r = await f.make_scan(client, scene["staff"], old, scene["store"])
         assert r.status_code == 400 and r.json()["error"]["code"] == "PASS_INVALID"
 
     async def test_the_cli_rotates_the_key(self, client, settings, scene):
@@ -125,7 +125,7 @@ class TestRotation:
         await pass_runtime(client.app).keys.reload()
         new = (await f.issue_pass(client, scene["resident"]))["token"]
         assert kid_of(new) != kid_of(old) and kid_of(new) in done.stdout
-        r = await f.scan(client, scene["staff"], old, scene["store"])
+        r = await f.make_scan(client, scene["staff"], old, scene["store"])
         assert r.status_code == 201, r.text
 
 
@@ -144,7 +144,7 @@ class TestProduction:
 
     async def test_starts_with_a_key_made_beforehand_and_never_makes_one(self, client, settings):
         made = await rotate_pass_key(client.app.ctx.cipher)
-        resident = await f.resident(client, 22)
+        resident = await f.make_resident(client, 22)
         async with f.started_client(
             f.new_app(settings.with_overrides(pass_signing_keys_required=True))
         ) as prod:

@@ -11,7 +11,7 @@ import zxingcpp
 from PIL import Image
 
 from passes.tokens import PassVerifyKey, verify_pass_token
-from tests.passes import factories as f
+from tests import factories as f
 
 MP = "/api/v1/mp"
 
@@ -30,7 +30,7 @@ class TestIssuePass:
         assert r.status_code == 401 and r.json()["error"]["code"] == "UNAUTHENTICATED"
 
     async def test_the_qr_code_decodes_to_the_token(self, client):
-        resident = await f.resident(client, 1)
+        resident = await f.make_resident(client, 1)
         r = await client.post(f"{MP}/pass", headers=resident["headers"])
         assert r.status_code == 200, r.text
         body = r.json()
@@ -39,7 +39,7 @@ class TestIssuePass:
         assert [d.text for d in decoded] == [body["token"]]
 
     async def test_image_false_gives_the_token_alone(self, client):
-        resident = await f.resident(client, 2)
+        resident = await f.make_resident(client, 2)
         by_query = await client.post(f"{MP}/pass?image=false", headers=resident["headers"])
         by_body = await client.post(f"{MP}/pass", json={"image": False}, headers=resident["headers"])
         for r in (by_query, by_body):
@@ -47,12 +47,12 @@ class TestIssuePass:
             assert r.json()["qr_png_base64"] is None and r.json()["token"]
 
     async def test_a_bad_image_flag_is_422(self, client):
-        resident = await f.resident(client, 3)
+        resident = await f.make_resident(client, 3)
         r = await client.post(f"{MP}/pass?image=maybe", headers=resident["headers"])
         assert r.status_code == 422 and "image" in r.json()["error"]["fields"]
 
     async def test_short_lived_and_refreshed_well_before_expiry(self, client):
-        resident = await f.resident(client, 4)
+        resident = await f.make_resident(client, 4)
         before = time.time()
         body = await f.issue_pass(client, resident["headers"])
         lifetime = datetime.fromisoformat(body["expires_at"]).timestamp() - before
@@ -62,7 +62,7 @@ class TestIssuePass:
         assert claims["exp"] - claims["iat"] <= 120
 
     async def test_token_holds_a_pseudonym_and_the_tier_and_nothing_else(self, client, id_number):
-        resident = await f.resident(client, 5, name="李四")
+        resident = await f.make_resident(client, 5, name="李四")
         first = await f.issue_pass(client, resident["headers"])
         second = await f.issue_pass(client, resident["headers"])
         claims = [f.b64url_json(p["token"].split(".")[1]) for p in (first, second)]
@@ -80,7 +80,7 @@ class TestIssuePass:
         assert claims[0]["jti"] != claims[1]["jti"] and claims[0]["sub"] != claims[1]["sub"]
 
     async def test_a_black_listed_resident_gets_a_pass_hinting_restricted(self, client, id_number):
-        resident = await f.resident(client, 6)
+        resident = await f.make_resident(client, 6)
         await f.blacklist(client, id_number(6))
         body = await f.issue_pass(client, resident["headers"])
         assert (
@@ -90,7 +90,7 @@ class TestIssuePass:
 
 class TestJwks:
     async def test_the_published_keys_verify_a_pass_offline(self, client):
-        resident = await f.resident(client, 11)
+        resident = await f.make_resident(client, 11)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         r = await client.get("/.well-known/jwks.json")
         assert r.status_code == 200

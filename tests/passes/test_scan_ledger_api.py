@@ -11,15 +11,15 @@ import pytest
 from passes.exceptions import ScanExpired, ScanNotFound, ScanRefused
 from passes.models import Scan
 from passes.service import SCAN_TTL_S, load_valid_scan
-from tests.passes import factories as f
+from tests import factories as f
 
 
 @pytest.fixture
 async def scanned(client):
-    m = await f.merchant(client)
-    resident = await f.resident(client, 71)
+    m = await f.make_merchant(client)
+    resident = await f.make_resident(client, 71)
     token = (await f.issue_pass(client, resident["headers"]))["token"]
-    r = await f.scan(client, m["headers"], token, m["stores"][0]["id"])
+    r = await f.make_scan(client, m["headers"], token, m["stores"][0]["id"])
     assert r.status_code == 201, r.text
     return m, resident, token, r.json()
 
@@ -51,7 +51,7 @@ class TestLoadValidScan:
 
     async def test_a_refused_scan_cannot_be_redeemed(self, client, scanned):
         m, _, token, _ = scanned
-        assert (await f.scan(client, m["headers"], token, m["stores"][0]["id"])).status_code == 409
+        assert (await f.make_scan(client, m["headers"], token, m["stores"][0]["id"])).status_code == 409
         refused = await Scan.get(outcome="refused")
         with pytest.raises(ScanRefused):
             await load_valid_scan(refused.id, merchant_id=uuid.UUID(m["id"]), now=datetime.now(UTC))
@@ -59,11 +59,11 @@ class TestLoadValidScan:
 
 class TestConcurrentScans:
     async def test_a_pass_scanned_at_two_counters_at_once_is_accepted_once(self, client):
-        m = await f.merchant(client, stores=2)
-        resident = await f.resident(client, 72)
+        m = await f.make_merchant(client, stores=2)
+        resident = await f.make_resident(client, 72)
         token = (await f.issue_pass(client, resident["headers"]))["token"]
         answers = await asyncio.gather(
-            *(f.scan(client, m["headers"], token, m["stores"][i % 2]["id"]) for i in range(6))
+            *(f.make_scan(client, m["headers"], token, m["stores"][i % 2]["id"]) for i in range(6))
         )
         assert sorted(r.status_code for r in answers) == [201] + [409] * 5
         assert await Scan.filter(outcome="accepted").count() == 1

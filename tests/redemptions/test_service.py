@@ -17,19 +17,18 @@ from redemptions import service as ledger
 from redemptions.exceptions import LimitReached, OutOfStock, TierRestricted
 from redemptions.models import AuditEntry, Redemption
 from server.errors import IdempotencyConflict
-from tests.passes import factories as f
-from tests.redemptions import ledger_helpers as h
+from tests import factories as f
 
 
 @pytest.fixture
 async def shop(client):
-    m = await h.shop(client)
-    m["ticket"] = await f.offer(client, m, total_stock=3)
+    m = await f.make_shop(client)
+    m["ticket"] = await f.make_offer(client, m, total_stock=3)
     return m
 
 
 async def resident_id(client, seed: int) -> uuid.UUID:
-    return uuid.UUID((await f.resident(client, seed))["resident"]["id"])
+    return uuid.UUID((await f.make_resident(client, seed))["resident"]["id"])
 
 
 def online(
@@ -86,7 +85,7 @@ class TestPartnerRedemptions:
         assert await Redemption.filter(external_order_id="ord-3").count() == 1
 
     async def test_the_same_rules_apply_online(self, client, shop, id_number):
-        limited = await f.offer(
+        limited = await f.make_offer(
             client, shop, per_resident_limit=1, per_resident_period="day", label="每日一次"
         )
         rid, partner = await resident_id(client, 4), uuid.uuid4()
@@ -109,7 +108,7 @@ class TestPartnerRedemptions:
 
 class TestStoreChannelThroughRedeem:
     async def test_the_scan_must_be_of_the_resident_named(self, client, shop):
-        s = await h.scanned(client, shop, 10)
+        s = await f.make_scanned_pass(client, shop, 10)
         staff_id = (await ledger_owner(shop)).id
         with pytest.raises(ScanNotFound):
             await ledger.redeem(
@@ -132,7 +131,7 @@ class TestStoreChannelThroughRedeem:
             staff_id=staff_id,
             db=client.app.ctx.ledger,
         )
-        assert done.status_code == 201 and done.redemption["store_id"] == h.store(shop)
+        assert done.status_code == 201 and done.redemption["store_id"] == f.store(shop)
 
 
 class TestStepByStepWrites:
@@ -145,43 +144,47 @@ class TestStepByStepWrites:
         client.app.ctx.ledger = pool
 
     async def test_racing_residents_never_exceed_the_stock(self, client, shop):
-        scans = [await h.scanned(client, shop, 20 + i) for i in range(8)]
+        scans = [await f.make_scanned_pass(client, shop, 20 + i) for i in range(8)]
         answers = await asyncio.gather(
             *(
-                h.redeem(client, shop["cashier"], s["scan_id"], shop["ticket"]["id"], order_amount_fen=100)
+                f.redeem(client, shop["cashier"], s["scan_id"], shop["ticket"]["id"], order_amount_fen=100)
                 for s in scans
             )
         )
         assert sorted(r.status_code for r in answers) == [201] * 3 + [409] * 5, [r.text for r in answers]
-        assert {h.error_code(r) for r in answers if r.status_code == 409} == {"OUT_OF_STOCK"}
-        assert (await h.offer_state(client, shop, shop["ticket"]["id"]))["redeemed_count"] == 3
+        assert {f.error_code(r) for r in answers if r.status_code == 409} == {"OUT_OF_STOCK"}
+        assert (await f.offer_state(client, shop, shop["ticket"]["id"]))["redeemed_count"] == 3
 
     async def test_racing_redemptions_of_one_resident_respect_the_daily_limit(self, client, shop):
-        daily = await f.offer(client, shop, per_resident_limit=1, per_resident_period="day", label="每日一次")
-        first = await h.scanned(client, shop, 30)
-        scans = [first] + [await h.scanned(client, shop, 30, resident=first["resident"]) for _ in range(4)]
+        daily = await f.make_offer(
+            client, shop, per_resident_limit=1, per_resident_period="day", label="每日一次"
+        )
+        first = await f.make_scanned_pass(client, shop, 30)
+        scans = [first] + [
+            await f.make_scanned_pass(client, shop, 30, resident=first["resident"]) for _ in range(4)
+        ]
         answers = await asyncio.gather(
             *(
-                h.redeem(client, shop["cashier"], s["scan_id"], daily["id"], order_amount_fen=100)
+                f.redeem(client, shop["cashier"], s["scan_id"], daily["id"], order_amount_fen=100)
                 for s in scans
             )
         )
         assert sorted(r.status_code for r in answers) == [201] + [409] * 4
-        assert {h.error_code(r) for r in answers if r.status_code == 409} == {"LIMIT_REACHED"}
+        assert {f.error_code(r) for r in answers if r.status_code == 409} == {"LIMIT_REACHED"}
 
     async def test_one_key_one_redemption(self, client, shop):
-        s = await h.scanned(client, shop, 31)
-        key = h.new_key()
+        s = await f.make_scanned_pass(client, shop, 31)
+        key = f.new_key()
         answers = await asyncio.gather(
             *(
-                h.redeem(
+                f.redeem(
                     client, shop["cashier"], s["scan_id"], shop["ticket"]["id"], key=key, order_amount_fen=100
                 )
                 for _ in range(5)
             )
         )
         assert {r.status_code for r in answers} == {201} and len({r.json()["id"] for r in answers}) == 1
-        assert (await h.offer_state(client, shop, shop["ticket"]["id"]))["redeemed_count"] == 1
+        assert (await f.offer_state(client, shop, shop["ticket"]["id"]))["redeemed_count"] == 1
 
 
 async def ledger_owner(shop):
@@ -195,21 +198,21 @@ class TestUnlimitedOfferCounts:
 
     @pytest.fixture
     async def unlimited(self, client, shop):
-        shop["free"] = await f.offer(client, shop, type="priority_lane", value=None, label="优先通道")
+        shop["free"] = await f.make_offer(client, shop, type="priority_lane", value=None, label="优先通道")
         shop["free_ids"] = []
         for seed in range(40, 44):
-            s = await h.scanned(client, shop, seed)
-            r = await h.redeem(client, shop["cashier"], s["scan_id"], shop["free"]["id"])
+            s = await f.make_scanned_pass(client, shop, seed)
+            r = await f.redeem(client, shop["cashier"], s["scan_id"], shop["free"]["id"])
             assert r.status_code == 201, r.text
             shop["free_ids"].append(r.json()["id"])
         return shop
 
     async def test_the_count_catches_up_within_a_second_by_itself(self, client, unlimited):
         for _ in range(40):
-            if (await h.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 4:
+            if (await f.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 4:
                 break
             await asyncio.sleep(0.05)
-        state = await h.offer_state(client, unlimited, unlimited["free"]["id"])
+        state = await f.offer_state(client, unlimited, unlimited["free"]["id"])
         assert (state["redeemed_count"], state["remaining"]) == (4, None)
 
     async def test_racing_folds_count_each_unit_once_and_reversals_are_exact(self, client, unlimited):
@@ -220,11 +223,11 @@ class TestUnlimitedOfferCounts:
         )  # perhaps not folded yet
         await asyncio.gather(*(stock.fold_counts(client.app.ctx.ledger) for _ in range(4)))
         assert await stock.fold_counts(client.app.ctx.ledger) == 0
-        assert (await h.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 3
+        assert (await f.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 3
         await reversal.reverse_redemption(
             staff, second, reason="未到店", now=datetime.now(UTC)
         )  # folded by now
-        assert (await h.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 2
+        assert (await f.offer_state(client, unlimited, unlimited["free"]["id"]))["redeemed_count"] == 2
         assert await PendingUnit.filter(offer_id=unlimited["free"]["id"]).count() == 0
 
     async def test_a_stock_below_what_was_redeemed_is_refused_even_before_the_fold(self, client, unlimited):
@@ -241,23 +244,46 @@ class TestUnlimitedOfferCounts:
 
     async def test_a_stock_set_while_redemptions_race_is_never_oversold(self, client, unlimited):
         offer = unlimited["free"]["id"]
-        scans = [await h.scanned(client, unlimited, 50 + i) for i in range(6)]
+        scans = [await f.make_scanned_pass(client, unlimited, 50 + i) for i in range(6)]
         patch, *answers = await asyncio.gather(
             client.patch(
                 f"/api/v1/merchant/offers/{offer}", json={"total_stock": 6}, headers=unlimited["headers"]
             ),
-            *(h.redeem(client, unlimited["cashier"], s["scan_id"], offer) for s in scans),
+            *(f.redeem(client, unlimited["cashier"], s["scan_id"], offer) for s in scans),
         )
-        assert {r.status_code for r in answers} <= {201, 409}, [r.text for r in answers]
-        assert {h.error_code(r) for r in answers if r.status_code == 409} <= {"OUT_OF_STOCK"}
+        won = sum(r.status_code == 201 for r in answers)
+        refused = [f.error_code(r) for r in answers if r.status_code != 201]
         completed = await Redemption.filter(offer_id=offer, status="completed").count()
-        assert completed == 4 + sum(r.status_code == 201 for r in answers)
-        if patch.status_code == 200:  # set before too many got through: the stock holds from then on
-            assert completed <= 6
-        else:  # more than 6 were already redeemed when the stock was set
-            assert patch.status_code == 422, patch.text
+        assert completed == 4 + won
+        if patch.status_code == 200:
+            # Set while at most 2 of the 6 had gone through: the stock holds from then on, so
+            # exactly 2 win in all and the other 4 are told the stock is gone.
+            assert (won, refused) == (2, ["OUT_OF_STOCK"] * 4), [r.text for r in answers]
+        else:
+            # More than 6 were already redeemed when the stock was set: it is refused, and the
+            # offer stays without a limit, so all 6 win.
+            assert patch.status_code == 422 and "already redeemed" in patch.text, patch.text
+            assert (won, refused) == (6, []), [r.text for r in answers]
         await stock.fold_counts(client.app.ctx.ledger)
-        assert (await h.offer_state(client, unlimited, offer))["redeemed_count"] == completed
+        assert (await f.offer_state(client, unlimited, offer))["redeemed_count"] == completed
+
+    @pytest.mark.postgres_only
+    async def test_a_stock_set_before_the_race_lets_exactly_the_remainder_win(self, client, unlimited):
+        """4 units pending or folded, a stock of 6 set, then 8 residents race: exactly 2 win, 6 are OUT_OF_STOCK."""
+        offer = unlimited["free"]["id"]
+        r = await client.patch(
+            f"/api/v1/merchant/offers/{offer}", json={"total_stock": 6}, headers=unlimited["headers"]
+        )
+        assert r.status_code == 200 and r.json()["remaining"] == 2, r.text
+        scans = [await f.make_scanned_pass(client, unlimited, 60 + i) for i in range(8)]
+        answers = await asyncio.gather(
+            *(f.redeem(client, unlimited["cashier"], s["scan_id"], offer) for s in scans)
+        )
+        assert sorted(r.status_code for r in answers) == [201] * 2 + [409] * 6, [r.text for r in answers]
+        assert {f.error_code(r) for r in answers if r.status_code == 409} == {"OUT_OF_STOCK"}
+        assert await Redemption.filter(offer_id=offer, status="completed").count() == 6
+        state = await f.offer_state(client, unlimited, offer)
+        assert (state["redeemed_count"], state["remaining"]) == (6, 0)
 
 
 class TestUnlimitedOfferCountsStepByStep(TestUnlimitedOfferCounts):

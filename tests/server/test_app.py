@@ -33,7 +33,7 @@ class TestHealth:
         assert r.status_code == 200 and r.json()["database"] is True and r.json()["redis"] is True
 
     async def test_readyz_is_503_when_redis_is_down(self, settings):
-        from tests_support import started_client
+        from tests.factories import started_client
 
         broken = settings.with_overrides(redis_url="redis://127.0.0.1:1/0")
         async with started_client(create_app(broken, name=f"x{uuid.uuid4().hex[:6]}")) as c:
@@ -135,7 +135,7 @@ class TestAudiences:
 
 class TestRedisDown:
     async def test_login_answers_503_with_retry_after_not_500(self, settings):
-        from tests_support import started_client
+        from tests.factories import started_client
 
         broken = settings.with_overrides(redis_url="redis://127.0.0.1:1/0")
         async with started_client(create_app(broken, name=f"x{uuid.uuid4().hex[:6]}")) as c:
