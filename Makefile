@@ -4,13 +4,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PORT ?= 8000
+MYPY ?= $(BIN)/mypy
 
 .PHONY: run test check lint format bench migrate install clean
 
+# A standard editable install (PEP 660): the checkout's packages are imported in place.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
@@ -29,7 +31,11 @@ test: $(STAMP)
 	$(BIN)/xinyi makemigrations --check
 	$(BIN)/pytest -q
 
-check: lint
+## make check: lint, formatting, types, and models that match their migrations
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MYPY)
 	$(BIN)/xinyi makemigrations --check
 
 lint: $(STAMP)
