@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PORT ?= 8000
 MYPY ?= $(BIN)/mypy
 
-.PHONY: run test check lint format bench migrate install clean
+.PHONY: run demo test check lint format bench migrate install clean
 
 # A standard editable install (PEP 660): the checkout's packages are imported in place.
 $(STAMP): pyproject.toml
@@ -22,6 +22,10 @@ run: $(STAMP)
 	$(BIN)/xinyi migrate
 	$(BIN)/xinyi seed-demo
 	$(BIN)/xinyi serve --host 127.0.0.1 --port $(PORT)
+
+## make demo: walk the product over HTTP against the server `make run` started (PORT=... as for make run)
+demo: $(STAMP)
+	$(BIN)/xinyi demo-walkthrough --base http://127.0.0.1:$(PORT)
 
 migrate: $(STAMP)
 	$(BIN)/xinyi migrate

@@ -83,13 +83,14 @@ def serve(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
         for line in pending:
             print("  " + line, file=sys.stderr)
         return 1
+    sandbox_url = None
     if settings.wechat_api_base is None:
         # One sandbox for all workers, in this (manager) process.
         from server.wechat_sandbox import WeChatSandbox
 
         sandbox = WeChatSandbox(appid=settings.wechat_appid, secret=settings.wechat_secret)
-        settings = settings.with_overrides(wechat_api_base=sandbox.start())
-        print(f"WeChat sandbox at {settings.wechat_api_base}")
+        sandbox_url = sandbox.start()
+        settings = settings.with_overrides(wechat_api_base=sandbox_url)
     try:  # with several workers on Linux, one accept queue per worker (see server.listen)
         sock = listen.bind(args.host, args.port, per_worker=args.workers > 1 and listen.SUPPORTED)
     except OSError as exc:
@@ -100,8 +101,65 @@ def serve(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
     app.prepare(
         sock=sock, workers=args.workers, backlog=listen.BACKLOG, access_log=args.access_log, motd=False
     )
+    announce_when_ready(settings, host=args.host, port=args.port, sandbox=sandbox_url)
     Sanic.serve(primary=app, app_loader=loader)
     return 0
+
+
+def announce_when_ready(settings: Settings, *, host: str, port: int, sandbox: str | None) -> None:
+    """Print the addresses a person needs once ``/healthz`` answers (a thread of the main process).
+
+    Nothing secret: the database and Redis URLs are printed without their passwords.
+    """
+    import threading
+    import time
+    import urllib.request
+
+    local = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    base = f"http://{local}:{port}" if ":" not in local else f"http://[{local}]:{port}"
+
+    def wait_then_print() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            return
+        lines = [
+            f"xinyi is ready ({settings.env.value}):",
+            f"  API            {base}/api/v1  (mp, merchant, partner, admin)",
+            f"  docs           {base}/docs  (spec: {base}/docs/openapi.json)",
+            f"  health         {base}/healthz, {base}/readyz",
+        ]
+        if sandbox:
+            lines.append(
+                f"  WeChat sandbox {sandbox}  (login codes mock:<openid>:<anything>, phone codes phone:<digits>)"
+            )
+        lines.append(f"  database       {redact_url(settings.effective_database_url)}")
+        lines.append(
+            f"  redis          {redact_url(settings.redis_url)}"
+            if settings.redis_url
+            else "  redis          none: an in-process store (one worker only)"
+        )
+        lines.append("  try it         make demo  (or: xinyi demo-walkthrough --base " + base + ")")
+        print("\n".join(lines), flush=True)
+
+    threading.Thread(target=wait_then_print, name="xinyi-ready", daemon=True).start()
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (``postgres://user:***@host/db``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @command("migrate", "apply the schema migrations")
@@ -183,6 +241,27 @@ def wechat_sandbox(args: argparse.Namespace, settings: Settings, with_db: WithDb
         return 2
     serve_forever(args.host, args.port, appid=settings.wechat_appid, secret=settings.wechat_secret)
     return 0
+
+
+def _walkthrough_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base", default="http://127.0.0.1:8000", help="the running server (default: make run's)")
+    p.add_argument("--out", default="var/demo", help="where the pass's QR code PNG is written")
+
+
+@command(
+    "demo-walkthrough",
+    "walk the product over HTTP against a running server with the demo data (exit 1 at the first failed step)",
+    _walkthrough_args,
+)
+def demo_walkthrough(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
+    from pathlib import Path
+
+    from xinyi.walkthrough import main as walk
+
+    if settings.is_prod:
+        print("the walkthrough uses the demo logins: dev and test only", file=sys.stderr)
+        return 2
+    return walk(args.base, Path(args.out))
 
 
 def all_commands() -> dict[str, Command]:

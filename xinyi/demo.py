@@ -1,157 +1,253 @@
-"""``xinyi seed-demo``: a merchant with a store and an owner, so a fresh laptop has something to scan.
+"""``xinyi seed-demo``: demo data for a laptop, idempotent, and the same table of logins printed every time.
 
-Domain packages append their own steps to ``DEMO_STEPS``; every step is idempotent.
+What it makes (dev and test only; refused in prod): a regulator; two merchants in two
+prefectures (Lijiang 5307, Dali 5329) with stores, an owner and a cashier; approved offers,
+one for every tier from C up, so any resident can try a redemption; a volunteer platform
+partner; credit records for three demo ID numbers, and three residents bound to them, so there
+are residents in several tiers. Passwords are fixed and for the demo only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from merchants.schemas import MerchantCategory, StaffRole
 from server.settings import Settings
 
+DEMO_ADMIN = ("demo-admin", "demo-admin-password")
 DEMO_OWNER = ("demo-owner", "demo-owner-password")
-DemoStep = Callable[[Settings], Awaitable[None]]
-DEMO_STEPS: list[DemoStep] = []
+DEMO_CASHIER = ("demo-cashier", "demo-cashier-password")
+DEMO_OWNER_DALI = ("demo-owner-dali", "demo-owner-password")
+DEMO_PARTNER_NAME = "云南志愿服务平台（演示）"
+
+# Residents of the demo: (openid, name, ID number without its check digit, what their records make them).
+DEMO_RESIDENTS = (
+    ("demo-resident", "和志强", "53070219900101123", "a volunteer: commendation + red list"),
+    ("demo-resident-b", "杨丽华", "53290119850505432", "two administrative penalties"),
+    ("demo-resident-c", "李建国", "53072119780808876", "on the black list: restricted"),
+)
 
 
-async def _merchants(settings: Settings) -> None:
+@dataclass
+class Table:
+    """What the seed prints: the same rows on every run."""
+
+    rows: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, what: str, value: str) -> None:
+        self.rows.append((what, value))
+
+    def print(self) -> None:
+        width = max(len(w) for w, _ in self.rows)
+        print("demo data (dev only; the passwords are fixed and public):")
+        for what, value in self.rows:
+            print(f"  {what:<{width}}  {value}")
+
+
+async def _regulator(table: Table) -> None:
+    from admin.models import AdminUser
+    from admin.service import create_admin
+
+    if not await AdminUser.exists(username=DEMO_ADMIN[0]):
+        await create_admin(username=DEMO_ADMIN[0], password=DEMO_ADMIN[1])
+    table.add("regulator", f"{DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}  (POST /api/v1/admin/auth/login)")
+
+
+async def _merchant(
+    name: str, category: MerchantCategory, region: str, stores: list[tuple[str, str, str]]
+) -> tuple[Any, list[Any]]:
+    """The merchant of this name with these stores (created where missing)."""
     from merchants import service
-    from merchants.models import Merchant, Staff, Store
-    from merchants.schemas import MerchantIn, StaffIn, StoreIn
+    from merchants.models import Merchant, Store
+    from merchants.schemas import MerchantIn, StoreIn
 
-    if await Staff.exists(username=DEMO_OWNER[0]):
-        return
-    merchant = await Merchant.get_or_none(name="玉龙雪山景区")
+    merchant = await Merchant.get_or_none(name=name)
     if merchant is None:
-        merchant = await service.create_merchant(
-            MerchantIn(name="玉龙雪山景区", category="scenic_spot", region="530700")
-        )
-    store = await Store.filter(merchant_id=merchant.id).first()
-    if store is None:
-        store = await service.create_store(
-            merchant.id, StoreIn(name="甘海子游客中心", region="530700", address="丽江市玉龙县")
-        )
-    await service.create_staff(
-        merchant.id,
-        StaffIn(username=DEMO_OWNER[0], password=DEMO_OWNER[1], role="owner", store_ids=[str(store.id)]),
-    )
-    print(f"demo merchant owner: {DEMO_OWNER[0]} / {DEMO_OWNER[1]}")
+        merchant = await service.create_merchant(MerchantIn(name=name, category=category, region=region))
+    made = []
+    for store_name, store_region, address in stores:
+        store = await Store.get_or_none(merchant_id=merchant.id, name=store_name)
+        if store is None:
+            store = await service.create_store(
+                merchant.id, StoreIn(name=store_name, region=store_region, address=address)
+            )
+        made.append(store)
+    return merchant, made
 
 
-DEMO_STEPS.append(_merchants)
-
-
-async def _offers(settings: Settings) -> None:
-    """Two approved offers at the demo merchant: a ticket discount for A and up, a priority lane for AA."""
-    import uuid
-    from datetime import UTC, datetime, timedelta
-
-    from coupons import service
-    from coupons.models import Offer
-    from coupons.schemas import OfferIn
+async def _staff(
+    merchant_id: uuid.UUID, login: tuple[str, str], role: StaffRole, store_ids: list[str]
+) -> None:
+    from merchants import service
     from merchants.models import Staff
+    from merchants.schemas import StaffIn
 
-    owner = await Staff.get_or_none(username=DEMO_OWNER[0])
-    if owner is None or await Offer.exists(merchant_id=owner.merchant_id):
-        return
-    now = datetime.now(UTC)
-    common: dict[str, Any] = {
-        "scenario": "travel",
-        "valid_from": now,
-        "valid_until": now + timedelta(days=365),
-    }
-    terms: dict[str, Any]
-    for terms in (
+    if not await Staff.exists(username=login[0]):
+        await service.create_staff(
+            merchant_id, StaffIn(username=login[0], password=login[1], role=role, store_ids=store_ids)
+        )
+
+
+async def _merchants(table: Table) -> None:
+    yulong, (ganhaizi, _lanyue) = await _merchant(
+        "玉龙雪山景区",
+        "scenic_spot",
+        "530700",
+        [
+            ("甘海子游客中心", "530721", "丽江市玉龙县甘海子"),
+            ("蓝月谷检票口", "530721", "丽江市玉龙县蓝月谷"),
+        ],
+    )
+    await _staff(yulong.id, DEMO_OWNER, "owner", [str(ganhaizi.id)])
+    await _staff(yulong.id, DEMO_CASHIER, "cashier", [str(ganhaizi.id)])
+    dali, (inn,) = await _merchant(
+        "大理古城信用客栈", "hotel", "532901", [("古城店", "532901", "大理市大理古城")]
+    )
+    await _staff(dali.id, DEMO_OWNER_DALI, "owner", [str(inn.id)])
+    table.add(
+        "merchant owner",
+        f"{DEMO_OWNER[0]} / {DEMO_OWNER[1]}  (玉龙雪山景区, POST /api/v1/merchant/auth/login)",
+    )
+    table.add("cashier", f"{DEMO_CASHIER[0]} / {DEMO_CASHIER[1]}  (store 甘海子游客中心 {ganhaizi.id})")
+    table.add(
+        "second merchant", f"{DEMO_OWNER_DALI[0]} / {DEMO_OWNER_DALI[1]}  (大理古城信用客栈, region 532901)"
+    )
+
+
+# (merchant, label, terms): approved at seeding, valid a year (a coupon offer 90 days).
+_OFFERS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("玉龙雪山景区", "游客中心免费寄存", {"type": "priority_lane", "min_tier": "C"}),
+    (
+        "玉龙雪山景区",
+        "门票八折",
         {
             "type": "percent_off",
             "value": 20,
-            "label": "门票八折",
             "min_tier": "A",
             "per_resident_limit": 1,
             "per_resident_period": "day",
         },
-        {"type": "priority_lane", "label": "索道优先通道", "min_tier": "AA"},
-    ):
-        offer = await service.create_offer(owner, OfferIn(**common, **terms), now=now)
-        await service.approve_offer(uuid.UUID(offer["id"]), admin_id=None, now=now)  # seeded, no regulator
-    print("demo offers: 门票八折 (A+), 索道优先通道 (AA+), approved")
+    ),
+    ("玉龙雪山景区", "索道优先通道", {"type": "priority_lane", "min_tier": "AA"}),
+    (
+        "玉龙雪山景区",
+        "索道票立减30元券",
+        {
+            "type": "amount_off",
+            "value": 3000,
+            "min_tier": "A",
+            "requires_claim": True,
+            "total_stock": 100,
+            "per_resident_limit": 1,
+            "per_resident_period": "month",
+        },
+    ),
+    ("大理古城信用客栈", "信用住免押金", {"type": "deposit_waiver", "value": 50000, "min_tier": "B"}),
+)
 
 
-DEMO_STEPS.append(_offers)
+async def _offers(table: Table) -> None:
+    from coupons import service
+    from coupons.models import Offer
+    from coupons.schemas import OfferIn
+    from merchants.models import Merchant, Staff
+
+    now = datetime.now(UTC)
+    shown = []
+    for merchant_name, label, terms in _OFFERS:
+        merchant = await Merchant.get(name=merchant_name)
+        offer = await Offer.get_or_none(merchant_id=merchant.id, label=label)
+        if offer is None:
+            owner = await Staff.filter(merchant_id=merchant.id, role="owner").order_by("created_at").first()
+            assert owner is not None, "the demo merchants are seeded before their offers"
+            days = 90 if terms.get("requires_claim") else 365
+            body: dict[str, Any] = {
+                "scenario": "travel",
+                "label": label,
+                "valid_from": now,
+                "valid_until": now + timedelta(days=days),
+                **terms,
+            }
+            created = await service.create_offer(owner, OfferIn(**body), now=now)
+            await service.approve_offer(
+                uuid.UUID(created["id"]), admin_id=None, now=now
+            )  # seeded, no regulator
+            offer = await Offer.get(id=created["id"])
+        shown.append(f"{label} ({offer.min_tier}+) {offer.id}")
+    table.add("offers", shown[0])
+    for line in shown[1:]:
+        table.add("", line)
 
 
-async def _partners(settings: Settings) -> None:
-    """A demo volunteer platform; its key and secret are printed so signed requests can be tried."""
+async def _partner(table: Table, settings: Settings) -> None:
     from partners import service
     from partners.models import Partner, PartnerKind, PartnerScope
     from partners.schemas import PartnerIn
     from server.crypto import FieldCipher
 
-    name = "云南志愿服务平台（演示）"
-    cipher = FieldCipher(settings.data_encryption_key)
-    partner = await Partner.get_or_none(name=name)
+    partner = await Partner.get_or_none(name=DEMO_PARTNER_NAME)
     if partner is None:
-        data = PartnerIn(name=name, kind=PartnerKind.VOLUNTEER, scopes=[PartnerScope.VOLUNTEER_WRITE])
-        partner, secret = await service.create_partner(data, cipher=cipher, prod=False)
+        data = PartnerIn(
+            name=DEMO_PARTNER_NAME, kind=PartnerKind.VOLUNTEER, scopes=[PartnerScope.VOLUNTEER_WRITE]
+        )
+        partner, secret = await service.create_partner(
+            data, cipher=FieldCipher(settings.data_encryption_key), prod=False
+        )
+        table.add("volunteer partner", f"X-Partner-Key {partner.key}  secret {secret}  (shown once: keep it)")
     else:
-        secret = service.current_secret(partner, cipher=cipher)  # dev only: seed-demo refuses prod
-    print(f"demo volunteer partner: X-Partner-Key {partner.key}  secret {secret}")
-    print("  sign requests with partners.signing.signed_headers(key, secret, method, path_qs, body)")
+        table.add(
+            "volunteer partner", f"X-Partner-Key {partner.key}  (its secret was shown when it was created)"
+        )
 
 
-DEMO_STEPS.append(_partners)
-
-
-async def _credit(settings: Settings) -> None:
+async def _residents(table: Table, settings: Settings) -> None:
+    """Credit records for the demo ID numbers, and a resident bound to each (login code ``mock:<openid>:<any>``)."""
     from credit.demo import seed_demo_records
+    from credit.service import attach_resident, live_tier
+    from residents import service
+    from residents.consent import CURRENT_TERMS
+    from residents.identity import with_check_digit
+    from server.auth import TokenService
+    from server.crypto import FieldCipher, KeyedHasher
 
-    await seed_demo_records(settings)
-
-
-DEMO_STEPS.append(_credit)
-
-
-async def _coupon_offer(settings: Settings) -> None:
-    """A coupon to claim in the mini-program (POST /offers/{id}/claim): 30 yuan off the ropeway, 100 of them."""
-    import uuid
-    from datetime import UTC, datetime, timedelta
-
-    from coupons import service
-    from coupons.models import Offer
-    from coupons.schemas import OfferIn
-    from merchants.models import Staff
-
-    owner = await Staff.get_or_none(username=DEMO_OWNER[0])
-    if owner is None or await Offer.exists(merchant_id=owner.merchant_id, requires_claim=True):
-        return
-    now = datetime.now(UTC)
-    terms = OfferIn(
-        scenario="travel",
-        type="amount_off",
-        value=3000,
-        label="索道票立减30元券",
-        min_tier="A",
-        requires_claim=True,
-        total_stock=100,
-        per_resident_limit=1,
-        per_resident_period="month",
-        valid_from=now,
-        valid_until=now + timedelta(days=90),
+    await seed_demo_records(settings, [(with_check_digit(n), name) for _o, name, n, _w in DEMO_RESIDENTS])
+    tokens, cipher, hasher = (
+        TokenService(settings),
+        FieldCipher(settings.data_encryption_key),
+        KeyedHasher(settings.data_hash_key),
     )
-    offer = await service.create_offer(owner, terms, now=now)
-    await service.approve_offer(uuid.UUID(offer["id"]), admin_id=None, now=now)  # seeded, no regulator
-    print("demo coupon: 索道票立减30元券 (A+, claim first, 100 in stock, one a month)")
-
-
-DEMO_STEPS.append(_coupon_offer)
+    for openid, name, number, what in DEMO_RESIDENTS:
+        resident, _pair = await service.login(tokens=tokens, openid=openid, unionid=None)
+        if not service.is_consented(resident):
+            await service.accept_consent(resident, version=str(CURRENT_TERMS["version"]))
+        if not resident.identity_bound:
+            await service.bind_identity(
+                resident,
+                name=name,
+                id_number=with_check_digit(number),
+                phone=None,
+                cipher=cipher,
+                hasher=hasher,
+                then=attach_resident,
+            )
+        tier = await live_tier(resident.id)
+        table.add(
+            f"resident {openid}", f"login code mock:{openid}:<anything, new each time>  tier {tier}: {what}"
+        )
 
 
 async def seed(settings: Settings) -> int:
     if settings.is_prod:
         print("seed-demo refuses to run in prod")
         return 2
-    for step in DEMO_STEPS:
-        await step(settings)
-    print("demo data is in place")
+    table = Table()
+    await _regulator(table)
+    await _merchants(table)
+    await _offers(table)
+    await _partner(table, settings)
+    await _residents(table, settings)
+    table.print()
     return 0

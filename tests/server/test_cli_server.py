@@ -225,3 +225,66 @@ def test_serve_names_an_address_already_taken(workdir, workers):
         )
     assert r.returncode == 1 and f"cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_the_first_ten_minutes_seed_demo_serve_and_walk_the_product(workdir):
+    """What a newcomer does: migrate, seed-demo (twice: the same logins), serve (it says where), the walkthrough."""
+    from xinyi.walkthrough import walk
+
+    assert xinyi(workdir, "migrate").returncode == 0
+    first, second = xinyi(workdir, "seed-demo"), xinyi(workdir, "seed-demo")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+
+    def table(out: str) -> list[str]:  # the partner's secret is shown only when it is created
+        return [ln for ln in out.splitlines() if "volunteer partner" not in ln]
+
+    assert table(first.stdout) == table(second.stdout)
+    for expected in (
+        "demo-admin / demo-admin-password",
+        "demo-owner / demo-owner-password",
+        "demo-cashier /",
+    ):
+        assert expected in first.stdout
+    assert "secret " in first.stdout and "secret " not in next(
+        ln for ln in second.stdout.splitlines() if "volunteer partner" in ln
+    ).replace("its secret", "")
+    tiers = [
+        ln.split("tier ")[1].split(":")[0] for ln in first.stdout.splitlines() if "login code mock:" in ln
+    ]
+    assert len(set(tiers)) == 3 and "restricted" in tiers, first.stdout  # residents in several tiers
+
+    with serving(workdir) as (port, _server):
+        banner_deadline = time.monotonic() + 30
+        while (
+            "xinyi is ready" not in (workdir / "serve.log").read_text() and time.monotonic() < banner_deadline
+        ):
+            time.sleep(0.2)
+        log = (workdir / "serve.log").read_text()
+        for address in (
+            f"http://127.0.0.1:{port}/api/v1",
+            f"http://127.0.0.1:{port}/docs",
+            "WeChat sandbox http",
+        ):
+            assert address in log, log
+        assert "database       sqlite://" in log and "in-process store" in log, log
+
+        lines: list[str] = []
+        walk(f"http://127.0.0.1:{port}", workdir / "demo", echo=lines.append)
+        assert len(lines) == 13 and all(ln.lstrip().startswith("ok") for ln in lines), lines
+        assert "the score moves" in lines[10] and list((workdir / "demo").glob("pass-*.png"))
+        assert "discount 2560 fen" in lines[7], lines  # 门票八折 of a 128 yuan order
+        # a second walk: a new resident, the same result
+        walk(f"http://127.0.0.1:{port}", workdir / "demo", echo=lines.append)
+        assert len(lines) == 26
+
+
+def test_the_walkthrough_stops_at_the_first_failed_step(workdir):
+    """Without the demo data the cashier cannot log in: the walk names that step and goes no further."""
+    from xinyi.walkthrough import StepFailed, walk
+
+    assert xinyi(workdir, "migrate").returncode == 0
+    with serving(workdir) as (port, _server):
+        lines: list[str] = []
+        with pytest.raises(StepFailed, match="merchant/auth/login: expected 200, got 401"):
+            walk(f"http://127.0.0.1:{port}", workdir / "demo", echo=lines.append)
+        assert len(lines) == 6 and "shows a credit pass" in lines[-1]
