@@ -41,7 +41,7 @@ TIME_PASSED = "time_passed"
 # Other packages (partner webhooks) learn of tier changes here. Called inside the transaction
 # that changed the tier, with (conn, subject, previous_tier, new_tier), for subjects linked to a
 # resident whose tier was known before (not for the very first score at binding).
-TierChangeHook = Callable[[Any, Subject, str, str], Awaitable[None]]
+TierChangeHook = Callable[[DbConn, Subject, str, str], Awaitable[None]]
 tier_change_hooks: list[TierChangeHook] = []
 
 

@@ -24,7 +24,6 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from credit import scoring
@@ -64,7 +63,8 @@ from residents.models import Resident
 from server.crypto import FieldCipher, KeyedHasher
 from server.dbtypes import DbConn
 from server.errors import ValidationFailed
-from server.http import decode_cursor, encode_cursor, page
+from server.http import page
+from server.pagination import keyset_page
 from server.sql import Sql, as_uuid, chunks, db_uuid, execute, fetch
 
 __all__ = [
@@ -399,7 +399,7 @@ async def _link_subject(conn: DbConn, resident: Resident) -> int:
     return subject_id
 
 
-async def attach_resident(conn: Any, resident: Resident) -> None:
+async def attach_resident(conn: DbConn, resident: Resident) -> None:
     """After an identity is bound (``residents.service.bind_identity(then=…)``): link the resident to its subject (records imported earlier attach) and score it.
 
     Runs inside the binding transaction, so a resident is never bound without a score row.
@@ -490,19 +490,6 @@ async def _fresh_score(resident: Resident, now: datetime) -> CreditScore:
 # ===========================================================================================
 
 
-def _cursor(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | None:
-    parts = decode_cursor(cursor, len(kinds))
-    if parts is None:
-        return None
-    try:
-        return [
-            date.fromisoformat(p) if k is date else datetime.fromisoformat(p) if k is datetime else k(p)
-            for p, k in zip(parts, kinds, strict=True)
-        ]
-    except (TypeError, ValueError):
-        raise ValidationFailed({"cursor": "Invalid cursor."}) from None
-
-
 async def score_view(resident: Resident, *, now: datetime) -> dict[str, Any]:
     """``GET /score``: score, tier, factors with reason codes and record ids, the next tier."""
     row = await _fresh_score(resident, now)
@@ -528,10 +515,9 @@ async def history_page(resident: Resident, *, limit: int, cursor: str | None) ->
     subject_id = await _subject_id_of(resident)
     if subject_id is None:
         return page([], None)
-    qs = ScoreHistory.filter(subject_id=subject_id)
-    if after := _cursor(cursor, (int,)):
-        qs = qs.filter(id__lt=after[0])
-    rows = await qs.order_by("-id").limit(limit + 1)
+    rows, next_cursor = await keyset_page(
+        ScoreHistory.filter(subject_id=subject_id), limit=limit, cursor=cursor, key=("id", int), tiebreak=None
+    )
     items = [
         {
             "score": h.score,
@@ -541,9 +527,9 @@ async def history_page(resident: Resident, *, limit: int, cursor: str | None) ->
             "computed_at": h.computed_at,
             "reason": h.reason,
         }
-        for h in rows[:limit]
+        for h in rows
     ]
-    return page(items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
+    return page(items, next_cursor)
 
 
 def _record_points(factors: list[dict[str, Any]], rules: scoring.Ruleset | None) -> dict[str, int]:
@@ -576,12 +562,15 @@ async def records_page(
     score = await _fresh_score(resident, now)
     rules = await stored_ruleset(_default_conn(), score.ruleset_version)
     shares = _record_points(score.factors, rules)
-    qs = CreditRecord.filter(subject_id=score.subject_id)
-    if after := _cursor(cursor, (date, int)):
-        qs = qs.filter(Q(decided_at__lt=after[0]) | Q(decided_at=after[0], id__lt=after[1]))
-    rows = await qs.order_by("-decided_at", "-id").limit(limit + 1)
+    rows, next_cursor = await keyset_page(
+        CreditRecord.filter(subject_id=score.subject_id),
+        limit=limit,
+        cursor=cursor,
+        key=("decided_at", date),
+        tiebreak=("id", int),
+    )
     items = []
-    for r in rows[:limit]:
+    for r in rows:
         until = None
         if r.status == "active" and rules is not None:
             fact = scoring.RecordFact(str(r.id), r.category, r.severity, r.decided_at, r.publicity_until)
@@ -599,8 +588,7 @@ async def records_page(
                 "points": shares.get(str(r.id), 0),
             }
         )
-    last = rows[limit - 1] if len(rows) > limit else None
-    return page(items, encode_cursor(last.decided_at.isoformat(), last.id) if last else None)
+    return page(items, next_cursor)
 
 
 def volunteer_out(v: VolunteerRecord) -> dict[str, Any]:
@@ -629,16 +617,17 @@ async def volunteer_page(resident: Resident, *, limit: int, cursor: str | None) 
     counted: list[Decimal] = await VolunteerRecord.filter(  # type: ignore[assignment]
         subject_id=subject_id, status="active", duplicate_of_id__isnull=True
     ).values_list("hours", flat=True)
-    qs = VolunteerRecord.filter(subject_id=subject_id)
-    if after := _cursor(cursor, (datetime, int)):
-        qs = qs.filter(Q(started_at__lt=after[0]) | Q(started_at=after[0], id__lt=after[1]))
-    rows = await qs.order_by("-started_at", "-id").limit(limit + 1)
+    rows, next_cursor = await keyset_page(
+        VolunteerRecord.filter(subject_id=subject_id),
+        limit=limit,
+        cursor=cursor,
+        key=("started_at", datetime),
+        tiebreak=("id", int),
+    )
     items = [
         {k: v for k, v in volunteer_out(r).items() if k not in ("external_id", "created_at", "updated_at")}
-        for r in rows[:limit]
+        for r in rows
     ]
-    last = rows[limit - 1] if len(rows) > limit else None
-    next_cursor = encode_cursor(last.started_at.astimezone(UTC).isoformat(), last.id) if last else None
     return {**page(items, next_cursor), "total_hours": float(sum(counted, Decimal(0)))}
 
 
@@ -891,12 +880,10 @@ async def list_rulesets(*, limit: int, cursor: str | None) -> dict[str, Any]:
     async with in_transaction() as conn:
         await active_ruleset(conn)
     qs = RulesetRow.all()
-    if after := _cursor(cursor, (datetime, str)):
-        qs = qs.filter(Q(created_at__lt=after[0]) | Q(created_at=after[0], version__lt=after[1]))
-    rows = await qs.order_by("-created_at", "-version").limit(limit + 1)
-    last = rows[limit - 1] if len(rows) > limit else None
-    next_cursor = encode_cursor(last.created_at.astimezone(UTC).isoformat(), last.version) if last else None
-    return page([ruleset_out(r) for r in rows[:limit]], next_cursor)
+    rows, next_cursor = await keyset_page(
+        qs, limit=limit, cursor=cursor, key=("created_at", datetime), tiebreak=("version", str)
+    )
+    return page([ruleset_out(r) for r in rows], next_cursor)
 
 
 async def create_ruleset(data: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,7 @@ import orjson
 from tortoise import connections
 from tortoise.expressions import F, Q
 
+from credit.models import Subject
 from partners.exceptions import WebhookAlreadyDelivered, WebhookDeliveryInFlight, WebhookDeliveryNotFound
 from partners.models import DeliveryStatus, Grant, GrantStatus, Partner, WebhookDelivery
 from partners.service import current_secret
@@ -149,7 +150,7 @@ async def _partners_with_url(conn: DbConn, partner_ids: set[uuid.UUID]) -> set[u
     return set(ids)
 
 
-async def on_tier_change(conn: Any, subject: Any, previous_tier: str, new_tier: str) -> None:
+async def on_tier_change(conn: DbConn, subject: Subject, previous_tier: str, new_tier: str) -> None:
     """``tier.changed`` for every partner holding an active grant of the resident with ``tier:read``.
 
     A grant without ``tier:read`` does not hear about tiers, nor does any partner of a resident

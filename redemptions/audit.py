@@ -9,8 +9,8 @@ from typing import Any
 from redemptions.models import AuditEntry
 from redemptions.rules import str_or_none
 from server.dbtypes import DbConn
-from server.errors import ValidationFailed
-from server.http import decode_cursor, encode_cursor, page
+from server.http import page
+from server.pagination import keyset_page
 
 
 async def record_audit(
@@ -47,12 +47,7 @@ async def list_audit(
         query = query.filter(target_id=target_id)
     if merchant_id is not None:
         query = query.filter(merchant_id=merchant_id)
-    parts = decode_cursor(cursor, 1)
-    if parts is not None:
-        if not isinstance(parts[0], int):
-            raise ValidationFailed({"cursor": "Invalid cursor."})
-        query = query.filter(id__lt=parts[0])
-    rows = await query.order_by("-id").limit(limit + 1)
+    rows, next_cursor = await keyset_page(query, limit=limit, cursor=cursor, key=("id", int), tiebreak=None)
     items = [
         {
             "id": a.id,
@@ -65,6 +60,6 @@ async def list_audit(
             "merchant_id": str_or_none(a.merchant_id),
             "details": a.details,
         }
-        for a in rows[:limit]
+        for a in rows
     ]
-    return page(items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
+    return page(items, next_cursor)

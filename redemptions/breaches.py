@@ -29,7 +29,7 @@ from redemptions.reversal import require_redemption_access
 from redemptions.rules import COMPLETED, str_or_none
 from redemptions.schemas import BreachDecisionIn, BreachIn
 from server.http import page
-from server.pagination import after_cursor, next_cursor
+from server.pagination import keyset_page
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +119,7 @@ async def list_breaches(
         query = query.filter(merchant_id=merchant_id)
     if status is not None:
         query = query.filter(status=status)
-    rows = await after_cursor(query, cursor, "created_at").order_by("-created_at", "-id").limit(limit + 1)
-    shown = rows[:limit]
+    shown, next_cursor = await keyset_page(query, limit=limit, cursor=cursor)
     items = [breach_out(b) for b in shown]
     if for_admin:
         names = dict(await Merchant.filter(id__in={b.merchant_id for b in shown}).values_list("id", "name"))
@@ -130,7 +129,7 @@ async def list_breaches(
                 merchant_name=names.get(breach.merchant_id, ""),
                 credit_record_id=breach.credit_record_id,
             )
-    return page(items, next_cursor(rows, limit, "created_at"))
+    return page(items, next_cursor)
 
 
 async def decide_breach(

@@ -19,7 +19,7 @@ from redemptions.models import (
 from redemptions.rules import COMPLETED, render_redemption, str_or_none
 from server.errors import ValidationFailed
 from server.http import page
-from server.pagination import after_cursor, next_cursor
+from server.pagination import keyset_page
 from server.sql import as_uuid
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ async def list_redemptions(
         query = query.filter(status=status)
     if offer_id is not None:
         query = query.filter(offer_id=offer_id)
-    rows = await after_cursor(query, cursor, "created_at").order_by("-created_at", "-id").limit(limit + 1)
+    rows, next_cursor = await keyset_page(query, limit=limit, cursor=cursor)
     items = [
         {
             **render_redemption(
@@ -104,9 +104,9 @@ async def list_redemptions(
             "reversed_at": r.reversed_at,
             "reversal_reason": r.reversal_reason,
         }
-        for r in rows[:limit]
+        for r in rows
     ]
-    return page(items, next_cursor(rows, limit, "created_at"))
+    return page(items, next_cursor)
 
 
 STATS_DEFAULT_DAYS = 30
@@ -181,12 +181,9 @@ async def redemption_stats(
 
 async def resident_redemptions(resident_id: uuid.UUID, *, limit: int, cursor: str | None) -> dict[str, Any]:
     """``GET /mp/redemptions``: the resident's benefits, newest first, with the merchant and the offer's label."""
-    rows = (
-        await after_cursor(Redemption.filter(resident_id=resident_id), cursor, "created_at")
-        .order_by("-created_at", "-id")
-        .limit(limit + 1)
+    shown, next_cursor = await keyset_page(
+        Redemption.filter(resident_id=resident_id), limit=limit, cursor=cursor
     )
-    shown = rows[:limit]
     offers = {o.id: o for o in await Offer.filter(id__in={r.offer_id for r in shown})}
     names = dict(await Merchant.filter(id__in={r.merchant_id for r in shown}).values_list("id", "name"))
     items = [
@@ -205,4 +202,4 @@ async def resident_redemptions(resident_id: uuid.UUID, *, limit: int, cursor: st
         }
         for r in shown
     ]
-    return page(items, next_cursor(rows, limit, "created_at"))
+    return page(items, next_cursor)

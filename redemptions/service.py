@@ -38,7 +38,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from time import monotonic
 from typing import Any
 
 import orjson
@@ -84,6 +83,7 @@ from redemptions.sql import (
     STEP_SQL,
     redeem_statement,
 )
+from redemptions.terms import OfferTerms, terms_cache
 from server.errors import IdempotencyConflict, Unauthenticated, ValidationFailed
 from server.sql import DirectPool, RawConnection, as_datetime, as_uuid, caused_by, raw_connection
 
@@ -252,56 +252,6 @@ class _LostRace(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class OfferTerms:
-    """What prices a redemption of an offer; cached per worker, re-checked by the database at every redemption."""
-
-    offer_id: uuid.UUID
-    merchant_id: uuid.UUID
-    type: str
-    value: int | None
-    min_tier: str
-    requires_claim: bool
-    unlimited: bool  # total_stock is null
-    per_resident_limit: int | None
-    per_resident_period: str | None
-
-    @property
-    def takes_stock(self) -> bool:
-        """Whether a redemption takes a unit (a coupon's unit was taken at the claim)."""
-        return not self.requires_claim
-
-    @property
-    def locks_stock(self) -> bool:
-        """Whether the unit is taken from the offer row in the redemption (a stock limit to protect)."""
-        return self.takes_stock and not self.unlimited
-
-
-class _TermsCache:
-    """Offer terms by offer id, kept ``ttl_s`` seconds by this worker.
-
-    Never trusted: the redemption statement checks that the offer still has exactly these terms
-    (and is active, in its window, at the store) and writes nothing otherwise, and the ledger then
-    reads the offer again. So the cache only saves the read, it cannot grant on stale terms.
-    """
-
-    def __init__(self, ttl_s: float = 300.0, max_entries: int = 10_000):
-        self._ttl_s, self._max = ttl_s, max_entries
-        self._entries: dict[uuid.UUID, tuple[float, OfferTerms]] = {}
-
-    def get(self, offer_id: uuid.UUID) -> OfferTerms | None:
-        entry = self._entries.get(offer_id)
-        return entry[1] if entry is not None and monotonic() < entry[0] else None
-
-    def put(self, terms: OfferTerms) -> None:
-        if len(self._entries) >= self._max:
-            self._entries.clear()
-        self._entries[terms.offer_id] = (monotonic() + self._ttl_s, terms)
-
-
-_terms = _TermsCache()
-
-
-@dataclass(frozen=True, slots=True)
 class _Checked:
     """The context read and checked: the terms, and who and where (for the step-by-step writes)."""
 
@@ -323,7 +273,7 @@ async def _redeem_in_one_statement(db: DirectPool, request: _Request) -> Redeeme
     race, a replay) the context is read and checked, which names the error, answers the replay
     or refreshes the terms for another go.
     """
-    terms = _terms.get(request.offer_id)
+    terms = terms_cache.get(request.offer_id)
     async with db.connection() as raw:
         for _ in range(ATTEMPTS + 1):
             if terms is not None and (terms.type != "percent_off" or request.order_amount_fen is not None):
@@ -335,7 +285,7 @@ async def _redeem_in_one_statement(db: DirectPool, request: _Request) -> Redeeme
             if isinstance(outcome, Redeemed):
                 return outcome
             terms = outcome.terms
-            _terms.put(terms)
+            terms_cache.put(terms)
     raise LedgerBusy()
 
 

@@ -33,7 +33,7 @@ from redemptions.sql import (
 )
 from server.errors import IdempotencyConflict
 from server.http import page
-from server.pagination import after_cursor, next_cursor
+from server.pagination import keyset_page
 from server.sql import as_uuid, tx_fetchrow
 
 log = logging.getLogger(__name__)
@@ -189,14 +189,13 @@ async def list_coupons(
         query = query.filter(status="active", expires_at__gt=now)
     elif status == "expired":
         query = query.filter(status="active")  # and expired: filtered below (the offer may have ended sooner)
-    query = after_cursor(query, cursor, "claimed_at")
-    rows = await query.order_by("-claimed_at", "-id").limit(limit + 1)
+    rows, next_cursor = await keyset_page(query, limit=limit, cursor=cursor, key=("claimed_at", datetime))
     offers = {o.id: o for o in await Offer.filter(id__in={c.offer_id for c in rows})}
     names: dict[uuid.UUID, str] = dict(
         await Merchant.filter(id__in={o.merchant_id for o in offers.values()}).values_list("id", "name")
     )
     items = []
-    for coupon in rows[:limit]:
+    for coupon in rows:
         offer = offers.get(coupon.offer_id)
         shown, expires_at = _coupon_status(coupon, offer, now)
         if status is not None and shown != status:
@@ -215,4 +214,4 @@ async def list_coupons(
                 "used_at": coupon.used_at,
             }
         )
-    return page(items, next_cursor(rows, limit, "claimed_at"))
+    return page(items, next_cursor)

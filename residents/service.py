@@ -31,12 +31,13 @@ from residents.identity import (
 from residents.models import ConsentEvent, Resident
 from server.auth import Audience, Principal, TokenPair, TokenService
 from server.crypto import FieldCipher, KeyedHasher
+from server.dbtypes import DbConn
 from server.errors import ValidationFailed
 
 # What follows a newly bound identity inside the binding transaction, with (conn, resident): the
 # credit engine attaches the records imported by ID number before the resident signed up
 # (``credit.service.attach_resident``). Residents sit below credit, so the caller passes it.
-IdentityBound = Callable[[Any, Resident], Awaitable[None]]
+IdentityBound = Callable[[DbConn, Resident], Awaitable[None]]
 
 
 def is_consented(resident: Resident) -> bool:

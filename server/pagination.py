@@ -1,13 +1,15 @@
-"""Keyset pagination, newest first, on (a timestamp, the id): the one way list endpoints page.
+"""Keyset pagination, newest first, on (a sort key, a unique tie-breaker): the one way list endpoints page.
 
 A cursor names the last row of the page before; the next page is the rows strictly older in
-(timestamp, id) order, so rows written meanwhile never shift or repeat a page.
+(key, tie-breaker) order, so rows written meanwhile never shift or repeat a page. Cursors are
+opaque to clients (``server.http.encode_cursor``); a cursor that does not decode to the keys'
+types is 422 ``VALIDATION_ERROR`` on ``cursor``.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from tortoise.expressions import Q
@@ -15,32 +17,71 @@ from tortoise.expressions import Q
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor
 
+Key = tuple[str, type]
+"""A column and the Python type of its values: ``datetime``, ``date``, ``int``, ``str`` or ``uuid.UUID``."""
+
+CREATED = ("created_at", datetime)
+ID = ("id", uuid.UUID)
+
 
 async def keyset_page(
-    query: Any, *, limit: int, cursor: str | None, field: str = "created_at"
+    query: Any, *, limit: int, cursor: str | None, key: Key = CREATED, tiebreak: Key | None = ID
 ) -> tuple[list[Any], str | None]:
-    """One page of ``query``, newest first by (``field``, id), and the cursor of the next page (None: the last)."""
-    rows = await after_cursor(query, cursor, field).order_by(f"-{field}", "-id").limit(limit + 1)
-    return rows[:limit], next_cursor(rows, limit, field)
+    """One page of ``query``, newest first by (``key``, ``tiebreak``), and the next page's cursor (None: the last).
+
+    ``tiebreak=None`` when ``key`` is unique by itself (an id).
+    """
+    keys = [key] if tiebreak is None else [key, tiebreak]
+    after = _decode(cursor, keys)
+    if after is not None:
+        (column, _), value = keys[0], after[0]
+        older: dict[str, Any] = {f"{column}__lt": value}
+        if tiebreak is None:
+            query = query.filter(**older)
+        else:
+            tied: dict[str, Any] = {column: value, f"{tiebreak[0]}__lt": after[1]}
+            query = query.filter(Q(**older) | Q(**tied))
+    rows = await query.order_by(*(f"-{column}" for column, _ in keys)).limit(limit + 1)
+    shown = rows[:limit]
+    if len(rows) <= limit:
+        return shown, None
+    last = shown[-1]
+    return shown, encode_cursor(*(_encode(getattr(last, column)) for column, _ in keys))
 
 
-def after_cursor(query: Any, cursor: str | None, field: str) -> Any:
-    """The rows strictly after the cursor's (``field``, id), in newest-first order."""
-    parts = decode_cursor(cursor, 2)
+def _decode(cursor: str | None, keys: list[Key]) -> list[Any] | None:
+    parts = decode_cursor(cursor, len(keys))
     if parts is None:
-        return query
+        return None
     try:
-        at, last_id = datetime.fromisoformat(parts[0]), uuid.UUID(parts[1])
+        return [_value(part, kind) for part, (_, kind) in zip(parts, keys, strict=True)]
     except (TypeError, ValueError):
         raise ValidationFailed({"cursor": "Invalid cursor."}) from None
-    before: dict[str, Any] = {f"{field}__lt": at}
-    tied: dict[str, Any] = {field: at, "id__lt": last_id}
-    return query.filter(Q(**before) | Q(**tied))
 
 
-def next_cursor(rows: list[Any], limit: int, field: str) -> str | None:
-    """The cursor after the ``limit``-th row, when ``rows`` (fetched with ``limit + 1``) has more."""
-    if len(rows) <= limit:
-        return None
-    last = rows[limit - 1]
-    return encode_cursor(getattr(last, field).isoformat(), str(last.id))
+def _value(part: Any, kind: type) -> Any:
+    if kind is datetime:
+        return datetime.fromisoformat(part)
+    if kind is date:
+        return date.fromisoformat(part)
+    if kind is int:
+        if not isinstance(part, int) or isinstance(part, bool):
+            raise TypeError("not an integer")
+        return part
+    if kind is uuid.UUID:
+        return uuid.UUID(part)
+    if kind is str:
+        if not isinstance(part, str):
+            raise TypeError("not a string")
+        return part
+    raise TypeError(f"no cursor values of type {kind.__name__}")
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value

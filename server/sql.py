@@ -154,13 +154,13 @@ def caused_by(exc: BaseException, *names: str) -> bool:
     return False
 
 
-async def tx_fetchrow(tx: Any, sql: str, *args: Any) -> dict[str, Any] | None:
+async def tx_fetchrow(tx: DbConn, sql: str, *args: Any) -> dict[str, Any] | None:
     """One raw statement in a Tortoise transaction (its connection is held only for that statement)."""
     async with tx.acquire_connection() as connection:
         return await RawConnection(connection, tx.capabilities.dialect).fetchrow(sql, *args)
 
 
-async def tx_fetch(tx: Any, sql: str, *args: Any) -> list[dict[str, Any]]:
+async def tx_fetch(tx: DbConn, sql: str, *args: Any) -> list[dict[str, Any]]:
     async with tx.acquire_connection() as connection:
         return await RawConnection(connection, tx.capabilities.dialect).fetch(sql, *args)
 
