@@ -22,6 +22,7 @@ DEMO_OWNER = ("demo-owner", "demo-owner-password")
 DEMO_CASHIER = ("demo-cashier", "demo-cashier-password")
 DEMO_OWNER_DALI = ("demo-owner-dali", "demo-owner-password")
 DEMO_PARTNER_NAME = "云南志愿服务平台（演示）"
+HISTORY_DAYS = 3  # days of scans and redemptions at the demo store
 
 # Residents of the demo: (openid, name, ID number without its check digit, what their records make them).
 DEMO_RESIDENTS = (
@@ -167,7 +168,7 @@ async def _offers(table: Table) -> None:
             body: dict[str, Any] = {
                 "scenario": "travel",
                 "label": label,
-                "valid_from": now,
+                "valid_from": now - timedelta(days=HISTORY_DAYS + 1),  # the demo history falls inside
                 "valid_until": now + timedelta(days=days),
                 **terms,
             }
@@ -239,6 +240,69 @@ async def _residents(table: Table, settings: Settings) -> None:
         )
 
 
+async def _history(table: Table, settings: Settings) -> None:
+    """The last few days at the demo store: each demo resident's pass scanned once a day, and a benefit redeemed.
+
+    Made through the same services the routes call (pass issuance, the scan, the ledger) with
+    the clock set back, so the scan log, the ledger, its counters and its audit agree. Once: a
+    store that already has scans gets no more.
+    """
+    from coupons.models import Offer
+    from merchants.models import Staff
+    from passes import lifecycle as passes_lifecycle
+    from passes.models import Scan
+    from passes.service import issue_pass, scan_pass
+    from redemptions import service as ledger
+    from redemptions.models import Redemption
+    from residents.models import Resident
+    from server.context import FrameContext
+    from server.errors import AppError
+    from server.redis import connect_redis
+
+    cashier = await Staff.get(username=DEMO_CASHIER[0])
+    store_id = (await cashier.stores.all())[0].id
+    if not await Scan.exists(store_id=store_id):
+        ctx = FrameContext.for_settings(settings)
+        ctx.redis = connect_redis(settings)
+        runtime = await passes_lifecycle.start(ctx)
+        try:
+            for days_ago in range(HISTORY_DAYS, 0, -1):
+                for n, (openid, *_rest) in enumerate(DEMO_RESIDENTS):
+                    resident = await Resident.get(openid=openid)
+                    at = datetime.now(UTC) - timedelta(days=days_ago, hours=n)
+                    issued = await issue_pass(runtime, resident_id=resident.id, now=at, image=False)
+                    scan = await scan_pass(
+                        runtime,
+                        staff_id=cashier.id,
+                        store_id=store_id,
+                        token=issued["token"],
+                        idempotency_key=None,
+                        now=at + timedelta(seconds=20),
+                    )
+                    for benefit in scan["benefits"][:1]:
+                        offer = await Offer.get(id=benefit["offer_id"])
+                        if offer.valid_from > at:
+                            continue  # offers seeded before this history existed
+                        try:
+                            await ledger.redeem_at_store(
+                                staff_id=cashier.id,
+                                scan_id=uuid.UUID(scan["scan_id"]),
+                                offer_id=offer.id,
+                                coupon_id=None,
+                                order_amount_fen=12800,
+                                idempotency_key=None,
+                                now=at + timedelta(seconds=40),
+                            )
+                        except AppError:
+                            continue  # a limit already used up that day: the scan stays unredeemed
+        finally:
+            await passes_lifecycle.stop(runtime)
+            await ctx.redis.aclose()
+    scans = await Scan.filter(store_id=store_id).count()
+    redeemed = await Redemption.filter(store_id=store_id).count()
+    table.add("history", f"{scans} scans and {redeemed} redemptions at 甘海子游客中心 over the last days")
+
+
 async def seed(settings: Settings) -> int:
     if settings.is_prod:
         print("seed-demo refuses to run in prod")
@@ -249,5 +313,6 @@ async def seed(settings: Settings) -> int:
     await _offers(table)
     await _partner(table, settings)
     await _residents(table, settings)
+    await _history(table, settings)
     table.print()
     return 0

@@ -252,6 +252,7 @@ def test_the_first_ten_minutes_seed_demo_serve_and_walk_the_product(workdir):
         ln.split("tier ")[1].split(":")[0] for ln in first.stdout.splitlines() if "login code mock:" in ln
     ]
     assert len(set(tiers)) == 3 and "restricted" in tiers, first.stdout  # residents in several tiers
+    assert "history                   9 scans and 6 redemptions" in first.stdout, first.stdout  # made once
 
     with serving(workdir) as (port, _server):
         banner_deadline = time.monotonic() + 30
