@@ -1,1 +1,1 @@
-"""Offers of merchants (within the regulator's approval), coupons in the wallet, the redemption ledger."""
+"""Offers of merchants (terms, the regulator's approval, benefits) and their stock: pending units and the fold."""

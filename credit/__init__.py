@@ -1,1 +1,1 @@
-"""Credit scoring: rulesets as versioned data and the pure scoring engine."""
+"""Credit of residents: subjects, records, volunteer hours, rulesets as versioned data, the pure scoring engine, scores."""

@@ -1,1 +1,1 @@
-"""Merchants, stores and staff; the merchant-facing routes."""
+"""Merchants, stores and staff (accounts, roles, store access). Their routes are in merchant_api."""

@@ -1,1 +1,1 @@
-"""Partner platforms: accounts, signed requests, volunteer intake (grants and webhooks later)."""
+"""Partner platforms: accounts, signed requests, grants, volunteer intake, webhooks, the access log, and their routes."""

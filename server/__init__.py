@@ -1,1 +1,1 @@
-"""The frame of xinyi: app factory, settings, database, Redis, auth, errors, WeChat, CLI."""
+"""The frame of xinyi: settings, database, raw SQL and pools, Redis, auth, errors, HTTP helpers, WeChat, the frame of the app; no domain."""
