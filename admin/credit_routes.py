@@ -37,7 +37,7 @@ admin_only = authenticated(Audience.ADMIN)
 @admin_only
 async def import_records(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
-    body = parse_body(request, CreditRecordsIn)
+    body = parse_body(request, CreditRecordsIn, text_checked_by_service=True)  # items rejected one by one
     ctx = request.app.ctx
     result = await credit.import_records(
         body.items, hasher=ctx.hasher, cipher=ctx.cipher, now=request.app.ctx.clock()

@@ -63,7 +63,7 @@ from residents.models import Resident
 from server.crypto import FieldCipher, KeyedHasher
 from server.dbtypes import DbConn
 from server.errors import ValidationFailed
-from server.http import page
+from server.http import page, unstorable_text
 from server.pagination import keyset_page
 from server.sql import Sql, as_uuid, chunks, db_uuid, execute, fetch
 
@@ -165,6 +165,8 @@ def _validate_record(index: int, item: Any, *, hasher: KeyedHasher, today: date)
             fields["id_number"] = why
         code = "ID_NUMBER_INVALID" if "id_number" in fields else "VALIDATION_ERROR"
         return _rejection(index, code, fields)
+    if unstorable := unstorable_text(data):
+        return _rejection(index, "VALIDATION_ERROR", unstorable)
     problems: dict[str, str] = {}
     if why := name_problem(data.name):
         problems["name"] = why

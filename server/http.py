@@ -57,24 +57,61 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
     return fields
 
 
-def parse_body(request: Request, model: type[M]) -> M:
-    """Validate the JSON body against ``model``; 422 ``VALIDATION_ERROR`` with per-field reasons."""
+UNSTORABLE_TEXT = "must not contain NUL characters"
+
+
+def unstorable_text(value: Any, path: str = "") -> dict[str, str]:
+    """The fields of ``value`` (a model, or what a model dumps) holding text a database cannot store.
+
+    PostgreSQL's text types cannot hold the NUL character (``\\u0000`` in JSON), and SQLite
+    would store what PostgreSQL refuses, so both are refused here, at the boundary, the same way.
+    """
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, str):
+        return {path or "body": UNSTORABLE_TEXT} if "\x00" in value else {}
+    found: dict[str, str] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                found[where] = UNSTORABLE_TEXT
+            found.update(unstorable_text(item, where))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found.update(unstorable_text(item, f"{path}.{index}" if path else str(index)))
+    return found
+
+
+def parse_body(request: Request, model: type[M], *, text_checked_by_service: bool = False) -> M:
+    """Validate the JSON body against ``model``; 422 ``VALIDATION_ERROR`` with per-field reasons.
+
+    ``text_checked_by_service``: the body is a batch whose items the service validates one by
+    one (and rejects alone, NUL characters included), so one bad item must not refuse them all.
+    """
     raw = request.body or b""
     if not raw.strip():
         raise ValidationFailed({"body": "A JSON object is required."})
     try:
-        return model.model_validate_json(raw)
+        parsed = model.model_validate_json(raw)
     except ValidationError as exc:
         raise ValidationFailed(_field_errors(exc)) from None
+    # JSON can only carry a NUL as the escape \\u0000 (a raw control character is invalid JSON).
+    if b"\\u0000" in raw and not text_checked_by_service and (problems := unstorable_text(parsed)):
+        raise ValidationFailed(problems)
+    return parsed
 
 
 def parse_query(request: Request, model: type[M]) -> M:
     """Validate query parameters (first value of each) against ``model``."""
     params = {key: values[0] for key, values in request.args.items()}
     try:
-        return model.model_validate(params)
+        parsed = model.model_validate(params)
     except ValidationError as exc:
         raise ValidationFailed(_field_errors(exc)) from None
+    if "%00" in request.query_string and (problems := unstorable_text(parsed)):
+        raise ValidationFailed(problems)
+    return parsed
 
 
 def parse_uuid(value: str, *, what: str = "resource") -> uuid.UUID:
