@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from datetime import UTC, datetime
+
 from coupons.service import StoreOfferCache
 from passes.keys import PassKeyRing, signing_key_exists
-from passes.service import PassRuntime, ReplayGuard, StoreAccessCache
+from passes.service import PassRuntime, ReplayGuard, StoreAccessCache, purge_spent_passes
 from passes.subjects import Pseudonyms
 from server.context import FrameContext
 from server.settings import SettingsError
 from server.sql import HotDatabase
 
+log = logging.getLogger(__name__)
+
+PURGE_SPENT_EVERY_S = 60.0
+
+
+async def purge_spent_periodically(every_s: float = PURGE_SPENT_EVERY_S) -> None:
+    """Background task of each worker: forget spent passes that can no longer verify (idempotent)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await purge_spent_passes(datetime.now(UTC))
+        except Exception:  # noqa: BLE001 - the next round purges what this one could not
+            log.warning("purging spent passes failed", exc_info=True)
+
 
 async def start(ctx: FrameContext) -> PassRuntime:
-    """The signing keys, the pseudonyms, the replay guard, the caches and the hot paths' connections."""
+    """The signing keys, the pseudonyms, the replay guard, the caches, the hot paths' connections, the purge."""
     settings = ctx.settings
     if settings.pass_signing_keys_required and not await signing_key_exists():
         raise SettingsError(
             "XINYI_ENV=prod refuses to start; missing: a pass signing key (run `xinyi rotate-pass-key` once)"
         )
+    ctx.start_task(purge_spent_periodically())
     return PassRuntime(
         keys=PassKeyRing(ctx.cipher, create_if_missing=not settings.pass_signing_keys_required),
         pseudonyms=Pseudonyms(settings.data_hash_key),

@@ -64,3 +64,20 @@ class Scan(Model):
     @property
     def accepted(self) -> bool:
         return self.outcome == "accepted"
+
+
+class SpentPass(Model):
+    """A pass id (``jti``) that an accepted scan consumed: the database's proof that a pass is used once.
+
+    The replay guard in Redis answers first and fast; this primary key is the authority, so a
+    pass scanned before Redis lost its keys (a restart, a flush, a failover) is still refused.
+    A row is needed only while its pass could still verify (``expires_at``: the pass's expiry
+    plus the verification leeway); rows older than that are purged every minute, so the table
+    holds the passes of the last few minutes and its index stays small for the hot path.
+    """
+
+    jti = fields.CharField(max_length=32, primary_key=True)
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "spent_passes"

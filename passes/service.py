@@ -43,8 +43,7 @@ from redis.exceptions import RedisError
 from tortoise.exceptions import IntegrityError
 
 from coupons.service import StoreOfferCache, benefits_for_tier, claimed_candidates, live_tier, scan_candidates
-from credit.models import CreditScore
-from credit.models import Subject as CreditSubject
+from credit.sql_fragments import live_tier_sql
 from merchants.exceptions import StoreNotYours
 from merchants.models import Staff, Store
 from passes.exceptions import (
@@ -57,7 +56,7 @@ from passes.exceptions import (
     ScanRefused,
 )
 from passes.keys import VERIFY_LEEWAY_S, PassKeyRing
-from passes.models import Scan
+from passes.models import Scan, SpentPass
 from passes.qr import render_qr_png
 from passes.subjects import Pseudonyms
 from passes.tokens import PassClaims, issue_pass_token
@@ -79,11 +78,9 @@ SCAN_TTL_S = 300
 ACCEPTED, REFUSED = "accepted", "refused"
 _USED_PREFIX = "pass:used:"
 
-_LIVE_TIER = f"""(SELECT c.tier FROM {CreditSubject._meta.db_table} cs
-     JOIN {CreditScore._meta.db_table} c ON c.subject_id = cs.id WHERE cs.resident_id = {{resident}})"""
 
 _RESIDENT_SQL = f"""
-SELECT r.consent_version, r.id_number_hash IS NOT NULL AS identity_bound, {_LIVE_TIER.format(resident="r.id")} AS tier
+SELECT r.consent_version, r.id_number_hash IS NOT NULL AS identity_bound, {live_tier_sql("r.id")} AS tier
 FROM {Resident._meta.db_table} r WHERE r.id = $1
 """
 
@@ -106,9 +103,9 @@ _SCAN_COLUMNS = (
 # The accepted scan in one statement: the staff member is re-checked (active, works in the
 # store: the per-worker access cache may be seconds old) and the live tier is read as it is
 # inserted. No row back means the staff member lost access in the meantime.
-_INSERT_ACCEPTED_SQL = f"""
+_ACCEPTED_SCAN = f"""
 INSERT INTO {Scan._meta.db_table} ({_SCAN_COLUMNS})
-SELECT $1, st.merchant_id, $2, st.id, $4, 'accepted', NULL, {_LIVE_TIER.format(resident="$4")}, $5, $6, $7, $8, $9, $10
+SELECT $1, st.merchant_id, $2, st.id, $4, 'accepted', NULL, {live_tier_sql("$4")}, $5, $6, $7, $8, $9, $10
 FROM {Staff._meta.db_table} st
 WHERE st.id = $3 AND st.is_active
   AND EXISTS (SELECT 1 FROM {Store._meta.db_table} s WHERE s.id = $2 AND s.merchant_id = st.merchant_id
@@ -116,6 +113,17 @@ WHERE st.id = $3 AND st.is_active
                    OR EXISTS (SELECT 1 FROM {_STAFF_STORES} ss WHERE ss.staff_id = st.id AND ss.store_id = s.id)))
 RETURNING merchant_id, tier
 """
+# The pass is spent and the scan logged in one statement (PostgreSQL): a replay of a pass that
+# Redis no longer remembers fails on the spent pass's primary key, and nothing is logged as accepted.
+_SPEND_SQL = f"INSERT INTO {SpentPass._meta.db_table} (jti, expires_at) VALUES ($5, $11)"
+_INSERT_ACCEPTED_SQL = f"WITH spent AS ({_SPEND_SQL} RETURNING jti)\n" + _ACCEPTED_SCAN.replace(
+    f"FROM {Staff._meta.db_table} st\n", f"FROM spent, {Staff._meta.db_table} st\n", 1
+)
+# Spending a pass on its own: SQLite's scan (no data-modifying WITH there: the two statements one
+# after the other, its writers are serialised) and a partner's verification that consumes it.
+_SPEND_ALONE_SQL = f"INSERT INTO {SpentPass._meta.db_table} (jti, expires_at) VALUES ($1, $2)"
+_SPENT_SQL = f"SELECT 1 AS spent FROM {SpentPass._meta.db_table} WHERE jti = $1"
+
 
 _INSERT_REFUSED_SQL = f"""
 INSERT INTO {Scan._meta.db_table} ({_SCAN_COLUMNS})
@@ -240,12 +248,23 @@ async def check_pass(rt: PassRuntime, token: str, *, now: datetime, consume: boo
     now_s = int(now.timestamp())
     claims = await rt.keys.verify(token, now=now_s)
     resident_id = rt.pseudonyms.open_subject(claims.sub, claims.jti)
+    spent_until = datetime.fromtimestamp(claims.exp + VERIFY_LEEWAY_S, UTC)
     if consume:
         if not await rt.guard.consume(claims, now_s=now_s):
             raise PassAlreadyUsed()
-    elif await rt.guard.is_used(claims):
+        try:  # the database is the authority: Redis may have forgotten an earlier use
+            async with rt.db.connection() as db:
+                await db.execute(_SPEND_ALONE_SQL, claims.jti, spent_until)
+        except IntegrityError:
+            raise PassAlreadyUsed() from None
+    elif await rt.guard.is_used(claims) or await _spent(rt, claims.jti):
         raise PassAlreadyUsed()
     return VerifiedPass(resident_id=resident_id, claims=claims)
+
+
+async def _spent(rt: PassRuntime, jti: str) -> bool:
+    async with rt.db.connection() as db:
+        return await db.fetchrow(_SPENT_SQL, jti) is not None
 
 
 # --- scan -----------------------------------------------------------------------------------
@@ -358,21 +377,35 @@ async def scan_pass(
             candidates += claimed_candidates(offers, await _held_coupons(db, resident_id, now=now), now=now)
         scan_id = uuid.uuid4()
         expires_at = now + timedelta(seconds=SCAN_TTL_S)
+        spent_until = datetime.fromtimestamp(claims.exp + VERIFY_LEEWAY_S, UTC)  # it cannot verify after that
+        values = (
+            scan_id,
+            store_id,
+            staff_id,
+            resident_id,
+            claims.jti,
+            orjson.dumps(candidates).decode(),
+            idempotency_key,
+            request_hash,
+            now,
+            expires_at,
+        )
         try:
-            row = await db.fetchrow(
-                _INSERT_ACCEPTED_SQL,
-                scan_id,
-                store_id,
-                staff_id,
-                resident_id,
-                claims.jti,
-                orjson.dumps(candidates).decode(),
-                idempotency_key,
-                request_hash,
-                now,
-                expires_at,
-            )
-        except IntegrityError:
+            if db.sqlite:
+                await db.execute(_SPEND_ALONE_SQL, claims.jti, spent_until)
+                row = await db.fetchrow(_ACCEPTED_SCAN, *values)
+            else:
+                row = await db.fetchrow(_INSERT_ACCEPTED_SQL, *values, spent_until)
+        except IntegrityError as exc:
+            if _spent_already(exc):
+                # Redis did not remember the pass (restarted, flushed, failed over): the
+                # database does. The same answers as a replay the guard caught.
+                if idempotency_key is not None and (
+                    replay := await _replay(db, rt, staff_id, idempotency_key, request_hash)
+                ):
+                    return replay
+                await log.refused(PassAlreadyUsed(), resident_id=resident_id, claims=claims)
+                raise PassAlreadyUsed() from None
             # The key is taken by a scan of another pass or store (found only now, so that
             # requests without a key never pay a lookup): the first request owns the key.
             conflict = IdempotencyConflict()
@@ -396,6 +429,23 @@ async def scan_pass(
         "benefits": benefits_for_tier(candidates, tier),
         "expires_at": expires_at,
     }
+
+
+def _spent_already(exc: IntegrityError) -> bool:
+    """Whether the unique key that refused the insert is the spent pass's (not the scan's Idempotency-Key)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if SpentPass._meta.db_table in str(cause):
+            return True
+        cause = cause.__cause__ or (
+            cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        )
+    return False
+
+
+async def purge_spent_passes(now: datetime) -> int:
+    """Forget spent passes that can no longer verify (their expiry plus the leeway is past)."""
+    return await SpentPass.filter(expires_at__lt=now).delete()
 
 
 _HELD_COUPONS_SQL = (

@@ -296,6 +296,7 @@ async def _history(table: Table, settings: Settings) -> None:
                         except AppError:
                             continue  # a limit already used up that day: the scan stays unredeemed
         finally:
+            await ctx.stop_tasks()
             await passes_lifecycle.stop(runtime)
             await ctx.redis.aclose()
     scans = await Scan.filter(store_id=store_id).count()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -304,3 +305,56 @@ class TestScanLog:
         assert r.status_code == 200
         assert {i["merchant_id"] for i in r.json()["items"]} == {shop["id"], other["id"]}
         assert (await client.get("/api/v1/admin/scans", headers=shop["headers"])).status_code == 401
+
+
+class TestSingleUseHeldByTheDatabase:
+    """Redis is the fast first check; PostgreSQL's key on the spent pass is the authority."""
+
+    async def test_a_pass_replayed_after_redis_lost_its_keys_is_refused(self, client, shop):
+        resident = await f.make_resident(client, 61)
+        token = (await f.issue_pass(client, resident["headers"]))["token"]
+        assert (await f.make_scan(client, shop["cashier"], token, store(shop))).status_code == 201
+        await client.app.ctx.redis.flushdb()  # a Redis restart without persistence, a failover
+        for headers, store_id in ((shop["cashier"], store(shop)), (shop["headers"], store(shop, 1))):
+            r = await f.make_scan(client, headers, token, store_id)
+            assert r.status_code == 409 and r.json()["error"]["code"] == "PASS_ALREADY_USED", r.text
+        scans = (await client.get(f"{MERCHANT}/scans", headers=shop["headers"])).json()["items"]
+        assert [(s["outcome"], s["reason"]) for s in scans[:3]] == [
+            ("refused", "PASS_ALREADY_USED"),
+            ("refused", "PASS_ALREADY_USED"),
+            ("accepted", None),
+        ]
+
+    async def test_a_retry_with_its_key_after_redis_lost_its_keys_answers_the_same_scan(self, client, shop):
+        resident = await f.make_resident(client, 62)
+        token = (await f.issue_pass(client, resident["headers"]))["token"]
+        key = {"Idempotency-Key": f"scan-{uuid.uuid4().hex}"}
+        first = await f.make_scan(client, {**shop["cashier"], **key}, token, store(shop))
+        await client.app.ctx.redis.flushdb()
+        again = await f.make_scan(client, {**shop["cashier"], **key}, token, store(shop))
+        assert first.status_code == again.status_code == 201 and again.json() == first.json()
+
+    async def test_racing_scans_of_one_pass_after_a_flush_accept_exactly_one(self, client, shop):
+        resident = await f.make_resident(client, 63)
+        token = (await f.issue_pass(client, resident["headers"]))["token"]
+        answers = []
+        for _ in range(2):  # twice: the guard's key set by the first race is flushed before the second
+            await client.app.ctx.redis.flushdb()
+            answers += await asyncio.gather(
+                *(f.make_scan(client, shop["cashier"], token, store(shop)) for _ in range(6))
+            )
+        assert sorted(r.status_code for r in answers) == [201] + [409] * 11, [r.text for r in answers]
+
+    async def test_spent_passes_are_forgotten_once_they_can_no_longer_verify(self, client, shop):
+        from datetime import UTC, datetime, timedelta
+
+        from passes.models import SpentPass
+        from passes.service import purge_spent_passes
+
+        resident = await f.make_resident(client, 64)
+        token = (await f.issue_pass(client, resident["headers"]))["token"]
+        assert (await f.make_scan(client, shop["cashier"], token, store(shop))).status_code == 201
+        spent = await SpentPass.all()
+        assert len(spent) == 1 and spent[0].expires_at > datetime.now(UTC)
+        assert await purge_spent_passes(datetime.now(UTC)) == 0  # still verifiable: kept
+        assert await purge_spent_passes(spent[0].expires_at + timedelta(seconds=1)) == 1

@@ -140,3 +140,19 @@ class TestRedisDown:
         async with f.started_client(f.new_app(broken)) as down:
             r = await verify_pass(down, partner, token, consume=True)
         assert r.status_code == 503 and r.headers.get("Retry-After")
+
+    async def test_across_paths_the_database_remembers_what_redis_forgot(
+        self, client, partner, resident, shop
+    ):
+        scanned, verified = await fresh_pass(client, resident), await fresh_pass(client, resident)
+        assert (
+            await f.make_scan(client, shop["cashier"], scanned, shop["stores"][0]["id"])
+        ).status_code == 201
+        assert (await verify_pass(client, partner, verified, consume=True)).json()["valid"] is True
+        await client.app.ctx.redis.flushdb()
+        for token in (scanned, verified):
+            for consume in (False, True):
+                r = await verify_pass(client, partner, token, consume=consume)
+                assert r.json() == {"valid": False, "reason": "PASS_ALREADY_USED"}, (consume, r.text)
+        r = await f.make_scan(client, shop["cashier"], verified, shop["stores"][0]["id"])
+        assert status_and_code(r) == (409, "PASS_ALREADY_USED")
