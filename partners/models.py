@@ -188,3 +188,21 @@ class PartnerAccess(Model):
     class Meta:
         table = "partner_accesses"
         indexes = (("resident_id", "at"),)
+
+
+class PartnerNonce(Model):
+    """A nonce a partner signed a request with: the database's proof that it is used once within its window.
+
+    Redis answers first; this unique key is the authority, so a signed request replayed after
+    Redis lost its keys is still refused. Kept until the nonce's window is over (at least the
+    contract's 10 minutes, and as long as its timestamp is acceptable), then purged.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    partner_id = fields.UUIDField()
+    nonce = fields.CharField(max_length=128)
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "partner_nonces"
+        unique_together = (("partner_id", "nonce"),)

@@ -14,21 +14,24 @@ timestamp would still be accepted, and a Redis outage answers 503: the check is 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 from sanic import Request
 from sanic.response import HTTPResponse
+from tortoise.exceptions import IntegrityError
 
 from partners import service
 from partners.exceptions import (
@@ -38,9 +41,11 @@ from partners.exceptions import (
     SignatureInvalid,
     TimestampSkew,
 )
-from partners.models import Partner
+from partners.models import Partner, PartnerNonce
 from server.crypto import FieldCipher
 from server.http import Handler
+
+log = logging.getLogger(__name__)
 
 KEY_HEADER = "X-Partner-Key"
 TIMESTAMP_HEADER = "X-Timestamp"
@@ -179,7 +184,28 @@ async def verify_signed_request(
         raise ReplayGuardUnavailable(headers={"Retry-After": str(RETRY_AFTER_S)}) from None
     if not fresh:
         raise NonceReused()
+    try:  # the database is the authority: Redis may have forgotten an earlier use of the nonce
+        await PartnerNonce.create(
+            partner_id=partner.id, nonce=signed.nonce, expires_at=now + timedelta(seconds=ttl)
+        )
+    except IntegrityError:
+        raise NonceReused() from None
     return partner
+
+
+async def purge_nonces(now: datetime) -> int:
+    """Forget nonces whose window is over (a request signed with one is refused for its timestamp by then)."""
+    return await PartnerNonce.filter(expires_at__lt=now).delete()
+
+
+async def purge_nonces_periodically(every_s: float = 60.0) -> None:
+    """Background task of each worker: purge nonces past their window every minute (idempotent)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await purge_nonces(datetime.now(UTC))
+        except Exception:  # noqa: BLE001 - the next round purges what this one could not
+            log.warning("purging partner nonces failed", exc_info=True)
 
 
 def signed_partner(scope: str | None) -> Callable[[Handler], Handler]:

@@ -27,7 +27,7 @@ from miniprogram_api.credit_routes import bp as mp_credit_bp
 from miniprogram_api.grant_routes import bp as mp_grants_bp
 from miniprogram_api.pass_routes import bp as mp_passes_bp
 from miniprogram_api.routes import bp as mp_bp
-from partners import webhooks
+from partners import signing, webhooks
 from partners.admin_routes import bp as admin_partners_bp
 from partners.routes import bp as partner_bp
 from passes import lifecycle as passes_lifecycle
@@ -78,6 +78,7 @@ async def start(ctx: AppContext) -> None:
     ctx.passes = await passes_lifecycle.start(ctx)
     ctx.ledger = await ledger_lifecycle.start(ctx)
     stock.start(ctx, ctx.ledger)
+    ctx.start_task(signing.purge_nonces_periodically())
     if ctx.settings.webhook_worker:  # WEBHOOK_WORKER: deliver partner webhooks from this process
         ctx.webhook_worker = webhooks.start(ctx)
 

@@ -118,6 +118,31 @@ class TestSignatureRejected:
         other = await send_signed(client, partner, "DELETE", path("x"), nonce="nonce-once-1")
         assert_error(other, 401, "NONCE_REUSED")
 
+    async def test_a_nonce_is_refused_again_after_redis_lost_its_keys(self, client, partner, id_number):
+        first = await send_signed(
+            client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="nonce-durable-1"
+        )
+        assert first.status_code == 201, first.text
+        await client.app.ctx.redis.flushdb()  # a Redis restart without persistence, a failover
+        again = await send_signed(
+            client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="nonce-durable-1"
+        )
+        assert_error(again, 401, "NONCE_REUSED")
+
+    async def test_nonces_are_forgotten_once_their_window_is_over(self, client, partner, id_number):
+        from datetime import UTC, datetime, timedelta
+
+        from partners.models import PartnerNonce
+        from partners.signing import NONCE_TTL_S, purge_nonces
+
+        r = await send_signed(
+            client, partner, "PUT", path(), volunteer_body(id_number(1)), nonce="nonce-purged-1"
+        )
+        assert r.status_code == 201, r.text
+        assert await purge_nonces(datetime.now(UTC)) == 0
+        assert await PartnerNonce.filter(nonce="nonce-purged-1").exists()
+        assert await purge_nonces(datetime.now(UTC) + timedelta(seconds=NONCE_TTL_S + 1)) == 1
+
     async def test_a_nonce_is_burnt_only_by_a_valid_signature(self, client, partner, id_number):
         forged = await send_signed(
             client,
