@@ -223,7 +223,8 @@ def signed_partner(scope: str | None) -> Callable[[Handler], Handler]:
             now = ctx.clock()
             partner = await verify_signed_request(signed, redis=ctx.redis, cipher=ctx.cipher, now=now)
             if scope is not None and not partner.has_scope(scope):
-                raise ScopeMissing(f"This call needs the scope {scope!r}.", scope=scope)
+                needed = str(getattr(scope, "value", scope))
+                raise ScopeMissing(f"This call needs the scope {needed!r}.", scope=needed)
             request.ctx.partner = partner
             request.ctx.now = now
             return await handler(request, *args, **kwargs)

@@ -57,6 +57,10 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
     if isinstance(exc, AppError):
         status, body = exc.status_code, error_body(request, exc.code, exc.detail_message, **exc.details)
         headers.update(exc.headers or {})
+    elif isinstance(exc, SanicException) and exc.status_code == 413 and "header" in str(exc).lower():
+        # Sanic reports oversized request headers as 413; HTTP's word for them is 431.
+        status = 431
+        body = error_body(request, "HEADERS_TOO_LARGE", "The request headers are too large.")
     elif (
         isinstance(exc, SanicException)
         and 400 <= exc.status_code < 500
@@ -109,7 +113,10 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     app.config.OAS_TITLE = "xinyi — 信易游 credit benefits API"
     app.config.OAS_VERSION = "1.0.0"
     app.config.OAS_DESCRIPTION = "Residents (/api/v1/mp), merchants (/api/v1/merchant), partners (/api/v1/partner, signed), regulators (/api/v1/admin)."
-    app.config.CORS = False
+    app.config.OAS = settings.docs  # DOCS=0: no /docs and no spec
+    app.config.CORS = (
+        False  # no cross-origin calls: the mini-program and partners call from servers and WeChat
+    )
     app.config.HEALTH = False
     # sanic-ext's automatic HEAD/OPTIONS routes re-finalise the router once per route (seconds
     # at every start); the API has no use for them.
@@ -134,8 +141,15 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     @app.on_response(priority=100)
     async def _stamp(request: Request, response: HTTPResponse) -> None:
         response.headers["X-Request-Id"] = request_id(request)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers = response.headers
+        headers.setdefault("Cache-Control", "no-store")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if not request.path.startswith("/docs"):  # the API is data, never a document to render or frame
+            headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        if settings.is_prod:  # behind TLS in prod: browsers keep to HTTPS
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
     return app
 

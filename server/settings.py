@@ -54,6 +54,7 @@ class Settings:
     webhook_worker: bool = True
     webhook_timeout_s: float = 10.0
     webhook_poll_s: float = 1.0
+    docs: bool = True  # DOCS: serve /docs and the spec (a deployment may turn them off)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -211,4 +212,5 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None 
         webhook_worker=flag("WEBHOOK_WORKER", env is not Environment.TEST),
         webhook_timeout_s=number("WEBHOOK_TIMEOUT_S", 10.0, float),
         webhook_poll_s=number("WEBHOOK_POLL_S", 1.0, float),
+        docs=flag("DOCS", True),
     )

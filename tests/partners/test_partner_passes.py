@@ -94,7 +94,11 @@ class TestVerify:
 
     async def test_needs_the_pass_verify_scope_and_a_body(self, client, resident):
         reader = await make_partner(client, kind="bank", scopes=("tier:read",), name="信易贷银行")
-        assert status_and_code(await verify_pass(client, reader, "x")) == (403, "SCOPE_MISSING")
+        r = await verify_pass(client, reader, "x")
+        assert status_and_code(r) == (403, "SCOPE_MISSING")
+        error = r.json()["error"]  # the contract's words, not the code's enum
+        assert error["scope"] == "pass:verify" and "'pass:verify'" in error["message"], error
+        assert "PartnerScope" not in r.text
         partner = await tourism_partner(client, "另一个平台")
         r = await send_signed(client, partner, "POST", f"{PARTNER}/passes/verify", {"consume": "yes"})
         assert status_and_code(r) == (422, "VALIDATION_ERROR")

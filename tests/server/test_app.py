@@ -90,6 +90,34 @@ class TestOpenAPI:
         assert r.status_code == 200 and "html" in r.headers["content-type"]
 
 
+class TestHeaders:
+    async def test_every_answer_says_it_is_data_not_a_page(self, client):
+        for r in (await client.get("/healthz"), await client.get("/nowhere")):
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert r.headers["Referrer-Policy"] == "no-referrer"
+            assert r.headers["X-Frame-Options"] == "DENY"
+            assert r.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+            assert "Strict-Transport-Security" not in r.headers  # dev: no TLS in front
+
+    async def test_prod_asks_browsers_to_keep_to_https(self, settings):
+        from server.settings import Environment
+        from tests.factories import started_client
+
+        prod = settings.with_overrides(env=Environment.PROD, pass_signing_keys_required=False)
+        async with started_client(create_app(prod, name=f"x{uuid.uuid4().hex[:6]}")) as c:
+            r = await c.get("/healthz")
+            assert r.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+    async def test_docs_can_be_turned_off(self, settings):
+        from tests.factories import started_client
+
+        off = settings.with_overrides(docs=False)
+        async with started_client(create_app(off, name=f"x{uuid.uuid4().hex[:6]}")) as c:
+            assert_error_shape(await c.get("/docs/openapi.json"), 404, "NOT_FOUND")
+            assert_error_shape(await c.get("/docs"), 404, "NOT_FOUND")
+            assert (await c.get("/healthz")).status_code == 200
+
+
 class TestAudiences:
     async def test_a_resident_token_is_refused_by_merchant_and_admin_routes(self, client):
         h = (await client.login_resident())["headers"]

@@ -128,6 +128,9 @@ def test_migrate_create_admin_serve_and_use_it_over_http(workdir):
                 json={"username": "demo-owner", "password": "demo-owner-password"},
             )
             assert r.status_code == 200 and r.json()["staff"]["role"] == "owner"
+            # Oversized headers are HTTP's 431 in the contract's error shape (Sanic says 413, "body too large").
+            r = http.get("/healthz", headers={"X-Big": "a" * 10_000})
+            assert r.status_code == 431 and r.json()["error"]["code"] == "HEADERS_TOO_LARGE", r.text
             r = http.post("/api/v1/mp/auth/login", json={"code": "mock:first-user:1"})
             assert r.status_code == 200 and r.json()["resident"]["consented"] is False
             r = http.post(
