@@ -14,17 +14,15 @@ timestamp would still be accepted, and a Redis outage answers 503: the check is 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import hmac
-import logging
 import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -44,8 +42,6 @@ from partners.exceptions import (
 from partners.models import Partner, PartnerNonce
 from server.crypto import FieldCipher
 from server.http import Handler
-
-log = logging.getLogger(__name__)
 
 KEY_HEADER = "X-Partner-Key"
 TIMESTAMP_HEADER = "X-Timestamp"
@@ -196,16 +192,6 @@ async def verify_signed_request(
 async def purge_nonces(now: datetime) -> int:
     """Forget nonces whose window is over (a request signed with one is refused for its timestamp by then)."""
     return await PartnerNonce.filter(expires_at__lt=now).delete()
-
-
-async def purge_nonces_periodically(every_s: float = 60.0) -> None:
-    """Background task of each worker: purge nonces past their window every minute (idempotent)."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await purge_nonces(datetime.now(UTC))
-        except Exception:  # noqa: BLE001 - the next round purges what this one could not
-            log.warning("purging partner nonces failed", exc_info=True)
 
 
 def signed_partner(scope: str | None) -> Callable[[Handler], Handler]:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from datetime import UTC, datetime
-
 from coupons.service import StoreOfferCache
 from passes.keys import PassKeyRing, signing_key_exists
 from passes.service import PassRuntime, ReplayGuard, StoreAccessCache, purge_spent_passes
@@ -13,20 +9,9 @@ from passes.subjects import Pseudonyms
 from server.context import FrameContext
 from server.settings import SettingsError
 from server.sql import HotDatabase
-
-log = logging.getLogger(__name__)
+from server.tasks import purge_every
 
 PURGE_SPENT_EVERY_S = 60.0
-
-
-async def purge_spent_periodically(every_s: float = PURGE_SPENT_EVERY_S) -> None:
-    """Background task of each worker: forget spent passes that can no longer verify (idempotent)."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await purge_spent_passes(datetime.now(UTC))
-        except Exception:  # noqa: BLE001 - the next round purges what this one could not
-            log.warning("purging spent passes failed", exc_info=True)
 
 
 async def start(ctx: FrameContext) -> PassRuntime:
@@ -36,7 +21,7 @@ async def start(ctx: FrameContext) -> PassRuntime:
         raise SettingsError(
             "XINYI_ENV=prod refuses to start; missing: a pass signing key (run `xinyi rotate-pass-key` once)"
         )
-    ctx.start_task(purge_spent_periodically())
+    ctx.start_task(purge_every(PURGE_SPENT_EVERY_S, purge_spent_passes, what="spent passes"))
     return PassRuntime(
         keys=PassKeyRing(ctx.cipher, create_if_missing=not settings.pass_signing_keys_required),
         pseudonyms=Pseudonyms(settings.data_hash_key),

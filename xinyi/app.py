@@ -38,6 +38,7 @@ from server.app import create_frame_app, prepare_for_serving, start_frame, stop_
 from server.context import FrameContext
 from server.settings import Settings, load_settings
 from server.sql import DirectPool
+from server.tasks import purge_every
 from xinyi.database import APPS
 from xinyi.wiring import wire
 
@@ -78,7 +79,7 @@ async def start(ctx: AppContext) -> None:
     ctx.passes = await passes_lifecycle.start(ctx)
     ctx.ledger = await ledger_lifecycle.start(ctx)
     stock.start(ctx, ctx.ledger)
-    ctx.start_task(signing.purge_nonces_periodically())
+    ctx.start_task(purge_every(60.0, signing.purge_nonces, what="partner nonces"))
     if ctx.settings.webhook_worker:  # WEBHOOK_WORKER: deliver partner webhooks from this process
         ctx.webhook_worker = webhooks.start(ctx)
 
