@@ -9,17 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from coupons.exceptions import OfferNotFound, OfferNotPending, OfferNotResumable
 from coupons.models import Offer
 from coupons.schemas import TERMS, OfferIn, OfferPatch, term_problems
-from coupons.units import PendingUnit
+from coupons.stock import fold_offer
 from credit.scoring import tier_rank
 from merchants.models import Merchant, Staff, Store
 from residents.models import Resident
-from server.dbtypes import DbConn
+from server.dbtypes import column_values
 from server.errors import ValidationFailed
 from server.http import page
 from server.pagination import keyset_page
@@ -107,22 +106,7 @@ async def create_offer(staff: Staff, data: OfferIn, *, now: datetime) -> dict:
 
 
 async def _store_ids(offer: Offer, *, using_db: Any = None) -> list[uuid.UUID]:
-    # tortoise types values_list(flat=True) as a list of tuples: the elements are the ids themselves.
-    ids: list[uuid.UUID] = await offer.stores.all().using_db(using_db).values_list("id", flat=True)  # type: ignore[assignment]
-    return list(ids)
-
-
-async def _fold_pending_units(offer_id: uuid.UUID, conn: DbConn) -> int:
-    """Add an unlimited offer's units not folded into ``redeemed_count`` yet (``coupons.stock.fold_counts``) now.
-
-    Called with the offer row locked, before the offer gets a stock limit, so the limit is
-    checked against every unit and ``remaining`` is exact at once. A fold locks the offer row
-    before it deletes pending rows, so the two never count a unit twice.
-    """
-    units = await PendingUnit.filter(offer_id=offer_id).using_db(conn).delete()
-    if units:
-        await Offer.filter(id=offer_id).using_db(conn).update(redeemed_count=F("redeemed_count") + units)
-    return units
+    return await column_values(offer.stores.all().using_db(using_db), "id")
 
 
 async def update_offer(
@@ -169,7 +153,7 @@ async def update_offer(
         problems = term_problems(merged, now=now, window_changed=window_changed)
         stock = changes.get("total_stock", offer.total_stock)
         if stock is not None and offer.total_stock is None:
-            offer.redeemed_count += await _fold_pending_units(offer.id, conn)
+            offer.redeemed_count += await fold_offer(conn, offer.id)
         if stock is not None and stock < offer.redeemed_count:
             problems["total_stock"] = f"must be at least the {offer.redeemed_count} already redeemed"
         if problems:

@@ -16,8 +16,8 @@ from tortoise.transactions import in_transaction
 from coupons.models import Offer
 from coupons.units import PendingUnit
 from server.context import FrameContext
-from server.dbtypes import DbConn
-from server.sql import DirectPool, tx_fetch
+from server.dbtypes import DbConn, column_values
+from server.sql import DirectPool
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,6 @@ def pending_units_sql(offer: str) -> str:
     A stock check counts them too, so a stock set meanwhile is never oversold.
     """
     return f"(SELECT count(*) FROM {PENDING} p WHERE p.offer_id = {offer})"
-
-
-FOLD_TAKE_SQL = f"DELETE FROM {PENDING} WHERE offer_id = $1 RETURNING redemption_id"
-
-
-FOLD_ADD_SQL = f"UPDATE {OFFERS} SET redeemed_count = redeemed_count + $2 WHERE id = $1"
 
 
 PG_FOLD_SQL = f"""
@@ -87,7 +81,7 @@ async def fold_counts(db: DirectPool | None = None) -> int:
     Returns how many units were added.
     """
     added = 0
-    offer_ids = sorted(set(await PendingUnit.all().distinct().values_list("offer_id", flat=True)))
+    offer_ids = sorted(set(await column_values(PendingUnit.all().distinct(), "offer_id")))
     if db is not None:
         async with db.connection() as raw:
             for offer_id in offer_ids:
@@ -100,11 +94,21 @@ async def fold_counts(db: DirectPool | None = None) -> int:
             if await Offer.filter(id=offer_id).select_for_update().using_db(tx).first() is None:
                 await PendingUnit.filter(offer_id=offer_id).using_db(tx).delete()  # the offer is gone
                 continue
-            units = len(await tx_fetch(tx, FOLD_TAKE_SQL, offer_id))
-            if units:
-                await tx_fetch(tx, FOLD_ADD_SQL, offer_id, units)
-                added += units
+            added += await fold_offer(tx, offer_id)
     return added
+
+
+async def fold_offer(conn: DbConn, offer_id: uuid.UUID) -> int:
+    """Add one offer's pending units to its ``redeemed_count`` now; the caller holds the offer row's lock.
+
+    Also before an unlimited offer gets a stock limit (``coupons.service.update_offer``), so the
+    limit is checked against every unit and ``remaining`` is exact at once. A fold locks the
+    offer row before it deletes pending rows, so two folds never count a unit twice.
+    """
+    units = await PendingUnit.filter(offer_id=offer_id).using_db(conn).delete()
+    if units:
+        await Offer.filter(id=offer_id).using_db(conn).update(redeemed_count=F("redeemed_count") + units)
+    return units
 
 
 async def fold_periodically(

@@ -61,7 +61,7 @@ from residents.exceptions import IdentityRequired, IdentityTaken, IdNumberInvali
 from residents.identity import id_number_problem, name_problem, normalize_id_number
 from residents.models import Resident
 from server.crypto import FieldCipher, KeyedHasher
-from server.dbtypes import DbConn
+from server.dbtypes import DbConn, column_values
 from server.errors import ValidationFailed
 from server.http import page, unstorable_text
 from server.pagination import keyset_page
@@ -224,9 +224,8 @@ async def import_records(
     today = local_today(now)
     latest: dict[tuple[str, str], _Record] = {}
     first_hash: dict[tuple[str, str], str] = {}
-    repeats: dict[
-        tuple[str, str], int
-    ] = {}  # later items of a key whose content differs from the item before
+    # later items of a key whose content differs from the item before
+    repeats: dict[tuple[str, str], int] = {}
     for position, item in enumerate(items):
         index = indexes[position] if indexes is not None else position
         checked = _validate_record(index, item, hasher=hasher, today=today)
@@ -507,8 +506,7 @@ async def score_view(resident: Resident, *, now: datetime) -> dict[str, Any]:
 
 
 async def _subject_id_of(resident: Resident) -> int | None:
-    # tortoise types values_list(flat=True) as a list of tuples: the elements are the ids themselves.
-    ids: list[int] = await Subject.filter(resident_id=resident.id).limit(1).values_list("id", flat=True)  # type: ignore[assignment]
+    ids = await column_values(Subject.filter(resident_id=resident.id).limit(1), "id")
     return ids[0] if ids else None
 
 
@@ -615,10 +613,9 @@ async def volunteer_page(resident: Resident, *, limit: int, cursor: str | None) 
     subject_id = await _subject_id_of(resident)
     if subject_id is None:
         return {**page([], None), "total_hours": 0.0}
-    # tortoise types values_list(flat=True) as a list of tuples: the elements are the hours themselves.
-    counted: list[Decimal] = await VolunteerRecord.filter(  # type: ignore[assignment]
-        subject_id=subject_id, status="active", duplicate_of_id__isnull=True
-    ).values_list("hours", flat=True)
+    counted: list[Decimal] = await column_values(
+        VolunteerRecord.filter(subject_id=subject_id, status="active", duplicate_of_id__isnull=True), "hours"
+    )
     rows, next_cursor = await keyset_page(
         VolunteerRecord.filter(subject_id=subject_id),
         limit=limit,

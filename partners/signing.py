@@ -40,8 +40,10 @@ from partners.exceptions import (
     TimestampSkew,
 )
 from partners.models import Partner, PartnerNonce
+from server.context import FrameContext
 from server.crypto import FieldCipher
 from server.http import Handler
+from server.tasks import purge_every
 
 KEY_HEADER = "X-Partner-Key"
 TIMESTAMP_HEADER = "X-Timestamp"
@@ -192,6 +194,11 @@ async def verify_signed_request(
 async def purge_nonces(now: datetime) -> int:
     """Forget nonces whose window is over (a request signed with one is refused for its timestamp by then)."""
     return await PartnerNonce.filter(expires_at__lt=now).delete()
+
+
+def start(ctx: FrameContext) -> None:
+    """Purge nonces past their window every minute, while the app runs."""
+    ctx.start_task(purge_every(60.0, purge_nonces, what="partner nonces"))
 
 
 def signed_partner(scope: str | None) -> Callable[[Handler], Handler]:

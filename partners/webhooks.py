@@ -65,7 +65,7 @@ from residents.models import Resident
 from residents.service import is_consented
 from server.context import FrameContext
 from server.crypto import FieldCipher
-from server.dbtypes import DbConn
+from server.dbtypes import DbConn, column_values
 from server.http import page
 from server.pagination import keyset_page
 from server.settings import Settings
@@ -141,13 +141,8 @@ async def enqueue(
 async def _partners_with_url(conn: DbConn, partner_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     if not partner_ids:
         return set()
-    # tortoise types values_list(flat=True) as a list of tuples: the elements are the ids themselves.
-    ids: list[uuid.UUID] = await (  # type: ignore[assignment]
-        Partner.filter(id__in=partner_ids, webhook_url__isnull=False)
-        .using_db(conn)
-        .values_list("id", flat=True)
-    )
-    return set(ids)
+    query = Partner.filter(id__in=partner_ids, webhook_url__isnull=False).using_db(conn)
+    return set(await column_values(query, "id"))
 
 
 async def on_tier_change(conn: DbConn, subject: Subject, previous_tier: str, new_tier: str) -> None:
@@ -750,7 +745,7 @@ class WebhookWorker:
             )
 
 
-def start(ctx: FrameContext) -> WebhookWorker:
+def start(ctx: FrameContext) -> None:
     """The worker of a ``serve`` process, running as a background task of the app until it stops."""
     worker = WebhookWorker(
         cipher=ctx.cipher,
@@ -758,7 +753,6 @@ def start(ctx: FrameContext) -> WebhookWorker:
         database_url=ctx.settings.effective_database_url,
     )
     ctx.background.append(asyncio.create_task(worker.run(), name=f"webhook-worker-{worker.id}"))
-    return worker
 
 
 # ===========================================================================================

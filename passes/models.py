@@ -48,9 +48,8 @@ class Scan(Model):
     reason = fields.CharField(max_length=32, null=True)  # the error code of a refused scan
     tier = fields.CharField(max_length=16, null=True)  # the live tier at the scan
     jti = fields.CharField(max_length=32, null=True)
-    offers: fields.JSONField[list[dict[str, Any]] | None] = fields.JSONField(
-        null=True
-    )  # candidates at the scan: offer_id, type, label, value, min_tier
+    # candidates at the scan: offer_id, type, label, value, min_tier
+    offers: fields.JSONField[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     idempotency_key = fields.CharField(max_length=128, null=True)
     request_hash = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField()

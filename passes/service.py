@@ -100,28 +100,38 @@ _SCAN_COLUMNS = (
     "request_hash, created_at, expires_at"
 )
 
+
 # The accepted scan in one statement: the staff member is re-checked (active, works in the
 # store: the per-worker access cache may be seconds old) and the live tier is read as it is
 # inserted. No row back means the staff member lost access in the meantime.
-_ACCEPTED_SCAN = f"""
-INSERT INTO {Scan._meta.db_table} ({_SCAN_COLUMNS})
+def _accepted_scan_sql(*, spend: bool) -> str:
+    """The accepted scan's INSERT; with ``spend`` (PostgreSQL) the pass is spent in the same statement.
+
+    Spent in the statement, a replay of a pass that Redis no longer remembers fails on the spent
+    pass's primary key and nothing is logged as accepted. SQLite has no data-modifying WITH: there
+    the pass is spent just before (``_SPEND_ALONE_SQL``), its writers are serialised anyway.
+    """
+    spent, spent_from = (
+        (f"WITH spent AS ({_SPEND_SQL.format(jti='$5', until='$11')} RETURNING jti)\n", "spent, ")
+        if spend
+        else ("", "")
+    )
+    return f"""{spent}INSERT INTO {Scan._meta.db_table} ({_SCAN_COLUMNS})
 SELECT $1, st.merchant_id, $2, st.id, $4, 'accepted', NULL, {live_tier_sql("$4")}, $5, $6, $7, $8, $9, $10
-FROM {Staff._meta.db_table} st
+FROM {spent_from}{Staff._meta.db_table} st
 WHERE st.id = $3 AND st.is_active
   AND EXISTS (SELECT 1 FROM {Store._meta.db_table} s WHERE s.id = $2 AND s.merchant_id = st.merchant_id
               AND (st.role = 'owner'
                    OR EXISTS (SELECT 1 FROM {_STAFF_STORES} ss WHERE ss.staff_id = st.id AND ss.store_id = s.id)))
 RETURNING merchant_id, tier
 """
-# The pass is spent and the scan logged in one statement (PostgreSQL): a replay of a pass that
-# Redis no longer remembers fails on the spent pass's primary key, and nothing is logged as accepted.
-_SPEND_SQL = f"INSERT INTO {SpentPass._meta.db_table} (jti, expires_at) VALUES ($5, $11)"
-_INSERT_ACCEPTED_SQL = f"WITH spent AS ({_SPEND_SQL} RETURNING jti)\n" + _ACCEPTED_SCAN.replace(
-    f"FROM {Staff._meta.db_table} st\n", f"FROM spent, {Staff._meta.db_table} st\n", 1
-)
-# Spending a pass on its own: SQLite's scan (no data-modifying WITH there: the two statements one
-# after the other, its writers are serialised) and a partner's verification that consumes it.
-_SPEND_ALONE_SQL = f"INSERT INTO {SpentPass._meta.db_table} (jti, expires_at) VALUES ($1, $2)"
+
+
+# Spending a pass: on its own for SQLite's scan and a partner's verification that consumes it.
+_SPEND_SQL = "INSERT INTO " + SpentPass._meta.db_table + " (jti, expires_at) VALUES ({jti}, {until})"
+_SPEND_ALONE_SQL = _SPEND_SQL.format(jti="$1", until="$2")
+_SPEND_AND_SCAN_SQL = _accepted_scan_sql(spend=True)
+_ACCEPTED_SCAN_SQL = _accepted_scan_sql(spend=False)
 _SPENT_SQL = f"SELECT 1 AS spent FROM {SpentPass._meta.db_table} WHERE jti = $1"
 
 
@@ -248,18 +258,22 @@ async def check_pass(rt: PassRuntime, token: str, *, now: datetime, consume: boo
     now_s = int(now.timestamp())
     claims = await rt.keys.verify(token, now=now_s)
     resident_id = rt.pseudonyms.open_subject(claims.sub, claims.jti)
-    spent_until = datetime.fromtimestamp(claims.exp + VERIFY_LEEWAY_S, UTC)
     if consume:
         if not await rt.guard.consume(claims, now_s=now_s):
             raise PassAlreadyUsed()
         try:  # the database is the authority: Redis may have forgotten an earlier use
             async with rt.db.connection() as db:
-                await db.execute(_SPEND_ALONE_SQL, claims.jti, spent_until)
+                await db.execute(_SPEND_ALONE_SQL, claims.jti, _spent_until(claims))
         except IntegrityError:
             raise PassAlreadyUsed() from None
     elif await rt.guard.is_used(claims) or await _spent(rt, claims.jti):
         raise PassAlreadyUsed()
     return VerifiedPass(resident_id=resident_id, claims=claims)
+
+
+def _spent_until(claims: PassClaims) -> datetime:
+    """How long a spent pass must be remembered: until it can no longer verify."""
+    return datetime.fromtimestamp(claims.exp + VERIFY_LEEWAY_S, UTC)
 
 
 async def _spent(rt: PassRuntime, jti: str) -> bool:
@@ -377,7 +391,7 @@ async def scan_pass(
             candidates += claimed_candidates(offers, await _held_coupons(db, resident_id, now=now), now=now)
         scan_id = uuid.uuid4()
         expires_at = now + timedelta(seconds=SCAN_TTL_S)
-        spent_until = datetime.fromtimestamp(claims.exp + VERIFY_LEEWAY_S, UTC)  # it cannot verify after that
+        spent_until = _spent_until(claims)
         values = (
             scan_id,
             store_id,
@@ -393,9 +407,9 @@ async def scan_pass(
         try:
             if db.sqlite:
                 await db.execute(_SPEND_ALONE_SQL, claims.jti, spent_until)
-                row = await db.fetchrow(_ACCEPTED_SCAN, *values)
+                row = await db.fetchrow(_ACCEPTED_SCAN_SQL, *values)
             else:
-                row = await db.fetchrow(_INSERT_ACCEPTED_SQL, *values, spent_until)
+                row = await db.fetchrow(_SPEND_AND_SCAN_SQL, *values, spent_until)
         except IntegrityError as exc:
             if _spent_already(exc):
                 # Redis did not remember the pass (restarted, flushed, failed over): the

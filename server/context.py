@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from redis import asyncio as aioredis
 
@@ -38,7 +38,7 @@ class FrameContext:
     clock: Callable[[], datetime] = system_clock  # routes read the time here; tests set another clock
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> FrameContext:
+    def for_settings(cls, settings: Settings) -> Self:
         return cls(
             settings=settings,
             tokens=TokenService(settings),

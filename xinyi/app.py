@@ -38,7 +38,6 @@ from server.app import create_frame_app, prepare_for_serving, start_frame, stop_
 from server.context import FrameContext
 from server.settings import Settings, load_settings
 from server.sql import DirectPool
-from server.tasks import purge_every
 from xinyi.database import APPS
 from xinyi.wiring import wire
 
@@ -67,10 +66,8 @@ class AppContext(FrameContext):
     """Every resource of a worker: the frame's, and the domains' (set by ``start``)."""
 
     passes: PassRuntime = field(init=False)
-    ledger: DirectPool | None = (
-        None  # the redemption ledger's pool (PostgreSQL); None: Tortoise's connections
-    )
-    webhook_worker: webhooks.WebhookWorker | None = None
+    # the redemption ledger's pool (PostgreSQL); None: Tortoise's connections
+    ledger: DirectPool | None = None
 
 
 async def start(ctx: AppContext) -> None:
@@ -79,9 +76,9 @@ async def start(ctx: AppContext) -> None:
     ctx.passes = await passes_lifecycle.start(ctx)
     ctx.ledger = await ledger_lifecycle.start(ctx)
     stock.start(ctx, ctx.ledger)
-    ctx.start_task(purge_every(60.0, signing.purge_nonces, what="partner nonces"))
+    signing.start(ctx)
     if ctx.settings.webhook_worker:  # WEBHOOK_WORKER: deliver partner webhooks from this process
-        ctx.webhook_worker = webhooks.start(ctx)
+        webhooks.start(ctx)  # a background task: it gives its claims back and closes when cancelled
 
 
 async def stop(ctx: AppContext) -> None:
@@ -98,9 +95,7 @@ def create_app(settings: Settings | None = None, *, name: str = "xinyi") -> Sani
     """Build the application; nothing connects until the server starts."""
     settings = settings or load_settings()
     wire()
-    base = FrameContext.for_settings(settings)
-    ctx = AppContext(settings=settings, tokens=base.tokens, cipher=base.cipher, hasher=base.hasher)
-    app = create_frame_app(ctx, name=name)
+    app = create_frame_app(AppContext.for_settings(settings), name=name)
     for bp in BLUEPRINTS:
         app.blueprint(bp)
 

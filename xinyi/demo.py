@@ -279,22 +279,23 @@ async def _history(table: Table, settings: Settings) -> None:
                         idempotency_key=None,
                         now=at + timedelta(seconds=20),
                     )
-                    for benefit in scan["benefits"][:1]:
-                        offer = await Offer.get(id=benefit["offer_id"])
-                        if offer.valid_from > at:
-                            continue  # offers seeded before this history existed
-                        try:
-                            await ledger.redeem_at_store(
-                                staff_id=cashier.id,
-                                scan_id=uuid.UUID(scan["scan_id"]),
-                                offer_id=offer.id,
-                                coupon_id=None,
-                                order_amount_fen=12800,
-                                idempotency_key=None,
-                                now=at + timedelta(seconds=40),
-                            )
-                        except AppError:
-                            continue  # a limit already used up that day: the scan stays unredeemed
+                    if not scan["benefits"]:
+                        continue  # restricted: nothing to redeem
+                    offer = await Offer.get(id=scan["benefits"][0]["offer_id"])
+                    if offer.valid_from > at:
+                        continue  # offers seeded before this history existed
+                    try:
+                        await ledger.redeem_at_store(
+                            staff_id=cashier.id,
+                            scan_id=uuid.UUID(scan["scan_id"]),
+                            offer_id=offer.id,
+                            coupon_id=None,
+                            order_amount_fen=12800,
+                            idempotency_key=None,
+                            now=at + timedelta(seconds=40),
+                        )
+                    except AppError:
+                        pass  # a limit already used up that day: the scan stays unredeemed
         finally:
             await ctx.stop_tasks()
             await passes_lifecycle.stop(runtime)
