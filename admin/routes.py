@@ -11,6 +11,7 @@ from merchants import service as merchants
 from merchants.schemas import MerchantIn, MerchantOut, RefreshIn, StaffIn, StaffOut, StoreIn, StoreOut
 from server.auth import Audience
 from server.http import authenticated, json, parse_body, parse_uuid
+from server.throttle import client_address
 
 bp = Blueprint("admin", url_prefix="/api/v1/admin")
 admin_only = authenticated(Audience.ADMIN)
@@ -26,7 +27,11 @@ async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, AdminLoginIn)
     ctx = request.app.ctx
     pair = await service.admin_login(
-        tokens=ctx.tokens, throttle=ctx.throttle, username=body.username, password=body.password
+        tokens=ctx.tokens,
+        throttle=ctx.throttle,
+        username=body.username,
+        password=body.password,
+        address=client_address(request),
     )
     return json(pair.as_dict())
 
@@ -37,7 +42,8 @@ async def login(request: Request) -> HTTPResponse:
 @openapi.response(200, {"application/json": TokensOut})
 async def refresh(request: Request) -> HTTPResponse:
     body = parse_body(request, RefreshIn)
-    pair = await service.admin_refresh(tokens=request.app.ctx.tokens, refresh_token=body.refresh_token)
+    async with request.app.ctx.throttle.token_attempt(client_address(request)):
+        pair = await service.admin_refresh(tokens=request.app.ctx.tokens, refresh_token=body.refresh_token)
     return json(pair.as_dict())
 
 

@@ -7,7 +7,6 @@ import uuid
 from admin.models import AdminUser
 from server.auth import (
     Audience,
-    LoginThrottle,
     Principal,
     TokenPair,
     TokenService,
@@ -15,6 +14,7 @@ from server.auth import (
     password_login,
 )
 from server.errors import Conflict, Unauthenticated, ValidationFailed
+from server.throttle import Throttle
 
 
 async def create_admin(*, username: str, password: str) -> AdminUser:
@@ -31,13 +31,14 @@ async def create_admin(*, username: str, password: str) -> AdminUser:
 
 
 async def admin_login(
-    *, tokens: TokenService, throttle: LoginThrottle, username: str, password: str
+    *, tokens: TokenService, throttle: Throttle, username: str, password: str, address: str
 ) -> TokenPair:
     admin = await password_login(
         throttle=throttle,
         audience=Audience.ADMIN,
         username=username,
         password=password,
+        address=address,
         lookup=lambda name: AdminUser.get_or_none(username=name),
     )
     return await tokens.issue_pair(Audience.ADMIN, str(admin.id))

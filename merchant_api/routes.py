@@ -9,6 +9,7 @@ from merchants import service
 from merchants.schemas import RefreshIn, StaffIn, StaffLoginIn, StaffOut
 from server.auth import Audience
 from server.http import authenticated, json, parse_body
+from server.throttle import client_address
 
 bp = Blueprint("merchant", url_prefix="/api/v1/merchant")
 staff_only = authenticated(Audience.MERCHANT)
@@ -23,7 +24,11 @@ async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, StaffLoginIn)
     ctx = request.app.ctx
     pair, staff = await service.staff_login(
-        tokens=ctx.tokens, throttle=ctx.throttle, username=body.username, password=body.password
+        tokens=ctx.tokens,
+        throttle=ctx.throttle,
+        username=body.username,
+        password=body.password,
+        address=client_address(request),
     )
     return json({**pair.as_dict(), "staff": _staff_view(staff)})
 
@@ -33,7 +38,10 @@ async def login(request: Request) -> HTTPResponse:
 @openapi.body({"application/json": RefreshIn})
 async def refresh(request: Request) -> HTTPResponse:
     body = parse_body(request, RefreshIn)
-    pair, staff = await service.staff_refresh(tokens=request.app.ctx.tokens, refresh_token=body.refresh_token)
+    async with request.app.ctx.throttle.token_attempt(client_address(request)):
+        pair, staff = await service.staff_refresh(
+            tokens=request.app.ctx.tokens, refresh_token=body.refresh_token
+        )
     return json({**pair.as_dict(), "staff": _staff_view(staff)})
 
 

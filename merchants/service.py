@@ -16,7 +16,6 @@ from merchants.models import Merchant, Staff, Store
 from merchants.schemas import MerchantIn, StaffIn, StoreIn
 from server.auth import (
     Audience,
-    LoginThrottle,
     Principal,
     TokenPair,
     TokenService,
@@ -24,6 +23,7 @@ from server.auth import (
     password_login,
 )
 from server.errors import Unauthenticated, ValidationFailed
+from server.throttle import Throttle
 from server.wechat import WeChat
 
 
@@ -122,13 +122,14 @@ def _staff_claims(staff: Staff) -> dict[str, Any]:
 
 
 async def staff_login(
-    *, tokens: TokenService, throttle: LoginThrottle, username: str, password: str
+    *, tokens: TokenService, throttle: Throttle, username: str, password: str, address: str
 ) -> tuple[TokenPair, dict[str, Any]]:
     staff = await password_login(
         throttle=throttle,
         audience=Audience.MERCHANT,
         username=username,
         password=password,
+        address=address,
         lookup=lambda name: Staff.get_or_none(username=name),
     )
     pair = await tokens.issue_pair(Audience.MERCHANT, str(staff.id), extra=_staff_claims(staff))

@@ -19,6 +19,7 @@ from residents.schemas import (
 )
 from server.auth import Audience
 from server.http import authenticated, json, parse_body
+from server.throttle import client_address
 
 bp = Blueprint("miniprogram", url_prefix="/api/v1/mp")
 resident_only = authenticated(Audience.RESIDENT)
@@ -31,10 +32,10 @@ resident_only = authenticated(Audience.RESIDENT)
 @openapi.response(401, description="WECHAT_CODE_INVALID")
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, LoginIn)
-    session = await request.app.ctx.wechat.code_to_session(body.code)
-    resident, pair = await service.login(
-        tokens=request.app.ctx.tokens, openid=session.openid, unionid=session.unionid
-    )
+    ctx = request.app.ctx
+    async with ctx.throttle.token_attempt(client_address(request)):
+        session = await ctx.wechat.code_to_session(body.code)
+    resident, pair = await service.login(tokens=ctx.tokens, openid=session.openid, unionid=session.unionid)
     return json({**pair.as_dict(), "resident": service.summary(resident)})
 
 
@@ -44,7 +45,10 @@ async def login(request: Request) -> HTTPResponse:
 @openapi.response(200, {"application/json": LoginOut})
 async def refresh(request: Request) -> HTTPResponse:
     body = parse_body(request, RefreshIn)
-    resident, pair = await service.refresh(tokens=request.app.ctx.tokens, refresh_token=body.refresh_token)
+    async with request.app.ctx.throttle.token_attempt(client_address(request)):
+        resident, pair = await service.refresh(
+            tokens=request.app.ctx.tokens, refresh_token=body.refresh_token
+        )
     return json({**pair.as_dict(), "resident": service.summary(resident)})
 
 

@@ -16,13 +16,15 @@ from sanic_ext import Extend
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
 from server import listen
-from server.auth import LoginThrottle, configure_password_hashing
+from server.auth import configure_password_hashing
 from server.context import FrameContext
+from server.cors import install_cors
 from server.database import Apps, close_db, init_db
 from server.errors import AppError
 from server.http import json, request_id
 from server.redis import connect_redis, connect_sync_redis
 from server.routes import bp as ops_bp
+from server.throttle import PUBLIC_PREFIXES, Throttle, ThrottleLimits, client_address
 from server.wechat import WeChat
 
 log = logging.getLogger("xinyi")
@@ -103,6 +105,7 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     configure_password_hashing(settings)
     app = Sanic(name, ctx=ctx)
     app.config.REQUEST_MAX_SIZE = settings.request_max_size
+    app.config.PROXIES_COUNT = settings.proxies_count  # trusted X-Forwarded-For hops: request.remote_addr
     app.config.REQUEST_TIMEOUT = settings.request_timeout_s
     app.config.RESPONSE_TIMEOUT = settings.response_timeout_s
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -127,6 +130,13 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
     app.blueprint(ops_bp)
     app.error_handler.add(Exception, _render_error)
+    install_cors(app, settings.cors_origins)
+
+    @app.middleware("request", priority=90)
+    async def _public_pages(request: Request) -> None:
+        # no login there, so each client address is held to its own pace (PUBLIC_REQUESTS_PER_ADDRESS)
+        if request.path.startswith(PUBLIC_PREFIXES):
+            await request.app.ctx.throttle.public_request(client_address(request))
 
     @app.middleware("request", priority=100)  # as on_request(priority=...), which sanic types wrongly
     async def _body_limit(request: Request) -> HTTPResponse | None:
@@ -158,7 +168,7 @@ async def start_frame(ctx: FrameContext, apps: Apps) -> None:
     """The database (Tortoise, with the composition root's apps), Redis, the login throttle and WeChat."""
     await init_db(ctx.settings, apps)
     ctx.redis = connect_redis(ctx.settings)
-    ctx.throttle = LoginThrottle(ctx.redis, ctx.settings)
+    ctx.throttle = Throttle(ctx.redis, ctx.hasher, ThrottleLimits.from_settings(ctx.settings))
     ctx.wechat = _make_wechat(ctx)
 
 

@@ -25,12 +25,12 @@ import jwt
 import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from redis import asyncio as aioredis
 from tortoise.transactions import in_transaction
 
-from server.errors import AppError, TooManyRequests, Unauthenticated
+from server.errors import AppError, Unauthenticated
 from server.models import RefreshToken
 from server.settings import Settings
+from server.throttle import Throttle
 
 ISSUER = "xinyi"
 ACCESS_TYP = "at+jwt"
@@ -243,61 +243,25 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
     return await asyncio.to_thread(check)
 
 
-class LoginThrottle:
-    """Counts failed logins per (audience, username) in Redis; too many → 429 for a while.
-
-    Unknown usernames count too, so the lockout does not tell which usernames exist.
-    """
-
-    def __init__(self, redis: aioredis.Redis, settings: Settings):
-        self._redis = redis
-        self._max = settings.login_max_failures
-        self._window = settings.login_lockout_s
-
-    def _key(self, audience: Audience, username: str) -> str:
-        return f"login-fail:{audience.value}:{hashlib.sha256(username.lower().encode()).hexdigest()[:32]}"
-
-    async def check(self, audience: Audience, username: str) -> None:
-        key = self._key(audience, username)
-        failures = await self._redis.get(key)
-        if failures is not None and int(failures) >= self._max:
-            ttl = await self._redis.ttl(key)
-            retry = max(int(ttl), 1)
-            raise TooManyRequests(
-                "Too many failed logins; try again later.",
-                headers={"Retry-After": str(retry)},
-                retry_after_s=retry,
-            )
-
-    async def failed(self, audience: Audience, username: str) -> None:
-        key = self._key(audience, username)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, self._window, nx=True)
-            await pipe.execute()
-
-    async def succeeded(self, audience: Audience, username: str) -> None:
-        await self._redis.delete(self._key(audience, username))
-
-
 async def password_login(
     *,
-    throttle: LoginThrottle,
+    throttle: Throttle,
     audience: Audience,
     username: str,
     password: str,
+    address: str,
     lookup: Callable[[str], Awaitable[Any]],
 ) -> Any:
-    """Check a username/password pair with lockout; returns the account row (with ``password_hash``).
+    """Check a username/password pair from a client address, throttled; returns the account row.
 
-    The lockout is checked before the password so a locked account cannot be probed, and every
-    failure (unknown user, wrong password, disabled account) counts the same.
+    The throttle is asked before the password is checked, so a throttled pair cannot be probed, and
+    every failure (unknown user, wrong password, disabled account) counts the same.
     """
-    await throttle.check(audience, username)
+    await throttle.check_login(audience.value, username, address)
     account = await lookup(username)
     ok = await verify_password(account.password_hash if account else None, password)
     if not ok or account is None or not getattr(account, "is_active", True):
-        await throttle.failed(audience, username)
+        await throttle.login_failed(audience.value, username, address)
         raise InvalidCredentials()
-    await throttle.succeeded(audience, username)
+    await throttle.login_succeeded(audience.value, username, address)
     return account

@@ -10,9 +10,10 @@ from typing import Any, Self
 
 from redis import asyncio as aioredis
 
-from server.auth import LoginThrottle, TokenService
+from server.auth import TokenService
 from server.crypto import FieldCipher, KeyedHasher
 from server.settings import Settings
+from server.throttle import Throttle
 from server.wechat import WeChat
 from server.wechat_sandbox import WeChatSandbox
 
@@ -31,7 +32,7 @@ class FrameContext:
     cipher: FieldCipher
     hasher: KeyedHasher
     redis: aioredis.Redis = field(init=False)
-    throttle: LoginThrottle = field(init=False)
+    throttle: Throttle = field(init=False)
     wechat: WeChat = field(init=False)
     wechat_sandbox: WeChatSandbox | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)

@@ -11,6 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from limits import RateLimitItem, parse_many
+
 
 class Environment(StrEnum):
     DEV = "dev"
@@ -41,8 +43,18 @@ class Settings:
     var_dir: Path = Path("var")
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
-    login_max_failures: int = 5
-    login_lockout_s: int = 900
+    # Throttling ladders in the `limits` notation (server.throttle): failed password logins per account
+    # and address, per address, per account from unknown addresses; failed resident logins and refreshes
+    # per address; public pages per address. PROXIES_COUNT: trusted X-Forwarded-For hops (0: the peer).
+    login_failures_per_account_and_address: str = "5/minute;10/15 minutes;20/day"
+    login_failures_per_address: str = "10/minute;50/hour;200/day"
+    login_failures_per_account: str = "10/15 minutes;50/day"
+    token_failures_per_address: str = "20/minute;200/hour"
+    public_requests_per_address: str = "120/minute;2000/hour"
+    proxies_count: int = 0
+    cors_origins: tuple[
+        str, ...
+    ] = ()  # CORS_ORIGINS: none by default (the mini-program and partners are not browsers)
     request_max_size: int = 1_000_000
     request_timeout_s: int = 30
     response_timeout_s: int = 30
@@ -125,6 +137,30 @@ def _dev_secrets(var_dir: Path) -> dict[str, str]:
     return json.loads(path.read_text())
 
 
+def parse_limits(name: str, text: str) -> tuple[RateLimitItem, ...]:
+    """``"5/minute;10/15 minutes"`` as ``limits`` items; a ``ValueError`` naming the setting otherwise."""
+    try:
+        items = tuple(parse_many(text))
+    except ValueError as exc:
+        raise ValueError(f"{name} must be limits like '5/minute;20/day', got {text!r}") from exc
+    if not items:
+        raise ValueError(f"{name} must name at least one limit")
+    return items
+
+
+def origins(raw: str | None) -> tuple[str, ...]:
+    """``CORS_ORIGINS``: comma-separated origins (``https://host[:port]``), each exact; none by default."""
+    if not raw:
+        return ()
+    found = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in found:
+        if origin == "*" or not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+            raise SettingsError(
+                f"CORS_ORIGINS must list exact origins like https://example.cn, got {origin!r}"
+            )
+    return found
+
+
 def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
     """Read settings from ``environ`` (default ``os.environ``) over a ``.env`` file; validate for ``prod``."""
     env_values: dict[str, str] = dict(_read_dotenv(dotenv) if dotenv else {})
@@ -186,6 +222,22 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None 
             raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
         return raw.lower() in ("1", "true", "yes", "on")
 
+    def ladder(name: str, default: str) -> str:
+        text = _env(env_values, name) or default
+        try:
+            parse_limits(name, text)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from exc
+        return text
+
+    def whole(name: str, default: int) -> int:
+        raw = _env(env_values, name)
+        if raw is None:
+            return default
+        if not raw.isdigit():
+            raise SettingsError(f"{name} must be a whole number ≥ 0, got {raw!r}")
+        return int(raw)
+
     return Settings(
         env=env,
         database_url=_env(env_values, "DATABASE_URL"),
@@ -201,8 +253,17 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None 
         var_dir=var_dir,
         access_token_ttl_s=number("ACCESS_TOKEN_TTL_S", 900),
         refresh_token_ttl_s=number("REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
-        login_max_failures=number("LOGIN_MAX_FAILURES", 5),
-        login_lockout_s=number("LOGIN_LOCKOUT_S", 900),
+        login_failures_per_account_and_address=ladder(
+            "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", Settings.login_failures_per_account_and_address
+        ),
+        login_failures_per_address=ladder("LOGIN_FAILURES_PER_ADDRESS", Settings.login_failures_per_address),
+        login_failures_per_account=ladder("LOGIN_FAILURES_PER_ACCOUNT", Settings.login_failures_per_account),
+        token_failures_per_address=ladder("TOKEN_FAILURES_PER_ADDRESS", Settings.token_failures_per_address),
+        public_requests_per_address=ladder(
+            "PUBLIC_REQUESTS_PER_ADDRESS", Settings.public_requests_per_address
+        ),
+        proxies_count=whole("PROXIES_COUNT", 0),
+        cors_origins=origins(_env(env_values, "CORS_ORIGINS")),
         request_max_size=number("REQUEST_MAX_SIZE", 1_000_000),
         request_timeout_s=number("REQUEST_TIMEOUT_S", 30),
         response_timeout_s=number("RESPONSE_TIMEOUT_S", 30),
