@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from admin.service import current_admin
 from redemptions import audit, breaches
@@ -17,19 +16,18 @@ from redemptions.schemas import (
 )
 from server.auth import Audience
 from server.http import authenticated, json, parse_body, parse_query, parse_uuid
+from server.openapi import documented
 
 bp = Blueprint("admin_breaches", url_prefix="/api/v1/admin")
 admin_only = authenticated(Audience.ADMIN)
 
 
 @bp.get("/breaches")
-@openapi.summary("Breach reports of every merchant, newest first (e.g. ?status=under_review)")
-@openapi.secured("bearer")
-@openapi.parameter("status", str, "query", description="under_review | upheld | rejected")
-@openapi.parameter("merchant_id", str, "query")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": AdminBreachPage})
+@documented(
+    "Breach reports of every merchant, newest first (e.g. ?status=under_review)",
+    query=AdminBreachListQuery,
+    answers={200: AdminBreachPage},
+)
 @admin_only
 async def list_breaches(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -45,14 +43,13 @@ async def list_breaches(request: Request) -> HTTPResponse:
 
 
 @bp.post("/breaches/<breach_id:str>/decision")
-@openapi.summary(
-    "Decide a breach report once: upheld creates a contract_breach record (the score follows), rejected changes nothing"
+@documented(
+    "Decide a breach report once: upheld creates a contract_breach record (the score follows), rejected changes nothing",
+    path={"breach_id": "the breach report"},
+    body=BreachDecisionIn,
+    answers={200: AdminBreachOut},
+    errors={404: "BREACH_NOT_FOUND", 409: "BREACH_ALREADY_DECIDED / RESIDENT_UNIDENTIFIED"},
 )
-@openapi.secured("bearer")
-@openapi.body({"application/json": BreachDecisionIn})
-@openapi.response(200, {"application/json": AdminBreachOut})
-@openapi.response(404, description="BREACH_NOT_FOUND")
-@openapi.response(409, description="BREACH_ALREADY_DECIDED / RESIDENT_UNIDENTIFIED")
 @admin_only
 async def decide(request: Request, breach_id: str) -> HTTPResponse:
     admin = await current_admin(request.ctx.principal)
@@ -64,15 +61,11 @@ async def decide(request: Request, breach_id: str) -> HTTPResponse:
 
 
 @bp.get("/ledger-audit")
-@openapi.summary(
-    "The ledger's audit trail, newest first: who redeemed, reversed, claimed, reported or decided what, and when"
+@documented(
+    "The ledger's audit trail, newest first: who redeemed, reversed, claimed, reported or decided what, and when",
+    query=AuditQuery,
+    answers={200: AuditPage},
 )
-@openapi.secured("bearer")
-@openapi.parameter("target_id", str, "query", description="a redemption, coupon or breach report")
-@openapi.parameter("merchant_id", str, "query")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": AuditPage})
 @admin_only
 async def ledger_audit(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from admin.service import current_admin
 from credit import service as credit
+from credit.exceptions import RulesetNotFound
 from credit.schemas import (
     ActivateOut,
     CreditRecordsIn,
@@ -17,23 +17,34 @@ from credit.schemas import (
     RulesetOut,
     RulesetPage,
 )
+from credit.scoring import MAX_VERSION_LENGTH
 from server.auth import Audience
 from server.http import authenticated, json, parse_body, parse_query
+from server.openapi import documented
 
 bp = Blueprint("admin_credit", url_prefix="/api/v1/admin")
 admin_only = authenticated(Audience.ADMIN)
+VERSION_PARAM = {"type": "string", "maxLength": MAX_VERSION_LENGTH, "description": "the ruleset's version"}
+
+
+def _version(value: str) -> str:
+    """A ruleset version from the path: one no ruleset can have (too long, a NUL) is not found, like any other."""
+    if len(value) > MAX_VERSION_LENGTH or "\x00" in value:
+        raise RulesetNotFound()
+    return value
 
 
 @bp.post("/credit-records")
-@openapi.summary("Import public credit records (bulk, idempotent by source + source_record_id)")
-@openapi.description(
-    "A bad item is rejected alone, with its index and code; the others are stored. "
-    "Records attach to the resident of the ID number whenever that resident binds it."
+@documented(
+    "Import public credit records (bulk, idempotent by source + source_record_id)",
+    description=(
+        "A bad item is rejected alone, with its index and code; the others are stored. "
+        "Records attach to the resident of the ID number whenever that resident binds it."
+    ),
+    body=CreditRecordsIn,
+    answers={200: ImportOut},
+    errors={422: "VALIDATION_ERROR: not a list of items, more than 1000 items"},
 )
-@openapi.secured("bearer")
-@openapi.body({"application/json": CreditRecordsIn})
-@openapi.response(200, {"application/json": ImportOut})
-@openapi.response(422, description="VALIDATION_ERROR (not a list of items, more than 1000 items)")
 @admin_only
 async def import_records(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -46,11 +57,7 @@ async def import_records(request: Request) -> HTTPResponse:
 
 
 @bp.get("/rulesets")
-@openapi.summary("Scoring rulesets, newest first")
-@openapi.secured("bearer")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": RulesetPage})
+@documented("Scoring rulesets, newest first", query=PageQuery, answers={200: RulesetPage})
 @admin_only
 async def list_rulesets(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -59,12 +66,13 @@ async def list_rulesets(request: Request) -> HTTPResponse:
 
 
 @bp.post("/rulesets")
-@openapi.summary("Create a new ruleset version (a draft until activated)")
-@openapi.secured("bearer")
-@openapi.body({"application/json": RulesetIn})
-@openapi.response(201, {"application/json": RulesetOut})
-@openapi.response(409, description="RULESET_VERSION_EXISTS")
-@openapi.response(422, description="VALIDATION_ERROR with a reason per field path")
+@documented(
+    "Create a new ruleset version (a draft until activated)",
+    description="The body is a whole ruleset document (see `credit/rulesets/default-v1.json`), `version` included.",
+    body=RulesetIn,
+    answers={201: RulesetOut},
+    errors={409: "RULESET_VERSION_EXISTS", 422: "VALIDATION_ERROR: with a reason per field path"},
+)
 @admin_only
 async def create_ruleset(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -73,23 +81,26 @@ async def create_ruleset(request: Request) -> HTTPResponse:
 
 
 @bp.post("/rulesets/<version:str>/dry-run")
-@openapi.summary("How many residents would change tier, and in which direction, under this version")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": DryRunOut})
-@openapi.response(404, description="RULESET_NOT_FOUND")
+@documented(
+    "How many residents would change tier, and in which direction, under this version",
+    path={"version": VERSION_PARAM},
+    answers={200: DryRunOut},
+    errors={404: "RULESET_NOT_FOUND", 503: "SERVICE_UNAVAILABLE / NO_ACTIVE_RULESET"},
+)
 @admin_only
 async def dry_run(request: Request, version: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
-    return json(await credit.dry_run_ruleset(version, now=request.app.ctx.clock()))
+    return json(await credit.dry_run_ruleset(_version(version), now=request.app.ctx.clock()))
 
 
 @bp.post("/rulesets/<version:str>/activate")
-@openapi.summary("Activate a version: every score moves to it, with history rows")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": ActivateOut})
-@openapi.response(404, description="RULESET_NOT_FOUND")
-@openapi.response(409, description="RULESET_ACTIVATION_CONFLICT")
+@documented(
+    "Activate a version: every score moves to it, with history rows",
+    path={"version": VERSION_PARAM},
+    answers={200: ActivateOut},
+    errors={404: "RULESET_NOT_FOUND", 409: "RULESET_ACTIVATION_CONFLICT"},
+)
 @admin_only
 async def activate(request: Request, version: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
-    return json(await credit.activate_ruleset(version, now=request.app.ctx.clock()))
+    return json(await credit.activate_ruleset(_version(version), now=request.app.ctx.clock()))

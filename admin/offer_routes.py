@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from admin import service as admins
 from coupons import service
-from coupons.schemas import AdminOfferListQuery, OfferOut, RejectIn
+from coupons.schemas import AdminOfferListQuery, OfferOut, OfferPage, RejectIn
 from passes import service as passes
-from passes.schemas import AdminScanListQuery
+from passes.schemas import AdminScanListQuery, AdminScanPage
 from server.auth import Audience
 from server.http import authenticated, json, parse_body, parse_query, parse_uuid
+from server.openapi import documented
 
 bp = Blueprint("admin_offers", url_prefix="/api/v1/admin")
 admin_only = authenticated(Audience.ADMIN)
 
 
 @bp.get("/offers")
-@openapi.summary("Offers of every merchant, newest first (e.g. ?status=pending_approval)")
-@openapi.secured("bearer")
-@openapi.parameter("status", str, "query")
-@openapi.parameter("merchant_id", str, "query")
+@documented(
+    "Offers of every merchant, newest first (e.g. ?status=pending_approval)",
+    query=AdminOfferListQuery,
+    answers={200: OfferPage},
+)
 @admin_only
 async def list_offers(request: Request) -> HTTPResponse:
     query = parse_query(request, AdminOfferListQuery)
@@ -34,10 +35,12 @@ async def list_offers(request: Request) -> HTTPResponse:
 
 
 @bp.post("/offers/<offer_id:str>/approve")
-@openapi.summary("Approve an offer waiting for approval: it becomes active")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": OfferOut})
-@openapi.response(409, description="OFFER_NOT_PENDING")
+@documented(
+    "Approve an offer waiting for approval: it becomes active",
+    path={"offer_id": "the offer"},
+    answers={200: OfferOut},
+    errors={404: "OFFER_NOT_FOUND", 409: "OFFER_NOT_PENDING"},
+)
 @admin_only
 async def approve_offer(request: Request, offer_id: str) -> HTTPResponse:
     admin = await admins.current_admin(request.ctx.principal)
@@ -51,11 +54,13 @@ async def approve_offer(request: Request, offer_id: str) -> HTTPResponse:
 
 
 @bp.post("/offers/<offer_id:str>/reject")
-@openapi.summary("Reject an offer waiting for approval, with a note to the merchant")
-@openapi.secured("bearer")
-@openapi.body({"application/json": RejectIn})
-@openapi.response(200, {"application/json": OfferOut})
-@openapi.response(409, description="OFFER_NOT_PENDING")
+@documented(
+    "Reject an offer waiting for approval, with a note to the merchant",
+    path={"offer_id": "the offer"},
+    body=RejectIn,
+    answers={200: OfferOut},
+    errors={404: "OFFER_NOT_FOUND", 409: "OFFER_NOT_PENDING"},
+)
 @admin_only
 async def reject_offer(request: Request, offer_id: str) -> HTTPResponse:
     body = parse_body(request, RejectIn)
@@ -71,11 +76,11 @@ async def reject_offer(request: Request, offer_id: str) -> HTTPResponse:
 
 
 @bp.get("/scans")
-@openapi.summary("The scan log of every merchant, newest first; filter by merchant, store and outcome")
-@openapi.secured("bearer")
-@openapi.parameter("merchant_id", str, "query")
-@openapi.parameter("store_id", str, "query")
-@openapi.parameter("outcome", str, "query", description="accepted | refused")
+@documented(
+    "The scan log of every merchant, newest first; filter by merchant, store and outcome",
+    query=AdminScanListQuery,
+    answers={200: AdminScanPage},
+)
 @admin_only
 async def list_scans(request: Request) -> HTTPResponse:
     query = parse_query(request, AdminScanListQuery)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from admin import service
 from admin.schemas import AdminLoginIn, TokensOut
@@ -11,6 +10,7 @@ from merchants import service as merchants
 from merchants.schemas import MerchantIn, MerchantOut, RefreshIn, StaffIn, StaffOut, StoreIn, StoreOut
 from server.auth import Audience
 from server.http import authenticated, json, parse_body, parse_uuid
+from server.openapi import documented
 from server.throttle import client_address
 
 bp = Blueprint("admin", url_prefix="/api/v1/admin")
@@ -18,11 +18,12 @@ admin_only = authenticated(Audience.ADMIN)
 
 
 @bp.post("/auth/login")
-@openapi.summary("Regulator login")
-@openapi.body({"application/json": AdminLoginIn})
-@openapi.response(200, {"application/json": TokensOut})
-@openapi.response(401, description="INVALID_CREDENTIALS")
-@openapi.response(429, description="TOO_MANY_REQUESTS after repeated failures")
+@documented(
+    "Regulator login (slowed down after repeated failures)",
+    body=AdminLoginIn,
+    answers={200: TokensOut},
+    errors={401: "INVALID_CREDENTIALS", 429: None},
+)
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, AdminLoginIn)
     ctx = request.app.ctx
@@ -37,9 +38,12 @@ async def login(request: Request) -> HTTPResponse:
 
 
 @bp.post("/auth/refresh")
-@openapi.summary("Rotate a regulator refresh token")
-@openapi.body({"application/json": RefreshIn})
-@openapi.response(200, {"application/json": TokensOut})
+@documented(
+    "Rotate a regulator refresh token (the old one stops working)",
+    body=RefreshIn,
+    answers={200: TokensOut},
+    errors={401: "UNAUTHENTICATED: the refresh token is invalid, expired or already used", 429: None},
+)
 async def refresh(request: Request) -> HTTPResponse:
     body = parse_body(request, RefreshIn)
     async with request.app.ctx.throttle.token_attempt(client_address(request)):
@@ -48,10 +52,7 @@ async def refresh(request: Request) -> HTTPResponse:
 
 
 @bp.post("/merchants")
-@openapi.summary("Register a merchant")
-@openapi.secured("bearer")
-@openapi.body({"application/json": MerchantIn})
-@openapi.response(201, {"application/json": MerchantOut})
+@documented("Register a merchant", body=MerchantIn, answers={201: MerchantOut})
 @admin_only
 async def create_merchant(request: Request) -> HTTPResponse:
     await service.current_admin(request.ctx.principal)
@@ -60,10 +61,13 @@ async def create_merchant(request: Request) -> HTTPResponse:
 
 
 @bp.post("/merchants/<merchant_id:str>/stores")
-@openapi.summary("Add a store to a merchant")
-@openapi.secured("bearer")
-@openapi.body({"application/json": StoreIn})
-@openapi.response(201, {"application/json": StoreOut})
+@documented(
+    "Add a store to a merchant",
+    path={"merchant_id": "the merchant"},
+    body=StoreIn,
+    answers={201: StoreOut},
+    errors={404: "MERCHANT_NOT_FOUND"},
+)
 @admin_only
 async def create_store(request: Request, merchant_id: str) -> HTTPResponse:
     await service.current_admin(request.ctx.principal)
@@ -73,11 +77,17 @@ async def create_store(request: Request, merchant_id: str) -> HTTPResponse:
 
 
 @bp.post("/merchants/<merchant_id:str>/staff")
-@openapi.summary("Create a staff account of a merchant")
-@openapi.secured("bearer")
-@openapi.body({"application/json": StaffIn})
-@openapi.response(201, {"application/json": StaffOut})
-@openapi.response(409, description="USERNAME_TAKEN")
+@documented(
+    "Create a staff account of a merchant",
+    path={"merchant_id": "the merchant"},
+    body=StaffIn,
+    answers={201: StaffOut},
+    errors={
+        404: "MERCHANT_NOT_FOUND",
+        409: "USERNAME_TAKEN",
+        422: "VALIDATION_ERROR: stores not of this merchant",
+    },
+)
 @admin_only
 async def create_staff(request: Request, merchant_id: str) -> HTTPResponse:
     await service.current_admin(request.ctx.principal)

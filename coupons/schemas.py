@@ -8,6 +8,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from server.pagination import Limit
+
 SCENARIOS = ("travel", "transport", "rental", "approval", "loan")
 OFFER_TYPES = (
     "percent_off",
@@ -156,7 +158,7 @@ def term_problems(terms: dict[str, Any], *, now: datetime, window_changed: bool)
 
 class OfferListQuery(BaseModel):
     status: OfferStatus | None = None
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Limit = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
 
@@ -167,7 +169,7 @@ class AdminOfferListQuery(OfferListQuery):
 class BenefitsQuery(BaseModel):
     scenario: Scenario | None = None
     merchant_id: uuid.UUID | None = None
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Limit = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
 
@@ -213,3 +215,16 @@ class BenefitOut(BaseModel):
     valid_until: datetime
     remaining: int | None
     eligible: bool
+
+
+class BenefitPage(BaseModel):
+    items: list[BenefitOut]
+    next_cursor: str | None
+    tier: str | None = Field(
+        description="my live tier (null until an identity is bound: nothing is eligible)"
+    )
+
+
+class OfferPage(BaseModel):
+    items: list[OfferOut]
+    next_cursor: str | None

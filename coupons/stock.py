@@ -17,6 +17,7 @@ from coupons.models import Offer
 from coupons.units import PendingUnit
 from server.context import FrameContext
 from server.dbtypes import DbConn, column_values
+from server.outage import Backoff, unavailable
 from server.sql import DirectPool
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ SELECT (SELECT count(*) FROM taken) AS units, (SELECT count(*) FROM added) AS ad
 
 FOLD_EVERY_S = 0.25
 """How soon a redemption of an unlimited offer shows in ``redeemed_count`` (a sweep also runs every minute)."""
+FOLD_RETRY_MAX_S = 5.0
+"""The longest pause between two attempts of a fold that keeps failing (the database is down)."""
 
 
 class _FoldSignal:
@@ -116,10 +119,16 @@ async def fold_periodically(
 ) -> None:
     """Background task of each worker: fold soon after this worker's unlimited redemptions, and sweep every minute
     (for units left by a worker that stopped before folding). A flag polled by a sleep, no database round trip
-    while nothing is due."""
+    while nothing is due.
+
+    A fold that fails (the database restarting) is tried again, after a pause that doubles up to
+    ``FOLD_RETRY_MAX_S``, until one succeeds: the loop outlives any outage, and the units wait as
+    pending rows meanwhile (stock checks count them).
+    """
     since_sweep = 0.0
+    backoff = Backoff(first_s=every_s, cap_s=FOLD_RETRY_MAX_S)
     while True:
-        await asyncio.sleep(every_s)
+        await asyncio.sleep(every_s + backoff.delay())
         since_sweep += every_s
         if not _fold.due and since_sweep < sweep_s:
             continue
@@ -132,8 +141,19 @@ async def fold_periodically(
             # than leave its query running against a connection that is about to close.
             await asyncio.gather(fold, return_exceptions=True)
             raise
-        except Exception:  # noqa: BLE001 - the next round folds what this one could not
-            log.warning("folding redemption counts failed", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - the next round folds what this one could not
+            _fold.due = True
+            backoff.failed()
+            if service := unavailable(exc):
+                log.warning(
+                    "folding redemption counts failed: the %s is unavailable (%s)",
+                    service,
+                    type(exc).__name__,
+                )
+            else:
+                log.warning("folding redemption counts failed", exc_info=True)
+        else:
+            backoff.succeeded()
 
 
 async def give_back_unit(conn: DbConn, *, offer_id: uuid.UUID, redemption_id: uuid.UUID) -> None:

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from coupons import service
-from coupons.schemas import OfferIn, OfferListQuery, OfferOut, OfferPatch
+from coupons.schemas import OfferIn, OfferListQuery, OfferOut, OfferPage, OfferPatch
 from merchants import service as merchants
 from passes.service import pass_runtime
 from server.auth import Audience
 from server.http import authenticated, json, parse_body, parse_query, parse_uuid
+from server.openapi import documented
 
 bp = Blueprint("merchant_offers", url_prefix="/api/v1/merchant")
 staff_only = authenticated(Audience.MERCHANT)
 
 
 @bp.post("/offers")
-@openapi.summary("Owner: propose an offer; it is pending_approval until a regulator approves it")
-@openapi.secured("bearer")
-@openapi.body({"application/json": OfferIn})
-@openapi.response(201, {"application/json": OfferOut})
-@openapi.response(403, description="FORBIDDEN (not the owner)")
-@openapi.response(422, description="VALIDATION_ERROR with fields")
+@documented(
+    "Owner: propose an offer; it is pending_approval until a regulator approves it",
+    body=OfferIn,
+    answers={201: OfferOut},
+    errors={403: "FORBIDDEN: owners only", 422: "VALIDATION_ERROR: with a reason per field"},
+)
 @staff_only
 async def create_offer(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
@@ -33,15 +33,18 @@ async def create_offer(request: Request) -> HTTPResponse:
 
 
 @bp.patch("/offers/<offer_id:str>")
-@openapi.summary(
-    "Owner: change an offer (changed terms need a new approval; stock, an earlier end and pausing do not)"
+@documented(
+    "Owner: change an offer (changed terms need a new approval; stock, an earlier end and pausing do not)",
+    path={"offer_id": "the offer"},
+    body=OfferPatch,
+    answers={200: OfferOut},
+    errors={
+        403: "FORBIDDEN: owners only",
+        404: "OFFER_NOT_FOUND",
+        409: "OFFER_NOT_RESUMABLE",
+        422: "VALIDATION_ERROR: with a reason per field",
+    },
 )
-@openapi.secured("bearer")
-@openapi.body({"application/json": OfferPatch})
-@openapi.response(200, {"application/json": OfferOut})
-@openapi.response(403, description="FORBIDDEN (not the owner)")
-@openapi.response(409, description="OFFER_NOT_RESUMABLE")
-@openapi.response(422, description="VALIDATION_ERROR with fields")
 @staff_only
 async def update_offer(request: Request, offer_id: str) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
@@ -58,11 +61,11 @@ async def update_offer(request: Request, offer_id: str) -> HTTPResponse:
 
 
 @bp.get("/offers")
-@openapi.summary("My merchant's offers, newest first, optionally of one status")
-@openapi.secured("bearer")
-@openapi.parameter("status", str, "query", description="pending_approval | active | paused | rejected")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
+@documented(
+    "My merchant's offers, newest first, optionally of one status",
+    query=OfferListQuery,
+    answers={200: OfferPage},
+)
 @staff_only
 async def list_offers(request: Request) -> HTTPResponse:
     query = parse_query(request, OfferListQuery)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from merchants import service as merchants
 from passes.service import pass_runtime
@@ -15,6 +14,7 @@ from redemptions.schemas import (
     BreachIn,
     BreachListQuery,
     BreachOut,
+    BreachPage,
     MerchantRedemptionPage,
     RedemptionIn,
     RedemptionListQuery,
@@ -28,6 +28,7 @@ from redemptions.schemas import (
 from server.auth import Audience
 from server.errors import Unauthenticated
 from server.http import authenticated, json, parse_body, parse_query, parse_uuid
+from server.openapi import IDEMPOTENCY_KEY, Answer, documented
 
 bp = Blueprint("merchant_redemptions", url_prefix="/api/v1/merchant")
 staff_only = authenticated(Audience.MERCHANT)
@@ -41,28 +42,27 @@ def _staff_id(request: Request) -> uuid.UUID:
 
 
 @bp.post("/redemptions")
-@openapi.summary(
-    "Redeem an offer for the resident of a scan (live tier, window, stock, limits and coupon re-checked)"
+@documented(
+    "Redeem an offer for the resident of a scan (live tier, window, stock, limits and coupon re-checked)",
+    description=(
+        "Send `Idempotency-Key`: a retry with the same key and body answers the stored redemption again (same "
+        "status, `Idempotency-Replayed: true`), also after a restart; another body is 409 IDEMPOTENCY_CONFLICT. "
+        "Keys are kept 48 h, per staff account. `order_amount_fen` is required for percent_off (discount rounded "
+        "down to the fen); amount_off is capped at the order; deposit_waiver reports `deposit_waived_fen`."
+    ),
+    body=RedemptionIn,
+    params=[IDEMPOTENCY_KEY],
+    answers={
+        201: Answer(RedemptionOut, headers={"Idempotency-Replayed": {"type": "string", "enum": ["true"]}})
+    },
+    errors={
+        403: "TIER_TOO_LOW / TIER_RESTRICTED / STORE_NOT_YOURS",
+        404: "SCAN_NOT_FOUND (unknown or another merchant's) / OFFER_NOT_FOUND",
+        409: "OUT_OF_STOCK / LIMIT_REACHED / SCAN_EXPIRED / SCAN_REFUSED / OFFER_NOT_ACTIVE / OFFER_NOT_AT_STORE / "
+        "ALREADY_REDEEMED / COUPON_REQUIRED / COUPON_INVALID / COUPON_USED / COUPON_EXPIRED / IDEMPOTENCY_CONFLICT",
+        422: "VALIDATION_ERROR: order_amount_fen required for percent_off, a malformed Idempotency-Key",
+    },
 )
-@openapi.description(
-    "Send `Idempotency-Key`: a retry with the same key and body answers the stored redemption again (same status, "
-    "`Idempotency-Replayed: true`), also after a restart; another body is 409 IDEMPOTENCY_CONFLICT. Keys are kept 48 h, "
-    "per staff account. `order_amount_fen` is required for percent_off (discount rounded down to the fen); "
-    "amount_off is capped at the order; deposit_waiver reports `deposit_waived_fen`."
-)
-@openapi.secured("bearer")
-@openapi.body({"application/json": RedemptionIn})
-@openapi.parameter("Idempotency-Key", str, "header")
-@openapi.response(201, {"application/json": RedemptionOut})
-@openapi.response(403, description="TIER_TOO_LOW / TIER_RESTRICTED / STORE_NOT_YOURS")
-@openapi.response(404, description="SCAN_NOT_FOUND (unknown or another merchant's) / OFFER_NOT_FOUND")
-@openapi.response(
-    409,
-    description="OUT_OF_STOCK / LIMIT_REACHED / SCAN_EXPIRED / SCAN_REFUSED / OFFER_NOT_ACTIVE / "
-    "OFFER_NOT_AT_STORE / ALREADY_REDEEMED / COUPON_REQUIRED / COUPON_INVALID / "
-    "COUPON_USED / COUPON_EXPIRED / IDEMPOTENCY_CONFLICT",
-)
-@openapi.response(422, description="VALIDATION_ERROR (order_amount_fen required for percent_off)")
 @staff_only
 async def redeem(request: Request) -> HTTPResponse:
     body = parse_body(request, RedemptionIn)
@@ -81,13 +81,17 @@ async def redeem(request: Request) -> HTTPResponse:
 
 
 @bp.post("/redemptions/<redemption_id:str>/reverse")
-@openapi.summary("Reverse a redemption (once): the stock, the resident's limit and the coupon come back")
-@openapi.secured("bearer")
-@openapi.body({"application/json": ReverseIn})
-@openapi.response(200, {"application/json": ReverseOut})
-@openapi.response(403, description="STORE_NOT_YOURS / FORBIDDEN (online redemptions: owner only)")
-@openapi.response(404, description="REDEMPTION_NOT_FOUND")
-@openapi.response(409, description="ALREADY_REVERSED")
+@documented(
+    "Reverse a redemption (once): the stock, the resident's limit and the coupon come back",
+    path={"redemption_id": "the redemption"},
+    body=ReverseIn,
+    answers={200: ReverseOut},
+    errors={
+        403: "STORE_NOT_YOURS / FORBIDDEN (online redemptions: owner only)",
+        404: "REDEMPTION_NOT_FOUND",
+        409: "ALREADY_REVERSED",
+    },
+)
 @staff_only
 async def reverse(request: Request, redemption_id: str) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
@@ -99,19 +103,12 @@ async def reverse(request: Request, redemption_id: str) -> HTTPResponse:
 
 
 @bp.get("/redemptions")
-@openapi.summary("My merchant's redemptions, newest first (owners: all; others: their stores)")
-@openapi.secured("bearer")
-@openapi.parameter("store_id", str, "query")
-@openapi.parameter(
-    "from", str, "query", description="a day (YYYY-MM-DD, China Standard Time) or an instant with offset"
+@documented(
+    "My merchant's redemptions, newest first (owners: all; others: their stores)",
+    query=RedemptionListQuery,
+    answers={200: MerchantRedemptionPage},
+    errors={403: "STORE_NOT_YOURS"},
 )
-@openapi.parameter("to", str, "query", description="a day (inclusive) or an instant (exclusive)")
-@openapi.parameter("status", str, "query", description="completed | reversed")
-@openapi.parameter("offer_id", str, "query")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": MerchantRedemptionPage})
-@openapi.response(403, description="STORE_NOT_YOURS")
 @staff_only
 async def list_redemptions(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
@@ -131,15 +128,12 @@ async def list_redemptions(request: Request) -> HTTPResponse:
 
 
 @bp.get("/stats")
-@openapi.summary("Redemption counts and discount totals by offer and by day (default: the last 30 days)")
-@openapi.secured("bearer")
-@openapi.parameter("store_id", str, "query")
-@openapi.parameter(
-    "from", str, "query", description="a day (YYYY-MM-DD, China Standard Time) or an instant with offset"
+@documented(
+    "Redemption counts and discount totals by offer and by day (default: the last 30 days)",
+    query=StatsQuery,
+    answers={200: StatsOut},
+    errors={403: "STORE_NOT_YOURS"},
 )
-@openapi.parameter("to", str, "query", description="a day (inclusive) or an instant (exclusive)")
-@openapi.response(200, {"application/json": StatsOut})
-@openapi.response(403, description="STORE_NOT_YOURS")
 @staff_only
 async def stats(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
@@ -151,13 +145,17 @@ async def stats(request: Request) -> HTTPResponse:
 
 
 @bp.post("/breaches")
-@openapi.summary("Report a breach of a benefit's terms (no-show, damage, unpaid) for one of my redemptions")
-@openapi.description("The report is `under_review` and changes nothing until a regulator decides it.")
-@openapi.secured("bearer")
-@openapi.body({"application/json": BreachIn})
-@openapi.response(201, {"application/json": BreachOut})
-@openapi.response(404, description="REDEMPTION_NOT_FOUND")
-@openapi.response(409, description="BREACH_EXISTS / REDEMPTION_REVERSED")
+@documented(
+    "Report a breach of a benefit's terms (no-show, damage, unpaid) for one of my redemptions",
+    description="The report is `under_review` and changes nothing until a regulator decides it.",
+    body=BreachIn,
+    answers={201: BreachOut},
+    errors={
+        403: "STORE_NOT_YOURS / FORBIDDEN (online redemptions: owner only)",
+        404: "REDEMPTION_NOT_FOUND",
+        409: "BREACH_EXISTS / REDEMPTION_REVERSED",
+    },
+)
 @staff_only
 async def report_breach(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
@@ -166,11 +164,11 @@ async def report_breach(request: Request) -> HTTPResponse:
 
 
 @bp.get("/breaches")
-@openapi.summary("My merchant's breach reports and their decisions, newest first")
-@openapi.secured("bearer")
-@openapi.parameter("status", str, "query", description="under_review | upheld | rejected")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
+@documented(
+    "My merchant's breach reports and their decisions, newest first",
+    query=BreachListQuery,
+    answers={200: BreachPage},
+)
 @staff_only
 async def list_breaches(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from merchants import service
-from merchants.schemas import RefreshIn, StaffIn, StaffLoginIn, StaffOut
+from merchants.schemas import RefreshIn, StaffIn, StaffLoginIn, StaffLoginOut, StaffOut
 from server.auth import Audience
 from server.http import authenticated, json, parse_body
+from server.openapi import documented
 from server.throttle import client_address
 
 bp = Blueprint("merchant", url_prefix="/api/v1/merchant")
@@ -16,10 +16,12 @@ staff_only = authenticated(Audience.MERCHANT)
 
 
 @bp.post("/auth/login")
-@openapi.summary("Staff login (locked for a while after repeated failures)")
-@openapi.body({"application/json": StaffLoginIn})
-@openapi.response(401, description="INVALID_CREDENTIALS")
-@openapi.response(429, description="TOO_MANY_REQUESTS")
+@documented(
+    "Staff login (slowed down after repeated failures)",
+    body=StaffLoginIn,
+    answers={200: StaffLoginOut},
+    errors={401: "INVALID_CREDENTIALS", 429: None},
+)
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, StaffLoginIn)
     ctx = request.app.ctx
@@ -34,8 +36,12 @@ async def login(request: Request) -> HTTPResponse:
 
 
 @bp.post("/auth/refresh")
-@openapi.summary("Rotate a staff refresh token")
-@openapi.body({"application/json": RefreshIn})
+@documented(
+    "Rotate a staff refresh token (the old one stops working)",
+    body=RefreshIn,
+    answers={200: StaffLoginOut},
+    errors={401: "UNAUTHENTICATED: the refresh token is invalid, expired or already used", 429: None},
+)
 async def refresh(request: Request) -> HTTPResponse:
     body = parse_body(request, RefreshIn)
     async with request.app.ctx.throttle.token_attempt(client_address(request)):
@@ -46,10 +52,16 @@ async def refresh(request: Request) -> HTTPResponse:
 
 
 @bp.post("/staff")
-@openapi.summary("Owner: create a staff account for my merchant")
-@openapi.secured("bearer")
-@openapi.body({"application/json": StaffIn})
-@openapi.response(201, {"application/json": StaffOut})
+@documented(
+    "Owner: create a staff account for my merchant",
+    body=StaffIn,
+    answers={201: StaffOut},
+    errors={
+        403: "FORBIDDEN: owners only",
+        409: "USERNAME_TAKEN",
+        422: "VALIDATION_ERROR: stores not of this merchant",
+    },
+)
 @staff_only
 async def create_staff(request: Request) -> HTTPResponse:
     staff = await service.current_staff(request.ctx.principal)

@@ -7,14 +7,14 @@ import uuid
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw
-from sanic_ext import openapi
 
 from merchants import service as merchants
 from passes import service
-from passes.schemas import ScanIn, ScanListQuery, ScanOut
+from passes.schemas import ScanIn, ScanListQuery, ScanOut, ScanPage
 from server.auth import Audience
 from server.errors import Unauthenticated, ValidationFailed
 from server.http import authenticated, json, parse_body, parse_query, parse_uuid
+from server.openapi import IDEMPOTENCY_KEY, Answer, documented
 
 bp = Blueprint("merchant_scans", url_prefix="/api/v1/merchant")
 staff_only = authenticated(Audience.MERCHANT)
@@ -38,19 +38,22 @@ def _idempotency_key(request: Request) -> str | None:
 
 
 @bp.post("/scans")
-@openapi.summary("Scan a resident's pass at a store: live tier, benefits, a scan_id for redemptions")
-@openapi.description(
-    "The pass is single-use everywhere. Every scan, accepted or refused, is logged with its reason. "
-    "Optional `Idempotency-Key`: a retry with the same key and body answers the first scan again."
-)
-@openapi.secured("bearer")
-@openapi.body({"application/json": ScanIn})
-@openapi.response(201, {"application/json": ScanOut})
-@openapi.response(400, description="PASS_INVALID / PASS_EXPIRED")
-@openapi.response(403, description="STORE_NOT_YOURS")
-@openapi.response(409, description="PASS_ALREADY_USED / IDEMPOTENCY_CONFLICT")
-@openapi.response(
-    503, description="SERVICE_UNAVAILABLE (the replay guard cannot be reached), with Retry-After"
+@documented(
+    "Scan a resident's pass at a store: live tier, benefits, a scan_id for redemptions",
+    description=(
+        "The pass is single-use everywhere. Every scan, accepted or refused, is logged with its reason. "
+        "Optional `Idempotency-Key`: a retry with the same key and body answers the first scan again."
+    ),
+    body=ScanIn,
+    params=[IDEMPOTENCY_KEY],
+    answers={201: ScanOut},
+    errors={
+        400: "PASS_INVALID / PASS_EXPIRED",
+        403: "STORE_NOT_YOURS",
+        409: "PASS_ALREADY_USED / IDEMPOTENCY_CONFLICT",
+        422: "VALIDATION_ERROR: a malformed Idempotency-Key",
+        503: "SERVICE_UNAVAILABLE: the replay guard cannot be reached (nothing was done)",
+    },
 )
 @staff_only
 async def scan(request: Request) -> HTTPResponse:
@@ -67,14 +70,12 @@ async def scan(request: Request) -> HTTPResponse:
 
 
 @bp.get("/scans")
-@openapi.summary(
-    "Scans of my stores, newest first; filter by store and outcome (refused scans carry the reason)"
+@documented(
+    "Scans of my stores, newest first; filter by store and outcome (refused scans carry the reason)",
+    query=ScanListQuery,
+    answers={200: ScanPage},
+    errors={403: "STORE_NOT_YOURS"},
 )
-@openapi.secured("bearer")
-@openapi.parameter("store_id", str, "query")
-@openapi.parameter("outcome", str, "query", description="accepted | refused")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
 @staff_only
 async def list_scans(request: Request) -> HTTPResponse:
     query = parse_query(request, ScanListQuery)
@@ -92,10 +93,14 @@ async def list_scans(request: Request) -> HTTPResponse:
 
 
 @bp.get("/stores/<store_id:str>/entry-qrcode")
-@openapi.summary("The store's entry code (a mini-program code from wxacode getUnlimited), PNG")
-@openapi.secured("bearer")
-@openapi.response(200, {"image/png": bytes})
-@openapi.response(403, description="STORE_NOT_YOURS")
+@documented(
+    "The store's entry code (a mini-program code from wxacode getUnlimited), PNG",
+    path={"store_id": "the store"},
+    answers={
+        200: Answer(media_type="image/png", schema={"type": "string", "format": "binary"}, description="PNG")
+    },
+    errors={403: "STORE_NOT_YOURS", 404: "NOT_FOUND: not a store id", 502: None},
+)
 @staff_only
 async def entry_qrcode(request: Request, store_id: str) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)

@@ -12,6 +12,13 @@ MerchantCategory = Literal["scenic_spot", "hotel", "shuttle", "restaurant", "sho
 StaffRole = Literal["owner", "manager", "cashier"]
 
 
+REGION = Field(
+    description="a 6-digit administrative division code (GB/T 2260), e.g. 530100 昆明市",
+    json_schema_extra={"pattern": r"^[1-9][0-9]{5}$"},
+    examples=["530700"],
+)
+
+
 def _region(value: str) -> str:
     if why := region_problem(value):
         raise ValueError(why)
@@ -21,14 +28,14 @@ def _region(value: str) -> str:
 class MerchantIn(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     category: MerchantCategory
-    region: str
+    region: str = REGION
 
     _check_region = field_validator("region")(_region)
 
 
 class StoreIn(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    region: str
+    region: str = REGION
     address: str | None = Field(default=None, max_length=255)
 
     _check_region = field_validator("region")(_region)
@@ -72,3 +79,18 @@ class StaffOut(BaseModel):
     username: str
     role: str
     store_ids: list[str]
+
+
+class StaffSummary(BaseModel):
+    id: str
+    merchant_id: str
+    role: StaffRole
+    store_ids: list[str]
+
+
+class StaffLoginOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="seconds until the access token expires")
+    staff: StaffSummary

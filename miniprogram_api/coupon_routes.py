@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from redemptions import reports, wallet
 from redemptions.schemas import (
@@ -17,29 +16,29 @@ from redemptions.schemas import (
 from residents.service import current_resident
 from server.auth import Audience
 from server.http import authenticated, json, parse_query, parse_uuid
+from server.openapi import IDEMPOTENCY_KEY, Answer, documented
 
 bp = Blueprint("mp_coupons", url_prefix="/api/v1/mp")
 resident_only = authenticated(Audience.RESIDENT)
 
 
 @bp.post("/offers/<offer_id:str>/claim")
-@openapi.summary(
-    "Claim a coupon for an offer that needs one (my live tier, the stock and my limit are checked)"
-)
-@openapi.description(
-    "The claim takes a unit of the offer's stock and counts against my limit for its period. The coupon expires "
-    "with the offer or 30 days after the claim. Send `Idempotency-Key`: a retry with the same key gets the same "
-    "coupon (`Idempotency-Replayed: true`)."
-)
-@openapi.secured("bearer")
-@openapi.parameter("Idempotency-Key", str, "header")
-@openapi.response(201, {"application/json": ClaimOut})
-@openapi.response(403, description="TIER_TOO_LOW / TIER_RESTRICTED / CONSENT_REQUIRED / IDENTITY_REQUIRED")
-@openapi.response(404, description="OFFER_NOT_FOUND")
-@openapi.response(
-    409,
-    description="OUT_OF_STOCK / LIMIT_REACHED / OFFER_NOT_ACTIVE / OFFER_NOT_CLAIMABLE / "
-    "IDEMPOTENCY_CONFLICT",
+@documented(
+    "Claim a coupon for an offer that needs one (my live tier, the stock and my limit are checked)",
+    description=(
+        "The claim takes a unit of the offer's stock and counts against my limit for its period. The coupon "
+        "expires with the offer or 30 days after the claim. Send `Idempotency-Key`: a retry with the same key "
+        "gets the same coupon (`Idempotency-Replayed: true`)."
+    ),
+    path={"offer_id": "the offer"},
+    params=[IDEMPOTENCY_KEY],
+    answers={201: Answer(ClaimOut, headers={"Idempotency-Replayed": {"type": "string", "enum": ["true"]}})},
+    errors={
+        403: "TIER_TOO_LOW / TIER_RESTRICTED / CONSENT_REQUIRED / IDENTITY_REQUIRED",
+        404: "OFFER_NOT_FOUND",
+        409: "OUT_OF_STOCK / LIMIT_REACHED / OFFER_NOT_ACTIVE / OFFER_NOT_CLAIMABLE / IDEMPOTENCY_CONFLICT",
+        422: "VALIDATION_ERROR: a malformed Idempotency-Key",
+    },
 )
 @resident_only
 async def claim(request: Request, offer_id: str) -> HTTPResponse:
@@ -55,12 +54,11 @@ async def claim(request: Request, offer_id: str) -> HTTPResponse:
 
 
 @bp.get("/coupons")
-@openapi.summary("My wallet: claimed coupons, newest first, as active, used or expired")
-@openapi.secured("bearer")
-@openapi.parameter("status", str, "query", description="active | used | expired")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": CouponPage})
+@documented(
+    "My wallet: claimed coupons, newest first, as active, used or expired",
+    query=CouponListQuery,
+    answers={200: CouponPage},
+)
 @resident_only
 async def coupons(request: Request) -> HTTPResponse:
     resident = await current_resident(request.ctx.principal)
@@ -72,13 +70,11 @@ async def coupons(request: Request) -> HTTPResponse:
 
 
 @bp.get("/redemptions")
-@openapi.summary(
-    "My benefits history: every redemption, newest first, with the merchant and whether it was reversed"
+@documented(
+    "My benefits history: every redemption, newest first, with the merchant and whether it was reversed",
+    query=HistoryQuery,
+    answers={200: ResidentRedemptionPage},
 )
-@openapi.secured("bearer")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": ResidentRedemptionPage})
 @resident_only
 async def redemptions(request: Request) -> HTTPResponse:
     resident = await current_resident(request.ctx.principal)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from credit import service as credit
 from credit.schemas import HistoryPage, PageQuery, RecordPage, ScoreOut, VolunteerPage
@@ -11,6 +10,7 @@ from residents.models import Resident
 from residents.service import current_resident
 from server.auth import Audience
 from server.http import authenticated, json, parse_query
+from server.openapi import documented
 
 bp = Blueprint("miniprogram_credit", url_prefix="/api/v1/mp")
 resident_only = authenticated(Audience.RESIDENT)
@@ -21,22 +21,23 @@ async def _me(request: Request) -> Resident:
 
 
 @bp.get("/score")
-@openapi.summary("My credit score, tier, the reasons behind it and what the next tier needs")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": ScoreOut})
-@openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
+@documented(
+    "My credit score, tier, the reasons behind it and what the next tier needs",
+    answers={200: ScoreOut},
+    errors={403: "CONSENT_REQUIRED / IDENTITY_REQUIRED", 503: "SERVICE_UNAVAILABLE / NO_ACTIVE_RULESET"},
+)
 @resident_only
 async def score(request: Request) -> HTTPResponse:
     return json(await credit.score_view(await _me(request), now=request.app.ctx.clock()))
 
 
 @bp.get("/score/history")
-@openapi.summary("How my score changed, newest first")
-@openapi.secured("bearer")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": HistoryPage})
-@openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
+@documented(
+    "How my score changed, newest first",
+    query=PageQuery,
+    answers={200: HistoryPage},
+    errors={403: "CONSENT_REQUIRED / IDENTITY_REQUIRED"},
+)
 @resident_only
 async def score_history(request: Request) -> HTTPResponse:
     resident = await _me(request)
@@ -45,12 +46,12 @@ async def score_history(request: Request) -> HTTPResponse:
 
 
 @bp.get("/records")
-@openapi.summary("My public credit records, with the last day each one counts and its points")
-@openapi.secured("bearer")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": RecordPage})
-@openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
+@documented(
+    "My public credit records, with the last day each one counts and its points",
+    query=PageQuery,
+    answers={200: RecordPage},
+    errors={403: "CONSENT_REQUIRED / IDENTITY_REQUIRED", 503: "SERVICE_UNAVAILABLE / NO_ACTIVE_RULESET"},
+)
 @resident_only
 async def records(request: Request) -> HTTPResponse:
     resident = await _me(request)
@@ -63,12 +64,12 @@ async def records(request: Request) -> HTTPResponse:
 
 
 @bp.get("/volunteer-hours")
-@openapi.summary("My volunteer service hours (an activity posted by two platforms counts once)")
-@openapi.secured("bearer")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": VolunteerPage})
-@openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
+@documented(
+    "My volunteer service hours (an activity posted by two platforms counts once)",
+    query=PageQuery,
+    answers={200: VolunteerPage},
+    errors={403: "CONSENT_REQUIRED / IDENTITY_REQUIRED"},
+)
 @resident_only
 async def volunteer_hours(request: Request) -> HTTPResponse:
     resident = await _me(request)

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from partners import access_log, grants
 from partners.schemas import AccessLogOut, GrantCreatedOut, GrantIn, GrantListOut, GrantOut, PageQuery
 from residents import service as residents
 from server.auth import Audience
 from server.http import authenticated, json, parse_body, parse_query, parse_uuid
+from server.openapi import documented
 
 bp = Blueprint("mp_grants", url_prefix="/api/v1/mp")
 resident_only = authenticated(Audience.RESIDENT)
 
 
 @bp.post("/grants")
-@openapi.summary("Authorise a partner platform for some scopes: a one-time code to hand to the partner")
-@openapi.description(
-    "The code is single use and lives 10 minutes; the partner exchanges it for your reference "
-    "(`POST /api/v1/partner/grants/exchange`). Scopes must be among the partner's own."
+@documented(
+    "Authorise a partner platform for some scopes: a one-time code to hand to the partner",
+    description=(
+        "The code is single use and lives 10 minutes; the partner exchanges it for your reference "
+        "(`POST /api/v1/partner/grants/exchange`). Scopes must be among the partner's own."
+    ),
+    body=GrantIn,
+    answers={201: GrantCreatedOut},
+    errors={
+        403: "CONSENT_REQUIRED / IDENTITY_REQUIRED",
+        422: "VALIDATION_ERROR: unknown partner, a scope the partner does not have",
+    },
 )
-@openapi.secured("bearer")
-@openapi.body({"application/json": GrantIn})
-@openapi.response(201, {"application/json": GrantCreatedOut})
-@openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
-@openapi.response(422, description="VALIDATION_ERROR: unknown partner, a scope the partner does not have")
 @resident_only
 async def create_grant(request: Request) -> HTTPResponse:
     body = parse_body(request, GrantIn)
@@ -41,11 +44,11 @@ async def create_grant(request: Request) -> HTTPResponse:
 
 
 @bp.get("/grants")
-@openapi.summary("My grants to partner platforms, newest first (partner, scopes, dates, status)")
-@openapi.secured("bearer")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": GrantListOut})
+@documented(
+    "My grants to partner platforms, newest first (partner, scopes, dates, status)",
+    query=PageQuery,
+    answers={200: GrantListOut},
+)
 @resident_only
 async def list_grants(request: Request) -> HTTPResponse:
     query = parse_query(request, PageQuery)
@@ -58,10 +61,12 @@ async def list_grants(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/grants/<grant_id:str>")
-@openapi.summary("Revoke a grant at once (the partner is told with a grant.revoked webhook)")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": GrantOut})
-@openapi.response(404, description="GRANT_NOT_FOUND")
+@documented(
+    "Revoke a grant at once (the partner is told with a grant.revoked webhook)",
+    path={"grant_id": "the grant"},
+    answers={200: GrantOut},
+    errors={404: "GRANT_NOT_FOUND"},
+)
 @resident_only
 async def revoke_grant(request: Request, grant_id: str) -> HTTPResponse:
     resident = await residents.current_resident(request.ctx.principal)
@@ -71,11 +76,11 @@ async def revoke_grant(request: Request, grant_id: str) -> HTTPResponse:
 
 
 @bp.get("/access-log")
-@openapi.summary("Who read my data: partners' reads and verifications, merchants' scans, newest first")
-@openapi.secured("bearer")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": AccessLogOut})
+@documented(
+    "Who read my data: partners' reads and verifications, merchants' scans, newest first",
+    query=PageQuery,
+    answers={200: AccessLogOut},
+)
 @resident_only
 async def get_access_log(request: Request) -> HTTPResponse:
     query = parse_query(request, PageQuery)

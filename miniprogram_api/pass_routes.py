@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from coupons import service as coupons
-from coupons.schemas import BenefitOut, BenefitsQuery
+from coupons.schemas import BenefitPage, BenefitsQuery
 from passes import service as passes
 from passes.schemas import PassIn, PassOut
 from residents import service as residents
@@ -16,6 +15,7 @@ from residents.exceptions import ResidentGone
 from server.auth import Audience
 from server.errors import ValidationFailed
 from server.http import authenticated, json, parse_body, parse_query
+from server.openapi import Param, documented
 
 bp = Blueprint("mp_passes", url_prefix="/api/v1/mp")
 resident_only = authenticated(Audience.RESIDENT)
@@ -35,15 +35,23 @@ def _want_image(request: Request) -> bool:
 
 
 @bp.post("/pass")
-@openapi.summary("A fresh pass: a short-lived signed token for the QR code (consent and identity required)")
-@openapi.description(
-    "The token lives `expires_at`; ask again after `refresh_after_s`. It carries a pseudonymous subject and "
-    "the tier as a hint, nothing else. `?image=false` skips `qr_png_base64` for clients that draw the code."
+@documented(
+    "A fresh pass: a short-lived signed token for the QR code (consent and identity required)",
+    description=(
+        "The token lives until `expires_at`; ask again after `refresh_after_s`. It carries a pseudonymous "
+        'subject and the tier as a hint, nothing else. `?image=false` (or a body `{"image": false}`) skips '
+        "`qr_png_base64` for clients that draw the code."
+    ),
+    body=PassIn,
+    body_required=False,
+    params=[Param("image", {"type": "boolean", "default": True}, "false: no PNG in the answer", "query")],
+    answers={200: PassOut},
+    errors={
+        403: "CONSENT_REQUIRED / IDENTITY_REQUIRED",
+        422: "VALIDATION_ERROR: `image` is not true or false",
+        503: "SERVICE_UNAVAILABLE / PASS_KEYS_UNAVAILABLE",
+    },
 )
-@openapi.secured("bearer")
-@openapi.parameter("image", bool, "query")
-@openapi.response(200, {"application/json": PassOut})
-@openapi.response(403, description="CONSENT_REQUIRED / IDENTITY_REQUIRED")
 @resident_only
 async def issue_pass(request: Request) -> HTTPResponse:
     image = _want_image(request)
@@ -58,14 +66,12 @@ async def issue_pass(request: Request) -> HTTPResponse:
 
 
 @bp.get("/benefits")
-@openapi.summary("Active offers, with `eligible` for my live tier; filter by scenario and merchant")
-@openapi.secured("bearer")
-@openapi.parameter("scenario", str, "query", description="travel | transport | rental | approval | loan")
-@openapi.parameter("merchant_id", str, "query")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": {"items": [BenefitOut], "next_cursor": str, "tier": str}})
-@openapi.response(403, description="CONSENT_REQUIRED")
+@documented(
+    "Active offers, with `eligible` for my live tier; filter by scenario and merchant",
+    query=BenefitsQuery,
+    answers={200: BenefitPage},
+    errors={403: "CONSENT_REQUIRED"},
+)
 @resident_only
 async def benefits(request: Request) -> HTTPResponse:
     query = parse_query(request, BenefitsQuery)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from credit.service import attach_resident, live_tier
 from residents import service
@@ -19,6 +18,7 @@ from residents.schemas import (
 )
 from server.auth import Audience
 from server.http import authenticated, json, parse_body
+from server.openapi import documented
 from server.throttle import client_address
 
 bp = Blueprint("miniprogram", url_prefix="/api/v1/mp")
@@ -26,10 +26,16 @@ resident_only = authenticated(Audience.RESIDENT)
 
 
 @bp.post("/auth/login")
-@openapi.summary("Log in with a wx.login code")
-@openapi.body({"application/json": LoginIn})
-@openapi.response(200, {"application/json": LoginOut})
-@openapi.response(401, description="WECHAT_CODE_INVALID")
+@documented(
+    "Log in with a wx.login code",
+    body=LoginIn,
+    answers={200: LoginOut},
+    errors={
+        401: "WECHAT_CODE_INVALID: the code is unknown, expired or already used",
+        429: "TOO_MANY_REQUESTS: too many failed logins or refreshes from this address; wait `Retry-After` seconds",
+        502: None,
+    },
+)
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, LoginIn)
     ctx = request.app.ctx
@@ -40,9 +46,15 @@ async def login(request: Request) -> HTTPResponse:
 
 
 @bp.post("/auth/refresh")
-@openapi.summary("Exchange a refresh token for a new pair (the old one stops working)")
-@openapi.body({"application/json": RefreshIn})
-@openapi.response(200, {"application/json": LoginOut})
+@documented(
+    "Exchange a refresh token for a new pair (the old one stops working)",
+    body=RefreshIn,
+    answers={200: LoginOut},
+    errors={
+        401: "UNAUTHENTICATED: the refresh token is invalid, expired or already used",
+        429: "TOO_MANY_REQUESTS: too many failed logins or refreshes from this address; wait `Retry-After` seconds",
+    },
+)
 async def refresh(request: Request) -> HTTPResponse:
     body = parse_body(request, RefreshIn)
     async with request.app.ctx.throttle.token_attempt(client_address(request)):
@@ -53,9 +65,7 @@ async def refresh(request: Request) -> HTTPResponse:
 
 
 @bp.get("/consent")
-@openapi.summary("The current privacy terms and whether I accepted them")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": ConsentOut})
+@documented("The current privacy terms and whether I accepted them", answers={200: ConsentOut})
 @resident_only
 async def get_consent(request: Request) -> HTTPResponse:
     resident = await service.current_resident(request.ctx.principal)
@@ -63,10 +73,12 @@ async def get_consent(request: Request) -> HTTPResponse:
 
 
 @bp.post("/consent")
-@openapi.summary("Accept a version of the privacy terms")
-@openapi.secured("bearer")
-@openapi.body({"application/json": ConsentIn})
-@openapi.response(200, {"application/json": ConsentOut})
+@documented(
+    "Accept a version of the privacy terms",
+    body=ConsentIn,
+    answers={200: ConsentOut},
+    errors={409: "CONSENT_VERSION_OUTDATED: only the current version can be accepted"},
+)
 @resident_only
 async def accept_consent(request: Request) -> HTTPResponse:
     body = parse_body(request, ConsentIn)
@@ -75,9 +87,9 @@ async def accept_consent(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/consent")
-@openapi.summary("Withdraw consent (credit endpoints answer 403 CONSENT_REQUIRED afterwards)")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": ConsentOut})
+@documented(
+    "Withdraw consent (credit endpoints answer 403 CONSENT_REQUIRED afterwards)", answers={200: ConsentOut}
+)
 @resident_only
 async def withdraw_consent(request: Request) -> HTTPResponse:
     resident = await service.current_resident(request.ctx.principal)
@@ -85,12 +97,17 @@ async def withdraw_consent(request: Request) -> HTTPResponse:
 
 
 @bp.post("/identity")
-@openapi.summary("Bind my real-name identity (name + ID number, optional phone via getPhoneNumber)")
-@openapi.secured("bearer")
-@openapi.body({"application/json": IdentityIn})
-@openapi.response(200, {"application/json": IdentityOut})
-@openapi.response(422, description="ID_NUMBER_INVALID / VALIDATION_ERROR / PHONE_CODE_INVALID")
-@openapi.response(409, description="IDENTITY_TAKEN / IDENTITY_ALREADY_BOUND")
+@documented(
+    "Bind my real-name identity (name + ID number, optional phone via getPhoneNumber)",
+    body=IdentityIn,
+    answers={200: IdentityOut},
+    errors={
+        403: "CONSENT_REQUIRED",
+        409: "IDENTITY_TAKEN / IDENTITY_ALREADY_BOUND",
+        422: "ID_NUMBER_INVALID (GB 11643 checksum) / PHONE_CODE_INVALID",
+        502: None,
+    },
+)
 @resident_only
 async def bind_identity(request: Request) -> HTTPResponse:
     body = parse_body(request, IdentityIn)
@@ -110,9 +127,7 @@ async def bind_identity(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me")
-@openapi.summary("My profile, masked")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": MeOut})
+@documented("My profile, masked", answers={200: MeOut})
 @resident_only
 async def me(request: Request) -> HTTPResponse:
     resident = await service.current_resident(request.ctx.principal)

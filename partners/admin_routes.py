@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from admin.service import current_admin
 from partners import grants, service, webhooks
@@ -22,18 +21,19 @@ from partners.schemas import (
 )
 from server.auth import Audience
 from server.http import authenticated, json, page, parse_body, parse_query, parse_uuid
+from server.openapi import documented
 
 bp = Blueprint("admin_partners", url_prefix="/api/v1/admin")
 admin_only = authenticated(Audience.ADMIN)
 
 
 @bp.post("/partners")
-@openapi.summary("Register a partner platform (its secret is shown once, in this answer)")
-@openapi.tag("admin")
-@openapi.secured("bearer")
-@openapi.body({"application/json": PartnerIn})
-@openapi.response(201, {"application/json": PartnerCreatedOut})
-@openapi.response(422, description="VALIDATION_ERROR: unknown kind or scope, bad webhook_url")
+@documented(
+    "Register a partner platform (its secret is shown once, in this answer)",
+    body=PartnerIn,
+    answers={201: PartnerCreatedOut},
+    errors={422: "VALIDATION_ERROR: unknown kind or scope, bad webhook_url"},
+)
 @admin_only
 async def create_partner(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -44,12 +44,11 @@ async def create_partner(request: Request) -> HTTPResponse:
 
 
 @bp.get("/partners")
-@openapi.summary("List partner platforms, newest first (never their secrets)")
-@openapi.tag("admin")
-@openapi.secured("bearer")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": PartnerListOut})
+@documented(
+    "List partner platforms, newest first (never their secrets)",
+    query=PartnerListQuery,
+    answers={200: PartnerListOut},
+)
 @admin_only
 async def list_partners(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -59,11 +58,12 @@ async def list_partners(request: Request) -> HTTPResponse:
 
 
 @bp.get("/partners/<partner_id:str>")
-@openapi.summary("One partner platform (never its secret)")
-@openapi.tag("admin")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": PartnerOut})
-@openapi.response(404, description="PARTNER_NOT_FOUND")
+@documented(
+    "One partner platform (never its secret)",
+    path={"partner_id": "the partner"},
+    answers={200: PartnerOut},
+    errors={404: "PARTNER_NOT_FOUND"},
+)
 @admin_only
 async def get_partner(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -72,11 +72,12 @@ async def get_partner(request: Request, partner_id: str) -> HTTPResponse:
 
 
 @bp.post("/partners/<partner_id:str>/rotate-secret")
-@openapi.summary("Issue a new secret; the previous one keeps working for a grace period")
-@openapi.tag("admin")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": RotatedSecretOut})
-@openapi.response(404, description="PARTNER_NOT_FOUND")
+@documented(
+    "Issue a new secret; the previous one keeps working for a grace period",
+    path={"partner_id": "the partner"},
+    answers={200: RotatedSecretOut},
+    errors={404: "PARTNER_NOT_FOUND"},
+)
 @admin_only
 async def rotate_secret(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -95,13 +96,13 @@ async def rotate_secret(request: Request, partner_id: str) -> HTTPResponse:
 
 
 @bp.put("/partners/<partner_id:str>/merchants")
-@openapi.summary("Set the merchants whose offers the partner may redeem online (replaces the list)")
-@openapi.tag("admin")
-@openapi.secured("bearer")
-@openapi.body({"application/json": PartnerMerchantsIn})
-@openapi.response(200, {"application/json": PartnerMerchantsOut})
-@openapi.response(404, description="PARTNER_NOT_FOUND")
-@openapi.response(422, description="VALIDATION_ERROR: unknown merchants")
+@documented(
+    "Set the merchants whose offers the partner may redeem online (replaces the list)",
+    path={"partner_id": "the partner"},
+    body=PartnerMerchantsIn,
+    answers={200: PartnerMerchantsOut},
+    errors={404: "PARTNER_NOT_FOUND", 422: "VALIDATION_ERROR: unknown merchants"},
+)
 @admin_only
 async def set_partner_merchants(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -110,11 +111,12 @@ async def set_partner_merchants(request: Request, partner_id: str) -> HTTPRespon
 
 
 @bp.get("/partners/<partner_id:str>/merchants")
-@openapi.summary("The merchants whose offers the partner may redeem online")
-@openapi.tag("admin")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": PartnerMerchantsOut})
-@openapi.response(404, description="PARTNER_NOT_FOUND")
+@documented(
+    "The merchants whose offers the partner may redeem online",
+    path={"partner_id": "the partner"},
+    answers={200: PartnerMerchantsOut},
+    errors={404: "PARTNER_NOT_FOUND"},
+)
 @admin_only
 async def get_partner_merchants(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -122,14 +124,13 @@ async def get_partner_merchants(request: Request, partner_id: str) -> HTTPRespon
 
 
 @bp.get("/partners/<partner_id:str>/webhook-deliveries")
-@openapi.summary("The partner's webhook events, newest first: status, attempts, last error")
-@openapi.tag("admin")
-@openapi.secured("bearer")
-@openapi.parameter("status", str, "query", description="pending | delivering | delivered | failed")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("cursor", str, "query")
-@openapi.response(200, {"application/json": DeliveryListOut})
-@openapi.response(404, description="PARTNER_NOT_FOUND")
+@documented(
+    "The partner's webhook events, newest first: status, attempts, last error",
+    path={"partner_id": "the partner"},
+    query=DeliveryListQuery,
+    answers={200: DeliveryListOut},
+    errors={404: "PARTNER_NOT_FOUND"},
+)
 @admin_only
 async def list_webhook_deliveries(request: Request, partner_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)
@@ -145,12 +146,12 @@ async def list_webhook_deliveries(request: Request, partner_id: str) -> HTTPResp
 
 
 @bp.post("/webhook-deliveries/<delivery_id:str>/redeliver")
-@openapi.summary("Send a failed (or waiting) webhook event again now, with a fresh retry window")
-@openapi.tag("admin")
-@openapi.secured("bearer")
-@openapi.response(200, {"application/json": DeliveryOut})
-@openapi.response(404, description="WEBHOOK_DELIVERY_NOT_FOUND")
-@openapi.response(409, description="WEBHOOK_ALREADY_DELIVERED / WEBHOOK_DELIVERY_IN_FLIGHT")
+@documented(
+    "Send a failed (or waiting) webhook event again now, with a fresh retry window",
+    path={"delivery_id": "the webhook delivery"},
+    answers={200: DeliveryOut},
+    errors={404: "WEBHOOK_DELIVERY_NOT_FOUND", 409: "WEBHOOK_ALREADY_DELIVERED / WEBHOOK_DELIVERY_IN_FLIGHT"},
+)
 @admin_only
 async def redeliver_webhook(request: Request, delivery_id: str) -> HTTPResponse:
     await current_admin(request.ctx.principal)

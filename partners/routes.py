@@ -6,17 +6,16 @@ Every route is wrapped in ``signed_partner(scope)``; handlers find the caller on
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from credit import service as credit_service
 from partners import grants
 from partners.exceptions import VolunteerRecordNotFound
 from partners.models import PartnerScope
 from partners.schemas import (
+    EXTERNAL_ID,
     ExchangeIn,
     ExchangeOut,
     OnlineRedemptionIn,
@@ -25,6 +24,7 @@ from partners.schemas import (
     TierOut,
     VolunteerHoursIn,
     VolunteerRecordOut,
+    VolunteerRevokedOut,
     external_id_problem,
 )
 from partners.service import SECRET_GRACE
@@ -38,8 +38,10 @@ from partners.signing import (
     signed_partner,
 )
 from passes.service import pass_runtime
+from redemptions.schemas import RedemptionOut
 from server.errors import ValidationFailed
 from server.http import json, parse_body
+from server.openapi import Answer, Security, documented
 
 bp = Blueprint("partner", url_prefix="/api/v1/partner")
 SECRET_GRACE_HOURS = int(SECRET_GRACE.total_seconds() // 3600)
@@ -60,29 +62,42 @@ a key without the route's scope is 403 `SCOPE_MISSING`; 503 `SERVICE_UNAVAILABLE
 After a secret rotation the previous secret keeps working for {SECRET_GRACE_HOURS} hours."""
 
 
-def signed_docs(scope: str | None) -> Callable[[Any], Any]:
-    """OpenAPI for a signed route: the four headers, the recipe and the failure answers."""
+def _header_scheme(header: str, text: str) -> dict[str, Any]:
+    return {"type": "apiKey", "in": "header", "name": header, "description": text}
 
-    def decorate(handler: Any) -> Any:
-        for name, text in (
-            (KEY_HEADER, "the partner's public key"),
-            (TIMESTAMP_HEADER, f"unix seconds, ±{MAX_SKEW_S} s"),
-            (NONCE_HEADER, f"single use within {NONCE_TTL_S} s"),
-            (SIGNATURE_HEADER, "hex HMAC-SHA256, see the description"),
-        ):
-            handler = openapi.parameter(name, str, "header", required=True, description=text)(handler)
-        needs = f"Needs the scope `{scope}`.\n\n" if scope else "Any partner may call this.\n\n"
-        handler = openapi.description(needs + SIGNING_DOC)(handler)
-        handler = openapi.tag("partner")(handler)
-        handler = openapi.response(401, description="SIGNATURE_INVALID / TIMESTAMP_SKEW / NONCE_REUSED")(
-            handler
-        )
-        handler = openapi.response(403, description="SCOPE_MISSING")(handler)
-        return openapi.response(503, description="SERVICE_UNAVAILABLE (replay guard down), with Retry-After")(
-            handler
-        )
 
-    return decorate
+# The four headers of a signed request, as four schemes that a call needs together.
+PARTNER_SCHEMES = {
+    "partnerKey": _header_scheme(KEY_HEADER, "The partner's public key (`pk_…`)."),
+    "partnerTimestamp": _header_scheme(TIMESTAMP_HEADER, f"Unix seconds, within ±{MAX_SKEW_S} s."),
+    "partnerNonce": _header_scheme(NONCE_HEADER, f"Single use within {NONCE_TTL_S // 60} minutes."),
+    "partnerSignature": _header_scheme(SIGNATURE_HEADER, SIGNING_DOC),
+}
+
+
+def signed(scope: str | None) -> Security:
+    """A signed partner request, with ``scope`` (None: any partner): the schemes, the recipe, the failures."""
+    errors = {401: "SIGNATURE_INVALID / TIMESTAMP_SKEW / NONCE_REUSED"}
+    if scope is not None:
+        errors[403] = "SCOPE_MISSING"
+    return Security(
+        requirement={name: [] for name in PARTNER_SCHEMES},
+        schemes=PARTNER_SCHEMES,
+        errors={
+            **errors,
+            503: "SERVICE_UNAVAILABLE: the replay guard cannot be reached (nothing was done: retry with a new nonce)",
+        },
+        note=(f"Needs the scope `{scope}`." if scope else "Any partner may call this.")
+        + "\n\n"
+        + SIGNING_DOC,
+    )
+
+
+EXTERNAL_ID_PARAM = {
+    "type": "string",
+    "pattern": EXTERNAL_ID.pattern,
+    "description": "the partner's own id of the record: 1–128 of A-Z a-z 0-9 . _ : -",
+}
 
 
 def _external_id(value: str) -> str:
@@ -92,13 +107,19 @@ def _external_id(value: str) -> str:
 
 
 @bp.put("/volunteer-hours/<external_id:str>")
-@openapi.summary("Create or correct a volunteer record (idempotent by external_id)")
-@signed_docs(PartnerScope.VOLUNTEER_WRITE)
-@openapi.body({"application/json": VolunteerHoursIn})
-@openapi.response(201, {"application/json": VolunteerRecordOut}, description="created")
-@openapi.response(200, {"application/json": VolunteerRecordOut}, description="replaced by this correction")
-@openapi.response(
-    422, description="VALIDATION_ERROR / ID_NUMBER_INVALID: hours ≤ 0 or > 24, a start in the future …"
+@documented(
+    "Create or correct a volunteer record (idempotent by external_id)",
+    path={"external_id": EXTERNAL_ID_PARAM},
+    body=VolunteerHoursIn,
+    answers={
+        201: Answer(VolunteerRecordOut, "created"),
+        200: Answer(VolunteerRecordOut, "replaced by this correction"),
+    },
+    errors={
+        409: "VOLUNTEER_RECORD_CONFLICT: written concurrently; try again",
+        422: "VALIDATION_ERROR / ID_NUMBER_INVALID: hours ≤ 0 or > 24, a start in the future …",
+    },
+    security=signed(PartnerScope.VOLUNTEER_WRITE),
 )
 @signed_partner(PartnerScope.VOLUNTEER_WRITE)
 async def put_volunteer_hours(request: Request, external_id: str) -> HTTPResponse:
@@ -122,10 +143,13 @@ async def put_volunteer_hours(request: Request, external_id: str) -> HTTPRespons
 
 
 @bp.delete("/volunteer-hours/<external_id:str>")
-@openapi.summary("Revoke a volunteer record: it stops counting towards the resident's score")
-@signed_docs(PartnerScope.VOLUNTEER_WRITE)
-@openapi.response(200, description='{"external_id", "status": "revoked"}')
-@openapi.response(404, description="VOLUNTEER_RECORD_NOT_FOUND")
+@documented(
+    "Revoke a volunteer record: it stops counting towards the resident's score",
+    path={"external_id": EXTERNAL_ID_PARAM},
+    answers={200: VolunteerRevokedOut},
+    errors={404: "VOLUNTEER_RECORD_NOT_FOUND", 422: "VALIDATION_ERROR: a malformed external_id"},
+    security=signed(PartnerScope.VOLUNTEER_WRITE),
+)
 @signed_partner(PartnerScope.VOLUNTEER_WRITE)
 async def delete_volunteer_hours(request: Request, external_id: str) -> HTTPResponse:
     external_id = _external_id(external_id)
@@ -141,12 +165,12 @@ async def delete_volunteer_hours(request: Request, external_id: str) -> HTTPResp
 
 
 @bp.post("/grants/exchange")
-@openapi.summary("Exchange a resident's authorization code for the resident's reference (single use)")
-@signed_docs(None)
-@openapi.body({"application/json": ExchangeIn})
-@openapi.response(200, {"application/json": ExchangeOut})
-@openapi.response(
-    400, description="GRANT_CODE_INVALID: unknown, expired, already used, or issued to another partner"
+@documented(
+    "Exchange a resident's authorization code for the resident's reference (single use)",
+    body=ExchangeIn,
+    answers={200: ExchangeOut},
+    errors={400: "GRANT_CODE_INVALID: unknown, expired, already used, or issued to another partner"},
+    security=signed(None),
 )
 @signed_partner(None)
 async def exchange_grant_code(request: Request) -> HTTPResponse:
@@ -155,11 +179,12 @@ async def exchange_grant_code(request: Request) -> HTTPResponse:
 
 
 @bp.get("/residents/<partner_user_ref:str>/tier")
-@openapi.summary("A resident's live tier (needs the resident's active grant with tier:read)")
-@signed_docs(PartnerScope.TIER_READ)
-@openapi.response(200, {"application/json": TierOut})
-@openapi.response(
-    403, description="SCOPE_MISSING / GRANT_REQUIRED (never granted, revoked, expired, not your reference)"
+@documented(
+    "A resident's live tier (needs the resident's active grant with tier:read)",
+    path={"partner_user_ref": {"type": "string", "description": "the resident's reference for this partner"}},
+    answers={200: TierOut},
+    errors={403: "SCOPE_MISSING / GRANT_REQUIRED (never granted, revoked, expired, not your reference)"},
+    security=signed(PartnerScope.TIER_READ),
 )
 @signed_partner(PartnerScope.TIER_READ)
 async def resident_tier(request: Request, partner_user_ref: str) -> HTTPResponse:
@@ -167,13 +192,16 @@ async def resident_tier(request: Request, partner_user_ref: str) -> HTTPResponse
 
 
 @bp.post("/passes/verify")
-@openapi.summary("Verify a resident's pass (and with consume: true spend it, as a merchant scan does)")
-@signed_docs(PartnerScope.PASS_VERIFY)
-@openapi.body({"application/json": PassVerifyIn})
-@openapi.response(
-    200,
-    {"application/json": PassVerifyOut},
-    description='{"valid": true, "tier", "resident_ref", "expires_at"} or {"valid": false, "reason"}',
+@documented(
+    "Verify a resident's pass (and with consume: true spend it, as a merchant scan does)",
+    body=PassVerifyIn,
+    answers={
+        200: Answer(
+            PassVerifyOut,
+            '{"valid": true, "tier", "resident_ref", "expires_at"} or {"valid": false, "reason"}',
+        )
+    },
+    security=signed(PartnerScope.PASS_VERIFY),
 )
 @signed_partner(PartnerScope.PASS_VERIFY)
 async def verify_pass(request: Request) -> HTTPResponse:
@@ -194,22 +222,19 @@ async def verify_pass(request: Request) -> HTTPResponse:
 
 
 @bp.post("/redemptions")
-@openapi.summary(
-    "Redeem an offer online for a resident who granted redemption:write (idempotent by external_order_id)"
-)
-@signed_docs(PartnerScope.REDEMPTION_WRITE)
-@openapi.body({"application/json": OnlineRedemptionIn})
-@openapi.response(
-    201, description="the redemption: id, offer_id, discount_fen, deposit_waived_fen, status, created_at …"
-)
-@openapi.response(200, description="the same order (external_order_id and body) again: the first redemption")
-@openapi.response(
-    403, description="SCOPE_MISSING / GRANT_REQUIRED / OFFER_NOT_AVAILABLE / TIER_TOO_LOW / TIER_RESTRICTED"
-)
-@openapi.response(
-    409,
-    description="IDEMPOTENCY_CONFLICT (this order with another body) / OUT_OF_STOCK / LIMIT_REACHED / "
-    "OFFER_NOT_ACTIVE / COUPON_REQUIRED",
+@documented(
+    "Redeem an offer online for a resident who granted redemption:write (idempotent by external_order_id)",
+    body=OnlineRedemptionIn,
+    answers={
+        201: Answer(RedemptionOut, "the redemption"),
+        200: Answer(RedemptionOut, "the same order (external_order_id and body) again: the first redemption"),
+    },
+    errors={
+        403: "SCOPE_MISSING / GRANT_REQUIRED / OFFER_NOT_AVAILABLE / TIER_TOO_LOW / TIER_RESTRICTED",
+        409: "IDEMPOTENCY_CONFLICT (this order with another body) / OUT_OF_STOCK / LIMIT_REACHED / "
+        "OFFER_NOT_ACTIVE / COUPON_REQUIRED",
+    },
+    security=signed(PartnerScope.REDEMPTION_WRITE),
 )
 @signed_partner(PartnerScope.REDEMPTION_WRITE)
 async def redeem_online(request: Request) -> HTTPResponse:

@@ -14,6 +14,7 @@ timestamp would still be accepted, and a Redis outage answers 503: the check is 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -176,8 +177,12 @@ async def verify_signed_request(
     # Keep the nonce at least as long as its timestamp stays acceptable (ts + 300 s), and never
     # less than the contract's 10 minutes.
     ttl = max(NONCE_TTL_S, signed.timestamp + MAX_SKEW_S - now_s + 1)
+    key, mark = f"partner-nonce:{partner.id}:{signed.nonce}", secrets.token_hex(8).encode()
     try:
-        fresh = await redis.set(f"partner-nonce:{partner.id}:{signed.nonce}", b"1", nx=True, ex=ttl)
+        fresh = await redis.set(key, mark, nx=True, ex=ttl)
+        # The client retries a command whose connection failed: if the first try did set the key
+        # before its answer was lost, the key holds this request's own mark.
+        fresh = fresh or await redis.get(key) == mark
     except (RedisError, OSError):
         raise ReplayGuardUnavailable(headers={"Retry-After": str(RETRY_AFTER_S)}) from None
     if not fresh:
@@ -188,6 +193,13 @@ async def verify_signed_request(
         )
     except IntegrityError:
         raise NonceReused() from None
+    except Exception:
+        # Not stored (the database is unavailable: 503): nothing was done, so the nonce is given
+        # back and the same signed request may be sent again. Had the row been written after all,
+        # the retry is refused NONCE_REUSED by it, and a new nonce is the way (as after any 503).
+        with contextlib.suppress(RedisError, OSError):
+            await redis.delete(key)
+        raise
     return partner
 
 

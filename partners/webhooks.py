@@ -54,6 +54,7 @@ import httpx
 import orjson
 from tortoise import connections
 from tortoise.expressions import F, Q
+from tortoise.functions import Count, Min
 
 from credit.models import Subject
 from partners.exceptions import WebhookAlreadyDelivered, WebhookDeliveryInFlight, WebhookDeliveryNotFound
@@ -67,6 +68,8 @@ from server.context import FrameContext
 from server.crypto import FieldCipher
 from server.dbtypes import DbConn, column_values
 from server.http import page
+from server.metrics import WEBHOOK_BACKLOG, WEBHOOK_OLDEST_AGE, Reading
+from server.outage import Backoff, unavailable
 from server.pagination import keyset_page
 from server.settings import Settings
 
@@ -84,6 +87,7 @@ ACK_FLUSH_S = 0.01  # acknowledgements noted within this are written with one st
 CLAIM_COALESCE_S = 0.02  # a busy worker waits at most this for more free slots before claiming
 RESOLVE_TIMEOUT_S = 5.0
 LISTEN_RETRY_S = 30.0
+CLAIM_RETRY_MAX_S = 30.0  # the longest pause between claims while the database is down
 
 
 # ===========================================================================================
@@ -425,6 +429,7 @@ class WebhookWorker:
         self._next_listen_try = 0.0
         self._listen_failed = False
         self._acks: list[tuple[uuid.UUID, int | None]] = []
+        self._claim_backoff = Backoff(first_s=max(config.poll_s, 0.05), cap_s=CLAIM_RETRY_MAX_S)
         self._ack_flush: asyncio.Task | None = None
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -472,8 +477,10 @@ class WebhookWorker:
                         started = await self._start(free, in_flight)
                     except asyncio.CancelledError:
                         raise
-                    except Exception:  # noqa: BLE001 - the worker outlives a database hiccup
-                        log.exception("webhook worker %s: claiming failed", self.id)
+                    except Exception as exc:  # noqa: BLE001 - the worker outlives a database outage
+                        await self._claim_failed(exc)
+                        continue
+                    self._claim_backoff.succeeded()
                 if self._stopping:
                     break
                 if free > 0 and started == free:
@@ -492,6 +499,23 @@ class WebhookWorker:
             await self.flush_acks()  # before giving claims back: an acknowledged event is never sent again
             await self.release_claims()
             await self.close()
+
+    async def _claim_failed(self, exc: Exception) -> None:
+        """Log a failed claim and wait before the next: a pause that doubles up to ``CLAIM_RETRY_MAX_S`` while it fails."""
+        delay = self._claim_backoff.failed()
+        if service := unavailable(exc):
+            log.warning(
+                "webhook worker %s: claiming failed, the %s is unavailable (%s); again in %.1f s",
+                self.id,
+                service,
+                type(exc).__name__,
+                delay,
+            )
+        else:
+            log.exception("webhook worker %s: claiming failed", self.id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=delay)  # stop() ends the pause
+        self._wake.clear()
 
     async def _idle(self) -> None:
         """Wait for a NOTIFY, a retry falling due, a lease running out or the next poll."""
@@ -753,6 +777,26 @@ def start(ctx: FrameContext) -> None:
         database_url=ctx.settings.effective_database_url,
     )
     ctx.background.append(asyncio.create_task(worker.run(), name=f"webhook-worker-{worker.id}"))
+
+
+async def outbox_readings(now: datetime) -> list[Reading]:
+    """For ``/metrics``: events not yet acknowledged (pending or in delivery) and the age of the oldest.
+
+    One statement on the ``(status, next_attempt_at)`` index; it reads as many rows as wait,
+    which is a handful when receivers keep up (a long backlog is what the alert is for).
+    """
+    row = (
+        await WebhookDelivery.filter(
+            status__in=[DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERING.value]
+        )
+        .annotate(waiting=Count("id"), oldest=Min("created_at"))
+        .values("waiting", "oldest")
+    )[0]
+    oldest = row["oldest"]
+    if isinstance(oldest, str):  # SQLite's aggregate gives the stored text
+        oldest = datetime.fromisoformat(oldest)
+    age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+    return [(WEBHOOK_BACKLOG, float(row["waiting"] or 0)), (WEBHOOK_OLDEST_AGE, age)]
 
 
 # ===========================================================================================

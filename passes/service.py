@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from tortoise.exceptions import IntegrityError
 
@@ -65,6 +66,8 @@ from residents.exceptions import ConsentRequired, IdentityRequired, ResidentGone
 from residents.models import Resident
 from server.errors import AppError, IdempotencyConflict, Unauthenticated
 from server.http import page
+from server.metrics import count_scan
+from server.outage import DATABASE, unavailable
 from server.pagination import keyset_page
 from server.sql import HotDatabase, RawConnection, as_datetime, as_uuid
 
@@ -166,6 +169,12 @@ class ReplayGuard:
     client layer (pool lock, retry wrapper, response callbacks) costs about as much CPU as the
     round trip itself (measured here: 100 µs of 200 per SET), and the scan is the hottest path.
     A connection that failed or was interrupted mid-command is dropped, never reused.
+
+    A Redis that restarted (or a connection reset while idle) has closed the idle connections:
+    the first command to find its connection dead drops the other idle ones too and is sent
+    again once on a new connection, so the first scans after Redis is back are served. The
+    pass id is set to a value of this attempt's own, so that a ``SET NX`` whose first try did
+    reach Redis before its connection died is recognised as this scan's and not as a replay.
     """
 
     def __init__(self, redis: Any, *, connections: int = 8):
@@ -176,27 +185,50 @@ class ReplayGuard:
     async def consume(self, claims: PassClaims, *, now_s: int) -> bool:
         """True the first time a pass id is presented; kept until the pass could no longer verify."""
         ttl = max(claims.exp + VERIFY_LEEWAY_S - now_s, 0) + 5
-        reply = await self._command("SET", _USED_PREFIX + claims.jti, "1", "NX", "EX", ttl)
-        return reply is not None  # b"OK", or None when the key already existed
+        key, mark = _USED_PREFIX + claims.jti, secrets.token_hex(8)
+        reply, sent_twice = await self._command("SET", key, mark, "NX", "EX", ttl)
+        if reply is not None:  # b"OK", or None when the key already existed
+            return True
+        return sent_twice and (await self._command("GET", key))[0] == mark.encode()
 
     async def is_used(self, claims: PassClaims) -> bool:
         """Whether this pass was already spent (a look that spends nothing, for partner checks)."""
-        return bool(await self._command("EXISTS", _USED_PREFIX + claims.jti))
+        return bool((await self._command("EXISTS", _USED_PREFIX + claims.jti))[0])
 
-    async def _command(self, *args: Any) -> Any:
+    async def release(self, claims: PassClaims) -> None:
+        """Forget that this pass was presented (best effort): its scan failed before anything was written.
+
+        The database's ``spent_passes`` is the authority on single use, so forgetting is safe:
+        if the scan did commit after all, a replay is still refused there.
+        """
+        with contextlib.suppress(ReplayGuardUnavailable):
+            await self._command("DEL", _USED_PREFIX + claims.jti)
+
+    async def _command(self, *args: Any) -> tuple[Any, bool]:
+        """The reply, and whether the command was sent twice (its first connection died under it)."""
         async with self._slots:
-            connection = self._idle.pop() if self._idle else self._make_connection()
-            try:
-                await connection.send_command(*args)
-                reply = await connection.read_response()
-            except (TimeoutError, RedisError, OSError):
-                await _drop(connection)
-                raise ReplayGuardUnavailable() from None
-            except BaseException:  # cancelled mid-command: the reply would confuse the next user
-                await _drop(connection)
-                raise
-            self._idle.append(connection)
-        return reply
+            for again in (False, True):
+                reused = bool(self._idle)
+                connection = self._idle.pop() if reused else self._make_connection()
+                try:
+                    await connection.send_command(*args)
+                    reply = await connection.read_response()
+                except (RedisConnectionError, ConnectionError):
+                    await _drop(connection)
+                    if reused and not again:  # closed while idle (Redis restarted): so are the others
+                        while self._idle:
+                            await _drop(self._idle.pop())
+                        continue
+                    raise ReplayGuardUnavailable() from None
+                except (TimeoutError, RedisError, OSError):
+                    await _drop(connection)
+                    raise ReplayGuardUnavailable() from None
+                except BaseException:  # cancelled mid-command: the reply would confuse the next user
+                    await _drop(connection)
+                    raise
+                self._idle.append(connection)
+                return reply, again
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         while self._idle:
@@ -266,6 +298,9 @@ async def check_pass(rt: PassRuntime, token: str, *, now: datetime, consume: boo
                 await db.execute(_SPEND_ALONE_SQL, claims.jti, _spent_until(claims))
         except IntegrityError:
             raise PassAlreadyUsed() from None
+        except Exception as exc:
+            await _release_on_outage(rt, claims, exc)
+            raise
     elif await rt.guard.is_used(claims) or await _spent(rt, claims.jti):
         raise PassAlreadyUsed()
     return VerifiedPass(resident_id=resident_id, claims=claims)
@@ -385,10 +420,18 @@ async def scan_pass(
             await log.refused(PassAlreadyUsed(), resident_id=resident_id, claims=claims)
             raise PassAlreadyUsed()
 
-        offers = await rt.store_offers.offers(db, merchant_id=access.merchant_id, store_id=store_id, now=now)
-        candidates = scan_candidates(offers, now=now)
-        if any(o.requires_claim for o in offers):  # only stores with coupon offers pay this read
-            candidates += claimed_candidates(offers, await _held_coupons(db, resident_id, now=now), now=now)
+        try:
+            offers = await rt.store_offers.offers(
+                db, merchant_id=access.merchant_id, store_id=store_id, now=now
+            )
+            candidates = scan_candidates(offers, now=now)
+            if any(o.requires_claim for o in offers):  # only stores with coupon offers pay this read
+                candidates += claimed_candidates(
+                    offers, await _held_coupons(db, resident_id, now=now), now=now
+                )
+        except Exception as exc:
+            await _release_on_outage(rt, claims, exc)
+            raise
         scan_id = uuid.uuid4()
         expires_at = now + timedelta(seconds=SCAN_TTL_S)
         spent_until = _spent_until(claims)
@@ -425,6 +468,9 @@ async def scan_pass(
             conflict = IdempotencyConflict()
             await log.refused(conflict, resident_id=resident_id, claims=claims)
             raise conflict from None
+        except Exception as exc:
+            await _release_on_outage(rt, claims, exc)
+            raise
         if row is None:  # access lost since the cached check (the pass is spent: it must be shown again)
             rt.store_access.forget(staff_id, store_id)
             if await rt.store_access.lookup(db, staff_id, store_id) is None:
@@ -432,6 +478,7 @@ async def scan_pass(
             await log.refused(StoreNotYours(), resident_id=resident_id, claims=claims)
             raise StoreNotYours()
         tier = row["tier"]
+    count_scan(ACCEPTED)
     if tier is None:  # no score row yet (bound before the credit engine ran): the engine makes one
         tier = await live_tier(resident_id)
         async with rt.db.connection() as db:
@@ -443,6 +490,18 @@ async def scan_pass(
         "benefits": benefits_for_tier(candidates, tier),
         "expires_at": expires_at,
     }
+
+
+async def _release_on_outage(rt: PassRuntime, claims: PassClaims, exc: Exception) -> None:
+    """The scan failed for an outage of the database after the replay guard spent its pass: un-spend it there.
+
+    Nothing was written (or, if the commit did happen before the connection was lost, the
+    database's ``spent_passes`` still refuses a replay and the scan's Idempotency-Key answers
+    it), so the client's retry with the same pass and key is served once the database is back,
+    instead of finding the pass spent by its own failed attempt.
+    """
+    if unavailable(exc) == DATABASE:
+        await rt.guard.release(claims)
 
 
 def _spent_already(exc: IntegrityError) -> bool:
@@ -527,6 +586,7 @@ class _ScanLog:
             claims.jti if claims else None,
             self.now,
         )
+        count_scan(REFUSED, error.code)
 
 
 async def _replay(

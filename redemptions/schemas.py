@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, fie
 
 from coupons.schemas import MAX_FEN, OfferType
 from server.errors import ValidationFailed
+from server.pagination import Limit
 
 BreachKind = Literal["no_show", "damage", "unpaid"]
 BREACH_KINDS = ("no_show", "damage", "unpaid")
@@ -83,14 +84,20 @@ class _Window(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     store_id: uuid.UUID | None = None
-    from_: AwareDatetime | date | None = Field(default=None, alias="from")
-    to: AwareDatetime | date | None = None
+    from_: AwareDatetime | date | None = Field(
+        default=None,
+        alias="from",
+        description="a day (YYYY-MM-DD, China Standard Time) or an instant with its offset",
+    )
+    to: AwareDatetime | date | None = Field(
+        default=None, description="a day (inclusive) or an instant (exclusive) with its offset"
+    )
 
 
 class RedemptionListQuery(_Window):
     status: Literal["completed", "reversed"] | None = None
     offer_id: uuid.UUID | None = None
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Limit = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
 
@@ -171,12 +178,12 @@ class CouponPage(BaseModel):
 
 class CouponListQuery(BaseModel):
     status: Literal["active", "used", "expired"] | None = None
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Limit = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
 
 class HistoryQuery(BaseModel):
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Limit = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
 
@@ -249,7 +256,7 @@ class AdminBreachOut(BreachOut):
 
 class BreachListQuery(BaseModel):
     status: Literal["under_review", "upheld", "rejected"] | None = None
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Limit = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
 
@@ -268,7 +275,7 @@ class AdminBreachPage(BaseModel):
 class AuditQuery(BaseModel):
     target_id: uuid.UUID | None = None
     merchant_id: uuid.UUID | None = None
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Limit = Field(default=50, ge=1, le=200)
     cursor: str | None = None
 
 
@@ -286,4 +293,9 @@ class AuditEntryOut(BaseModel):
 
 class AuditPage(BaseModel):
     items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+class BreachPage(BaseModel):
+    items: list[BreachOut]
     next_cursor: str | None

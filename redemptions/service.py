@@ -85,6 +85,7 @@ from redemptions.sql import (
 )
 from redemptions.terms import OfferTerms, terms_cache
 from server.errors import IdempotencyConflict, Unauthenticated, ValidationFailed
+from server.metrics import count_redemption
 from server.sql import DirectPool, RawConnection, as_datetime, as_uuid, caused_by, raw_connection
 
 log = logging.getLogger(__name__)
@@ -305,7 +306,8 @@ async def _redeem_step_by_step(request: _Request) -> Redeemed:
 def _done(
     request: _Request, terms: OfferTerms, values: dict[str, Any], *, store_id: uuid.UUID | None
 ) -> Redeemed:
-    """The answer of a redemption just written; an unlimited offer's unit wakes this worker's fold."""
+    """The answer of a redemption just committed (counted in the metrics); an unlimited offer's unit wakes this worker's fold."""
+    count_redemption(terms.type, request.channel)
     if terms.takes_stock and terms.unlimited:
         fold_soon()
     return Redeemed(_response(request, values, store_id=store_id), replayed=False)

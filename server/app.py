@@ -8,20 +8,20 @@ import gc
 import logging
 from typing import Any
 
-from redis.exceptions import RedisError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic_ext import Extend
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
-from server import listen
+from server import listen, observability, openapi, workers
 from server.auth import configure_password_hashing
 from server.context import FrameContext
 from server.cors import install_cors
 from server.database import Apps, close_db, init_db
 from server.errors import AppError
 from server.http import json, request_id
+from server.outage import RETRY_AFTER_S, unavailable
 from server.redis import connect_redis, connect_sync_redis
 from server.routes import bp as ops_bp
 from server.throttle import PUBLIC_PREFIXES, Throttle, ThrottleLimits, client_address
@@ -77,16 +77,23 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
         }.get(status, str(exc) or code)
         body = error_body(request, code, message)
         headers.update(getattr(exc, "headers", None) or {})
-    elif isinstance(exc, RedisError):
-        # Redis holds replay guards, nonces and lockouts: without it we refuse rather than skip them.
-        log.warning("Redis unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
-        status, body = (
-            503,
-            error_body(
-                request, "SERVICE_UNAVAILABLE", "A backing service is unavailable; try again shortly."
-            ),
+    elif service := unavailable(exc):
+        # The database or Redis cannot be reached (lost, restarting, refusing connections): the
+        # client may retry, and the next request after it is back is served. Redis holds replay
+        # guards, nonces and lockouts: without it we refuse rather than skip them. Logged by the
+        # exception's type and the route's pattern only (messages and paths may carry personal data).
+        log.warning(
+            "%s unavailable on %s %s: %s",
+            service,
+            request.method,
+            _route_pattern(request),
+            type(exc).__name__,
         )
-        headers["Retry-After"] = "5"
+        status = 503
+        body = error_body(
+            request, "SERVICE_UNAVAILABLE", "A backing service is unavailable; try again shortly."
+        )
+        headers["Retry-After"] = str(RETRY_AFTER_S)
     elif isinstance(exc, TortoiseValidationError):
         # A value the ORM refuses (too long, out of range) that a schema should have caught:
         # still the client's bad input, so 422, but logged so the schema gets fixed.
@@ -95,15 +102,23 @@ def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
     else:
         log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         status, body = 500, error_body(request, "INTERNAL_ERROR", "An internal error occurred.")
+    if status == 503:  # every 503 says when to come back (Sanic's own response timeout too)
+        headers.setdefault("Retry-After", str(RETRY_AFTER_S))
     headers["X-Request-Id"] = request_id(request)
     return json(body, status=status, headers=headers)
+
+
+def _route_pattern(request: Request) -> str:
+    """The matched route's pattern (``/api/v1/partner/residents/<partner_user_ref:str>/tier``), else the path."""
+    route = getattr(request, "route", None)
+    return "/" + route.path.lstrip("/") if route is not None else request.path
 
 
 def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     """A Sanic app with the contract's error model and middleware and the ops routes; nothing connects yet."""
     settings = ctx.settings
     configure_password_hashing(settings)
-    app = Sanic(name, ctx=ctx)
+    app = Sanic(name, ctx=ctx, request_class=observability.TimedRequest)  # it knows when it began
     app.config.REQUEST_MAX_SIZE = settings.request_max_size
     app.config.PROXIES_COUNT = settings.proxies_count  # trusted X-Forwarded-For hops: request.remote_addr
     app.config.REQUEST_TIMEOUT = settings.request_timeout_s
@@ -113,9 +128,6 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     app.config.OAS_URL_PREFIX = "/docs"
     app.config.OAS_URI_TO_JSON = "/openapi.json"
     app.config.OAS_UI_DEFAULT = "swagger"
-    app.config.OAS_TITLE = "xinyi — 信易游 credit benefits API"
-    app.config.OAS_VERSION = "1.0.0"
-    app.config.OAS_DESCRIPTION = "Residents (/api/v1/mp), merchants (/api/v1/merchant), partners (/api/v1/partner, signed), regulators (/api/v1/admin)."
     app.config.OAS = settings.docs  # DOCS=0: no /docs and no spec
     app.config.CORS = (
         False  # no cross-origin calls: the mini-program and partners call from servers and WeChat
@@ -127,9 +139,10 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     app.config.HTTP_AUTO_OPTIONS = False
     app.config.HTTP_AUTO_TRACE = False
     Extend(app)
-    app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
+    openapi.install(app)  # the document's title and description, operations tagged by audience
     app.blueprint(ops_bp)
     app.error_handler.add(Exception, _render_error)
+    observability.install(app, settings)  # the access-log line and metrics of every answer, GET /metrics
     install_cors(app, settings.cors_origins)
 
     @app.middleware("request", priority=90)
@@ -141,6 +154,11 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     @app.middleware("request", priority=100)  # as on_request(priority=...), which sanic types wrongly
     async def _body_limit(request: Request) -> HTTPResponse | None:
         # Sanic's HTTP server enforces REQUEST_MAX_SIZE while reading; this covers ASGI servers too.
+        # A streaming route (``stream=True``: the upload of an attachment) reads its body itself, after
+        # authentication, and bounds it with its own limit (``server.files.read_upload``).
+        route = getattr(request, "route", None)
+        if route is not None and route.extra.stream:
+            return None
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.request_max_size:
             return json(
@@ -184,7 +202,8 @@ async def stop_frame(ctx: FrameContext) -> None:
 
 
 def prepare_for_serving(app: Sanic) -> None:
-    """What ``xinyi serve`` adds in each worker: its own accept queue, a garbage collector tuned for serving.
+    """What ``xinyi serve`` adds in each worker: its own accept queue, a garbage collector tuned for serving
+    (and in the main process, a watch that replaces a worker that dies: ``server.workers``).
 
     With several workers on Linux each worker listens on a socket of its own (``server.listen``).
 
@@ -194,6 +213,9 @@ def prepare_for_serving(app: Sanic) -> None:
     whose walk alone is a 60 ms pause (measured here) of every request in flight on the worker.
     Tests build many apps in one process and keep the collector as it is.
     """
+    observability.log_to_stdout(app.ctx.settings)  # ACCESS_LOG: one JSON line per request on standard output
+
+    workers.replace_dead_workers(app)  # the main process starts another worker when one dies
 
     @app.before_server_start
     async def _own_accept_queue(app: Sanic, _loop: Any = None) -> None:

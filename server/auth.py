@@ -27,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.transactions import in_transaction
 
+from server.dbtypes import DbConn
 from server.errors import AppError, Unauthenticated
 from server.models import RefreshToken
 from server.settings import Settings
@@ -200,10 +201,15 @@ class TokenService:
             raise RefreshTokenInvalid("This refresh token was already used; the session has been revoked.")
         return row
 
-    async def revoke_subject(self, audience: Audience, subject_id: str) -> None:
-        await RefreshToken.filter(
-            audience=audience.value, subject_id=subject_id, revoked_at__isnull=True
-        ).update(revoked_at=datetime.now(UTC))
+    async def revoke_subject(
+        self, audience: Audience, subject_id: str, *, conn: DbConn | None = None, now: datetime | None = None
+    ) -> None:
+        """Revoke every refresh token of the subject (in ``conn``'s transaction when given)."""
+        await (
+            RefreshToken.filter(audience=audience.value, subject_id=subject_id, revoked_at__isnull=True)
+            .using_db(conn)
+            .update(revoked_at=now or datetime.now(UTC))
+        )
 
 
 def _hash(raw: str) -> str:

@@ -12,7 +12,9 @@ from redis import asyncio as aioredis
 
 from server.auth import TokenService
 from server.crypto import FieldCipher, KeyedHasher
+from server.metrics import Telemetry
 from server.settings import Settings
+from server.storage import BlobStore, LocalBlobStore
 from server.throttle import Throttle
 from server.wechat import WeChat
 from server.wechat_sandbox import WeChatSandbox
@@ -31,12 +33,14 @@ class FrameContext:
     tokens: TokenService
     cipher: FieldCipher
     hasher: KeyedHasher
+    blobs: BlobStore  # residents' evidence files, outside the database (ATTACHMENTS_DIR)
     redis: aioredis.Redis = field(init=False)
     throttle: Throttle = field(init=False)
     wechat: WeChat = field(init=False)
     wechat_sandbox: WeChatSandbox | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     clock: Callable[[], datetime] = system_clock  # routes read the time here; tests set another clock
+    telemetry: Telemetry = field(default_factory=Telemetry)  # what /metrics reads when scraped
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Self:
@@ -45,6 +49,7 @@ class FrameContext:
             tokens=TokenService(settings),
             cipher=FieldCipher(settings.data_encryption_key),
             hasher=KeyedHasher(settings.data_hash_key),
+            blobs=LocalBlobStore(settings.attachments_dir),
         )
 
     def start_task(self, work: Coroutine[Any, Any, Any]) -> None:

@@ -29,7 +29,9 @@ def tortoise_config(settings: Settings, apps: Apps) -> dict[str, Any]:
     credentials_url = url
     if url.startswith("postgres://"):
         sep = "&" if "?" in url else "?"
-        credentials_url = f"{url}{sep}minsize=1&maxsize=20"
+        # timeout: seconds to open a connection (asyncpg's default, 60, would hold a request that
+        # long on a database host that does not answer, where a 503 is the honest answer).
+        credentials_url = f"{url}{sep}minsize=1&maxsize=20" + ("" if "timeout=" in url else "&timeout=5")
     return {
         "connections": {"default": credentials_url},
         "apps": {

@@ -16,6 +16,7 @@ from sanic.response import HTTPResponse
 
 from server.auth import Audience, Principal
 from server.errors import NotFound, Unauthenticated, ValidationFailed
+from server.openapi import bearer, secured_by
 
 M = TypeVar("M", bound=BaseModel)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -34,6 +35,8 @@ def request_id(request: Request) -> str:
 def _default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if isinstance(value, uuid.UUID):  # asyncpg's own UUID subclass, which orjson does not take for one
+        return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
@@ -143,7 +146,7 @@ def authenticated(audience: Audience) -> Callable[[Handler], Handler]:
             request.ctx.principal = principal
             return await handler(request, *args, **kwargs)
 
-        return wrapper
+        return secured_by(wrapper, bearer(audience.value))
 
     return decorator
 

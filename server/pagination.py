@@ -8,14 +8,30 @@ types is 422 ``VALIDATION_ERROR`` on ``cursor``.
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator
 from tortoise.expressions import Q
 
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor
+
+_WHOLE_NUMBER = re.compile(r"^[0-9]{1,9}$")
+
+
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, str) and not _WHOLE_NUMBER.match(value):
+        raise ValueError("must be a whole number (digits only)")
+    return value
+
+
+Limit = Annotated[int, BeforeValidator(_whole_number)]
+"""The type of ``?limit=``: digits only, so ``5.0``, `` 5`` or ``5_0`` are a 422 rather than a quiet 5 or 50
+(pydantic's lax integers); each query model gives the bounds and default with ``Field``."""
 
 Key = tuple[str, type]
 """A column and the Python type of its values: ``datetime``, ``date``, ``int``, ``str`` or ``uuid.UUID``."""
@@ -47,6 +63,31 @@ async def keyset_page(
         return shown, None
     last = shown[-1]
     return shown, encode_cursor(*(_encode(getattr(last, column)) for column, _ in keys))
+
+
+async def every_row(
+    query: Any, *, batch: int = 500, key: Key = CREATED, tiebreak: Key | None = ID
+) -> AsyncIterator[list[Any]]:
+    """Every row of ``query`` in pages of ``batch``, newest first: how an export reads a whole table's share."""
+    cursor: str | None = None
+    while True:
+        rows, cursor = await keyset_page(query, limit=batch, cursor=cursor, key=key, tiebreak=tiebreak)
+        if rows:
+            yield rows
+        if cursor is None:
+            return
+
+
+async def all_items(page_of: Callable[[str | None], Awaitable[dict[str, Any]]]) -> list[Any]:
+    """Every item of a paged listing (``{"items", "next_cursor"}`` for a cursor), following its cursors to the end."""
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        answer = await page_of(cursor)
+        items.extend(answer["items"])
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            return items
 
 
 def _decode(cursor: str | None, keys: list[Key]) -> list[Any] | None:

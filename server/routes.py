@@ -3,24 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
+from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 
 from server.database import database_ready
 from server.http import json
+from server.openapi import Answer, documented
 
 bp = Blueprint("ops")
 
 
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: bool
+    redis: bool
+
+
 @bp.get("/healthz")
-@openapi.summary("Liveness: the process answers")
+@documented("Liveness: the process answers", answers={200: HealthOut}, backing_services=False, tag="ops")
 async def healthz(request: Request) -> HTTPResponse:
     return json({"status": "ok"})
 
 
 @bp.get("/readyz")
-@openapi.summary("Readiness: the database and Redis answer (503 otherwise)")
+@documented(
+    "Readiness: the database and Redis answer (503 otherwise)",
+    answers={
+        200: Answer(ReadyOut, "both answer"),
+        503: Answer(ReadyOut, "the database or Redis does not answer", headers={}),
+    },
+    backing_services=False,
+    tag="ops",
+)
 async def readyz(request: Request) -> HTTPResponse:
     db_ok = await database_ready()
     try:

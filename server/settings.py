@@ -41,6 +41,8 @@ class Settings:
     data_hash_key: bytes = b""  # keyed hash (HMAC-SHA256) for matching ID numbers and phones
     pass_signing_keys_required: bool = False
     var_dir: Path = Path("var")
+    # ATTACHMENTS_DIR: residents' evidence files (server.storage.LocalBlobStore); default <XINYI_VAR_DIR>/attachments
+    attachments_dir: Path = Path("var") / "attachments"
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
     # Throttling ladders in the `limits` notation (server.throttle): failed password logins per account
@@ -67,6 +69,16 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_poll_s: float = 1.0
     docs: bool = True  # DOCS: serve /docs and the spec (a deployment may turn them off)
+    # WeChat subscribe messages: the template id of each notice kind (WECHAT_SUBSCRIBE_TEMPLATES,
+    # "list_notice=<id>,case_decision=<id>,…"; the sandbox's own ids in dev/test), and the sender
+    # inside `serve` (NOTICE_WORKER, default on, off under XINYI_ENV=test) with its pace.
+    wechat_subscribe_templates: dict[str, str] = field(default_factory=dict)
+    notice_worker: bool = True
+    notice_poll_s: float = 2.0
+    # ACCESS_LOG: one JSON line per request on the logger xinyi.access (default on, off under XINYI_ENV=test);
+    # METRICS_TOKEN: when set, GET /metrics needs Authorization: Bearer <token> (server.metrics).
+    access_log: bool = True
+    metrics_token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -135,6 +147,25 @@ def _dev_secrets(var_dir: Path) -> dict[str, str]:
         pass
     tmp.unlink(missing_ok=True)
     return json.loads(path.read_text())
+
+
+SUBSCRIBE_KINDS = ("list_notice", "case_decision", "tier_changed", "publicity_ending")
+
+
+def templates(raw: str | None, env: Environment) -> dict[str, str]:
+    """``WECHAT_SUBSCRIBE_TEMPLATES``: ``kind=template_id`` pairs; in dev/test the sandbox's ids by default."""
+    if raw is None:
+        return {} if env is Environment.PROD else {kind: f"sandbox-{kind}" for kind in SUBSCRIBE_KINDS}
+    found: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        kind, _, template_id = part.partition("=")
+        if kind.strip() not in SUBSCRIBE_KINDS or not template_id.strip():
+            raise SettingsError(
+                f"WECHAT_SUBSCRIBE_TEMPLATES must be kind=template_id pairs with kinds among "
+                f"{', '.join(SUBSCRIBE_KINDS)}; got {part!r}"
+            )
+        found[kind.strip()] = template_id.strip()
+    return found
 
 
 def parse_limits(name: str, text: str) -> tuple[RateLimitItem, ...]:
@@ -251,6 +282,7 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None 
         data_hash_key=_decode_key("DATA_HASH_KEY", secret("DATA_HASH_KEY")),
         pass_signing_keys_required=env is Environment.PROD,
         var_dir=var_dir,
+        attachments_dir=Path(_env(env_values, "ATTACHMENTS_DIR") or var_dir / "attachments"),
         access_token_ttl_s=number("ACCESS_TOKEN_TTL_S", 900),
         refresh_token_ttl_s=number("REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
         login_failures_per_account_and_address=ladder(
@@ -274,4 +306,9 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None 
         webhook_timeout_s=number("WEBHOOK_TIMEOUT_S", 10.0, float),
         webhook_poll_s=number("WEBHOOK_POLL_S", 1.0, float),
         docs=flag("DOCS", True),
+        wechat_subscribe_templates=templates(_env(env_values, "WECHAT_SUBSCRIBE_TEMPLATES"), env),
+        notice_worker=flag("NOTICE_WORKER", env is not Environment.TEST),
+        notice_poll_s=number("NOTICE_POLL_S", 2.0, float),
+        access_log=flag("ACCESS_LOG", env is not Environment.TEST),
+        metrics_token=_env(env_values, "METRICS_TOKEN"),
     )

@@ -30,8 +30,10 @@ from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from server.dbtypes import DbConn
+from server.outage import Reconnect, connection_suspect, unavailable
 
 _PARAM = re.compile(r"\$(\d+)")
+CONNECT_TIMEOUT_S = 5.0  # asyncpg waits 60 s by default for a database host that does not answer
 
 
 class RawConnection:
@@ -194,6 +196,8 @@ class HotDatabase:
         self._url = database_url
         self._idle: list[Any] = []
         self._slots = asyncio.Semaphore(max_size)
+        self._max_size = max_size
+        self._reconnect = Reconnect()
 
     @classmethod
     async def open(cls, database_url: str, *, max_size: int = 10) -> HotDatabase:
@@ -205,22 +209,45 @@ class HotDatabase:
     async def _connect(self) -> Any:
         import asyncpg
 
-        return await asyncpg.connect(self._url, server_settings={"synchronous_commit": "off"})
+        return await asyncpg.connect(
+            self._url, timeout=CONNECT_TIMEOUT_S, server_settings={"synchronous_commit": "off"}
+        )
+
+    async def _take(self) -> Any:
+        """An idle connection that is still open, else a new one (not while the database refused one a moment ago).
+
+        Connections the server closed meanwhile (a restart) are dropped here, before anyone uses
+        them: asyncpg notices a closed socket as soon as the event loop runs.
+        """
+        while self._idle:
+            raw = self._idle.pop()
+            if not raw.is_closed():
+                return raw
+            raw.terminate()
+        self._reconnect.check()
+        try:
+            raw = await self._connect()
+        except Exception:
+            self._reconnect.failed()
+            raise
+        self._reconnect.succeeded()
+        return raw
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[RawConnection]:
+        """A connection of this task's own until the block ends (never shared: a statement at a time)."""
         if self._url is None:
             async with raw_connection() as db:
                 yield db
             return
         async with self._slots:
-            raw = self._idle.pop() if self._idle else await self._connect()
+            raw = await self._take()
             try:
                 yield RawConnection(raw, "postgres")
             except Exception as exc:
                 # A statement that failed leaves an autocommit connection as it was; a broken
                 # connection, or one whose statement is still running, is never reused.
-                if raw.is_closed() or raw.is_in_transaction() or not _statement_error(exc):
+                if raw.is_closed() or raw.is_in_transaction() or connection_suspect(exc):
                     raw.terminate()
                 else:
                     self._idle.append(raw)
@@ -233,23 +260,17 @@ class HotDatabase:
             else:
                 self._idle.append(raw)
 
+    def usage(self) -> tuple[int, int] | None:
+        """(connections in use, the most it opens), for the pool gauges (``server.metrics``); None on SQLite."""
+        if self._url is None:
+            return None
+        return self._max_size - self._slots._value, self._max_size
+
     async def close(self) -> None:
         while self._idle:
             raw = self._idle.pop()
             with contextlib.suppress(Exception):
                 await raw.close(timeout=5)
-
-
-def _statement_error(exc: BaseException) -> bool:
-    """Whether ``exc`` came from a statement PostgreSQL answered (or from our own code), not the connection."""
-    import asyncpg
-
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)):
-            return False
-        cause = cause.__cause__
-    return True
 
 
 async def _rollback_if_open(connection: Any) -> None:
@@ -271,6 +292,7 @@ class DirectPool:
 
     def __init__(self, pool: Any):
         self._pool = pool
+        self._reconnect = Reconnect()
 
     @classmethod
     async def open(cls, database_url: str, *, max_size: int = 10) -> DirectPool | None:
@@ -284,6 +306,7 @@ class DirectPool:
             max_size=max_size,
             reset=_rollback_if_open,
             max_inactive_connection_lifetime=0,  # no idle timer re-armed at every release
+            timeout=CONNECT_TIMEOUT_S,  # to connect: a database that does not answer is an outage, not a wait
             # The ledger's statements are prepared once per connection; with 12 and 33
             # parameters PostgreSQL would otherwise keep planning them afresh for each call (a
             # custom plan costs more than the execution). Every lookup in them is by key, so
@@ -292,13 +315,42 @@ class DirectPool:
         )
         return cls(pool)
 
+    def usage(self) -> tuple[int, int]:
+        """(connections in use, the most it opens), for the pool gauges (``server.metrics``)."""
+        return self._pool.get_size() - self._pool.get_idle_size(), self._pool.get_max_size()
+
     async def close(self) -> None:
         await self._pool.close()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
-        async with self._pool.acquire() as raw:
+        """A connection of the pool for this task alone until the block ends.
+
+        The pool replaces a connection the server closed when it is next acquired; one that
+        failed at the driver's level (lost mid-statement, a protocol left in a state it cannot
+        leave) is terminated here, since the pool's release, which skips the reset query, would
+        otherwise hand it out again. While the database refuses connections, attempts are spaced
+        out (``Reconnect``) and requests meanwhile answer 503 at once.
+        """
+        if not self._pool.get_idle_size():  # acquiring will open a connection
+            self._reconnect.check()
+        try:
+            raw = await self._pool.acquire()
+        except Exception as exc:
+            if unavailable(exc):
+                self._reconnect.failed()
+            raise
+        self._reconnect.succeeded()
+        try:
             yield raw
+        except Exception as exc:
+            if connection_suspect(exc):
+                # (A connection asyncpg saw closing is already back in its pool, detached from ``raw``.)
+                with contextlib.suppress(Exception):
+                    raw.terminate()
+            raise
+        finally:  # also when cancelled: the pool waits for asyncpg's cancellation, then resets
+            await self._pool.release(raw)
 
 
 # --- statements built from parts (the credit engine's batches) ------------------------------------
