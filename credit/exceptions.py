@@ -42,3 +42,10 @@ class NoActiveRuleset(AppError):
 class VolunteerRecordConflict(Conflict):
     code = "VOLUNTEER_RECORD_CONFLICT"
     message = "This volunteer record was written concurrently; try again."
+
+
+class RecordNotFound(NotFound):
+    """Not a record of this resident (another person's record is not found either)."""
+
+    code = "NOT_FOUND"
+    message = "No such credit record."

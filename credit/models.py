@@ -52,7 +52,13 @@ class CreditRecord(Model):
     title = fields.CharField(max_length=255)
     decided_at = fields.DateField()
     publicity_until = fields.DateField(null=True)
-    status = fields.CharField(max_length=16, default="active")  # active, repaired, revoked, corrected
+    # notified (a list entry within its objection window), active, disputed (an objection open),
+    # corrected (re-graded after an upheld objection), withdrawn (objection upheld), repaired,
+    # revoked (by its source), exited (left its list). Only active, corrected and, as the ruleset
+    # says, disputed count (credit.scoring.COUNTING_STATUSES).
+    status = fields.CharField(max_length=16, default="active")
+    objection_until = fields.DatetimeField(null=True)  # a list entry's notice: objections accepted until then
+    disputed_until = fields.DateField(null=True)  # the open objection's due date (status disputed)
     # SHA-256 of the imported content: a re-import of the same content changes nothing.
     content_hash = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema, field_validator
 
 from credit.scoring import LOCAL_TZ
+from server.pagination import Limit
 
 MAX_ITEMS_PER_REQUEST = 1000
 
@@ -62,9 +63,11 @@ class CreditRecordIn(BaseModel):
 
 
 class CreditRecordsIn(BaseModel):
-    """A batch of records; every item is validated on its own."""
+    """A batch of records; every item is validated on its own (a bad one is rejected alone, in the answer)."""
 
-    items: list[Any] = Field(max_length=MAX_ITEMS_PER_REQUEST)
+    items: list[Annotated[Any, WithJsonSchema(CreditRecordIn.model_json_schema(mode="validation"))]] = Field(
+        max_length=MAX_ITEMS_PER_REQUEST
+    )
 
 
 class RejectedItem(BaseModel):
@@ -82,7 +85,7 @@ class ImportOut(BaseModel):
 
 
 class PageQuery(BaseModel):
-    limit: int = Field(default=20, ge=1, le=100)
+    limit: Limit = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=500)
 
 
@@ -132,7 +135,13 @@ class RecordItem(BaseModel):
     title: str
     source: str
     occurred_at: date
-    status: str
+    status: Literal[
+        "notified", "active", "disputed", "repaired", "corrected", "withdrawn", "revoked", "exited"
+    ]
+    objection_until: datetime | None = Field(
+        description="a list entry under notice: objections are accepted until then"
+    )
+    disputed_until: date | None = Field(description="an objection is open: the day it must be answered by")
     counts_until: date | None
     points: int
 

@@ -103,6 +103,9 @@ async def stored_ruleset(conn: DbConn, version: str) -> scoring.Ruleset | None:
 # --- facts ----------------------------------------------------------------------------------
 
 
+_COUNTING = "(" + ", ".join(f"'{status}'" for status in scoring.COUNTING_STATUSES) + ")"
+
+
 async def load_facts(
     conn: DbConn, subject_ids: Sequence[int]
 ) -> tuple[dict[int, list[scoring.RecordFact]], dict[int, list[scoring.VolunteerFact]]]:
@@ -114,8 +117,9 @@ async def load_facts(
     q = Sql(conn)
     rows = await fetch(
         conn,
-        "SELECT id, subject_id, category, severity, decided_at, publicity_until FROM credit_records "
-        f"WHERE {q.in_('subject_id', subject_ids, 'bigint')} AND status = 'active'",
+        "SELECT id, subject_id, category, severity, decided_at, publicity_until, status, disputed_until "
+        f"FROM credit_records WHERE {q.in_('subject_id', subject_ids, 'bigint')} "
+        f"AND status IN {_COUNTING}",
         q.params,
     )
     RecordFact = scoring.RecordFact
@@ -125,9 +129,9 @@ async def load_facts(
         if facts is None:
             facts = records[r[1]] = []
         if pg:
-            facts.append(RecordFact(str(r[0]), r[2], r[3], r[4], r[5]))
+            facts.append(RecordFact(str(r[0]), r[2], r[3], r[4], r[5], r[6], r[7]))
         else:
-            facts.append(RecordFact(str(r[0]), r[2], r[3], as_date(r[4]), as_date(r[5])))
+            facts.append(RecordFact(str(r[0]), r[2], r[3], as_date(r[4]), as_date(r[5]), r[6], as_date(r[7])))
     q = Sql(conn)
     rows = await fetch(
         conn,

@@ -48,6 +48,9 @@ BONUS_CATEGORIES = ("red_list", "commendation")
 BANDED_TIERS = ("B", "A", "AA", "AAA")  # tiers with a lower bound; C is everything below B
 DEFAULT_SEVERITY = "general"
 ACTIVE = "active"
+CORRECTED = "corrected"  # re-graded after an upheld objection: counts with its new severity
+DISPUTED = "disputed"  # under an open objection: counts only where the ruleset says so, and not once overdue
+COUNTING_STATUSES = (ACTIVE, CORRECTED, DISPUTED)  # the statuses that may count; every other one never does
 MAX_VERSION_LENGTH = 32
 MAX_HOURS_PER_RECORD = 24.0
 LOCAL_TZ = timezone(timedelta(hours=8), "CST")  # calendar used to date volunteer service
@@ -88,6 +91,7 @@ class RecordFact:
     decided_at: date
     publicity_until: date | None
     status: str = ACTIVE
+    disputed_until: date | None = None  # the open objection's due date (status DISPUTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +212,35 @@ class Windows:
     serious: Window
 
 
+@dataclass(frozen=True, slots=True)
+class RepairMonths:
+    """Months after decided_at before a record of this severity may be repaired (NDRC Order 36)."""
+
+    minor: int = 0
+    general: int = 3
+    serious: int = 12
+
+
+@dataclass(frozen=True, slots=True)
+class DisputedCounting:
+    """Whether a record keeps counting while an objection to it is open (by severity; black-list entries)."""
+
+    minor: bool = False
+    general: bool = False
+    serious: bool = True
+    black_list: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RightsRule:
+    """The subject's rights as data: notice window, answer deadline, counting while disputed, repair."""
+
+    objection_window_days: int = 10
+    objection_due_days: int = 20
+    counts_while_disputed: DisputedCounting = DisputedCounting()
+    repair_after_months: RepairMonths = RepairMonths()
+
+
 @dataclass(frozen=True)
 class Ruleset:
     """A parsed, validated, immutable ruleset (build it with ``parse_ruleset``)."""
@@ -224,6 +257,13 @@ class Ruleset:
     deductions: Deductions
     max_total_deduction: int
     windows: Windows
+    rights: RightsRule = RightsRule()  # optional in the data: rulesets written before it get the defaults
+
+    def counts_while_disputed(self, category: str, severity: str | None) -> bool:
+        rule = self.rights.counts_while_disputed
+        if category == "black_list":
+            return rule.black_list
+        return bool(getattr(rule, severity or DEFAULT_SEVERITY))
 
     def band_floor(self, tier: str) -> int:
         """Lowest score of a banded tier (C: the ruleset minimum)."""
@@ -352,7 +392,8 @@ def parse_ruleset(data: dict) -> Ruleset:
     if not isinstance(data, dict):
         raise RulesetError({"$": "must be an object"})
     p = _Problems()
-    p.keys("", data, _TOP_KEYS)
+    p.keys("", {k: v for k, v in data.items() if k != "rights"}, _TOP_KEYS)
+    rights = _parse_rights(p, data)
 
     version = data.get("version")
     if "version" in data and (
@@ -438,6 +479,36 @@ def parse_ruleset(data: dict) -> Ruleset:
         deductions=Deductions(**{c: SeverityPoints(**v) for c, v in data["deductions"].items()}),
         max_total_deduction=data["max_total_deduction"],
         windows=Windows(**{s: Window(**v) for s, v in data["windows"].items()}),
+        rights=rights,
+    )
+
+
+_RIGHTS_KEYS = ("objection_window_days", "objection_due_days", "counts_while_disputed", "repair_after_months")
+
+
+def _parse_rights(p: _Problems, data: dict[str, Any]) -> RightsRule:
+    """The optional ``rights`` section; absent: the defaults (10-day notice, 20-day answer, Order 36)."""
+    if "rights" not in data:
+        return RightsRule()
+    raw = p.obj("", data, "rights", _RIGHTS_KEYS)
+    if raw is None:
+        return RightsRule()
+    p.int_("rights", raw, "objection_window_days", minimum=1)
+    p.int_("rights", raw, "objection_due_days", minimum=1)
+    counting = p.obj("rights", raw, "counts_while_disputed", (*SEVERITIES, "black_list"))
+    for key in (*SEVERITIES, "black_list"):
+        if counting is not None and key in counting and not isinstance(counting[key], bool):
+            p.add(f"rights.counts_while_disputed.{key}", "must be true or false")
+    months = p.obj("rights", raw, "repair_after_months", SEVERITIES, unknown="unknown severity")
+    for severity in SEVERITIES:
+        p.int_("rights.repair_after_months", months, severity)
+    if p.fields:
+        return RightsRule()  # reported: parse_ruleset raises with every problem
+    return RightsRule(
+        objection_window_days=raw["objection_window_days"],
+        objection_due_days=raw["objection_due_days"],
+        counts_while_disputed=DisputedCounting(**raw["counts_while_disputed"]),
+        repair_after_months=RepairMonths(**raw["repair_after_months"]),
     )
 
 
@@ -461,6 +532,12 @@ def ruleset_to_dict(rs: Ruleset) -> dict:
         "deductions": {cat: _plain(getattr(rs.deductions, cat)) for cat in NEGATIVE_CATEGORIES},
         "max_total_deduction": rs.max_total_deduction,
         "windows": {sev: _plain(rs.window(sev)) for sev in SEVERITIES},
+        "rights": {
+            "objection_window_days": rs.rights.objection_window_days,
+            "objection_due_days": rs.rights.objection_due_days,
+            "counts_while_disputed": _plain(rs.rights.counts_while_disputed),
+            "repair_after_months": _plain(rs.rights.repair_after_months),
+        },
     }
 
 
@@ -475,7 +552,7 @@ def default_ruleset() -> Ruleset:
 # ---------------------------------------------------------------------------------------
 
 
-def _add_months(day: date, months: int) -> date:
+def add_months(day: date, months: int) -> date:
     """Same day-of-month ``months`` later, clamped to the month's last day."""
     total = day.year * 12 + (day.month - 1) + months
     year, month = divmod(total, 12)
@@ -485,7 +562,7 @@ def _add_months(day: date, months: int) -> date:
 
 def _window_end(decided_at: date, months: int) -> date:
     """Last day of a window of ``months`` starting on decided_at."""
-    return _add_months(decided_at, months) - timedelta(days=1)
+    return add_months(decided_at, months) - timedelta(days=1)
 
 
 def _severity(record: RecordFact) -> str:
@@ -526,9 +603,18 @@ def counts_until(record: RecordFact, ruleset: Ruleset) -> date | None:
 
 
 def _counts(record: RecordFact, ruleset: Ruleset, as_of: date) -> bool:
-    """Whether the record counts on as_of: active, already decided, still within its window."""
+    """Whether the record counts on as_of: a counting status, already decided, still within its window.
+
+    A disputed record counts only where the ruleset keeps its kind counting while disputed, and never
+    once its objection is past due without a decision."""
     until = counts_until(record, ruleset)  # validates category/severity even when inactive
-    if record.status != ACTIVE or record.decided_at > as_of:
+    if record.status not in COUNTING_STATUSES or record.decided_at > as_of:
+        return False
+    if record.status == DISPUTED and (
+        not ruleset.counts_while_disputed(record.category, record.severity)
+        or record.disputed_until is None
+        or as_of > record.disputed_until  # an objection left unanswered past its due date
+    ):
         return False
     return until is None or as_of <= until
 

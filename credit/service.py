@@ -493,7 +493,10 @@ async def _fresh_score(resident: Resident, now: datetime) -> CreditScore:
 
 async def score_view(resident: Resident, *, now: datetime) -> dict[str, Any]:
     """``GET /score``: score, tier, factors with reason codes and record ids, the next tier."""
-    row = await _fresh_score(resident, now)
+    return score_out(await _fresh_score(resident, now))
+
+
+def score_out(row: CreditScore) -> dict[str, Any]:
     return {
         "score": row.score,
         "tier": row.tier,
@@ -518,18 +521,18 @@ async def history_page(resident: Resident, *, limit: int, cursor: str | None) ->
     rows, next_cursor = await keyset_page(
         ScoreHistory.filter(subject_id=subject_id), limit=limit, cursor=cursor, key=("id", int), tiebreak=None
     )
-    items = [
-        {
-            "score": h.score,
-            "tier": h.tier,
-            "previous_tier": h.previous_tier,
-            "ruleset_version": h.ruleset_version,
-            "computed_at": h.computed_at,
-            "reason": h.reason,
-        }
-        for h in rows
-    ]
-    return page(items, next_cursor)
+    return page([history_out(h) for h in rows], next_cursor)
+
+
+def history_out(h: ScoreHistory) -> dict[str, Any]:
+    return {
+        "score": h.score,
+        "tier": h.tier,
+        "previous_tier": h.previous_tier,
+        "ruleset_version": h.ruleset_version,
+        "computed_at": h.computed_at,
+        "reason": h.reason,
+    }
 
 
 def _record_points(factors: list[dict[str, Any]], rules: scoring.Ruleset | None) -> dict[str, int]:
@@ -555,6 +558,27 @@ def _record_points(factors: list[dict[str, Any]], rules: scoring.Ruleset | None)
     return shares
 
 
+def record_out(r: CreditRecord, *, rules: scoring.Ruleset | None, shares: dict[str, int]) -> dict[str, Any]:
+    """A record as its subject sees it: the status it shows, the last day it counts and its points now."""
+    until = None
+    if r.status in scoring.COUNTING_STATUSES and rules is not None:
+        fact = scoring.RecordFact(str(r.id), r.category, r.severity, r.decided_at, r.publicity_until)
+        until = scoring.counts_until(fact, rules)
+    return {
+        "id": str(r.id),
+        "category": r.category,
+        "severity": r.severity,
+        "title": r.title,
+        "source": r.source,
+        "occurred_at": r.decided_at,
+        "status": "disputed" if r.disputed_until is not None else r.status,
+        "objection_until": r.objection_until,
+        "disputed_until": r.disputed_until,
+        "counts_until": until,
+        "points": shares.get(str(r.id), 0),
+    }
+
+
 async def records_page(
     resident: Resident, *, limit: int, cursor: str | None, now: datetime
 ) -> dict[str, Any]:
@@ -569,26 +593,7 @@ async def records_page(
         key=("decided_at", date),
         tiebreak=("id", int),
     )
-    items = []
-    for r in rows:
-        until = None
-        if r.status == "active" and rules is not None:
-            fact = scoring.RecordFact(str(r.id), r.category, r.severity, r.decided_at, r.publicity_until)
-            until = scoring.counts_until(fact, rules)
-        items.append(
-            {
-                "id": str(r.id),
-                "category": r.category,
-                "severity": r.severity,
-                "title": r.title,
-                "source": r.source,
-                "occurred_at": r.decided_at,
-                "status": r.status,
-                "counts_until": until,
-                "points": shares.get(str(r.id), 0),
-            }
-        )
-    return page(items, next_cursor)
+    return page([record_out(r, rules=rules, shares=shares) for r in rows], next_cursor)
 
 
 def volunteer_out(v: VolunteerRecord) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""Who read my data: partners' reads and verifications, and merchants' scans of my pass.
+"""Who read my data: partners' reads and verifications, merchants' scans of my pass, regulators' reads of my cases.
 
 Partner accesses are recorded here (``PartnerAccess``) when a partner reads a resident's tier,
 verifies a pass that identifies the resident, or redeems online for the resident. Merchant scans
 are not copied: the scan log (``passes.models.Scan``, every scan with the resident it identified)
-is read as it is, and the two are merged, newest first, behind one cursor.
+is read as it is, and so are regulators' reads of a case (``rights.models.RegulatorRead``); the three
+are merged, newest first, behind one cursor.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tortoise.expressions import Q
 from merchants.models import Merchant, Store
 from partners.models import Partner, PartnerAccess
 from passes.models import Scan
+from rights.models import RegulatorRead
 from server.dbtypes import DbConn
 from server.errors import ValidationFailed
 from server.http import decode_cursor, encode_cursor, page
@@ -25,16 +27,19 @@ TIER_READ = "tier_read"
 PASS_VERIFY = "pass_verify"
 ONLINE_REDEMPTION = "online_redemption"
 PASS_SCAN = "pass_scan"
+CASE_READ = "case_read"
+REGULATOR_NAME = "信用监管部门"
 
 PURPOSE_LABELS = {
     TIER_READ: "查询信用等级",
     PASS_VERIFY: "核验信用码",
     ONLINE_REDEMPTION: "线上核销优惠",
     PASS_SCAN: "商户扫码",
+    CASE_READ: "查阅信用案件",
 }
 
-# Order of the two sources among entries of the same instant (part of the cursor).
-_PARTNER, _MERCHANT = 1, 0
+# Order of the sources among entries of the same instant (part of the cursor).
+_REGULATOR, _PARTNER, _MERCHANT = 2, 1, 0
 
 
 async def record(
@@ -88,8 +93,14 @@ async def resident_access_log(resident_id: uuid.UUID, *, limit: int, cursor: str
         .order_by("-created_at", "-id")
         .limit(limit + 1)
     )
+    reads = (
+        await _after(RegulatorRead.filter(resident_id=resident_id), "at", _REGULATOR, after)
+        .order_by("-at", "-id")
+        .limit(limit + 1)
+    )
     entries: list[tuple[datetime, int, str, Any]] = [(a.at, _PARTNER, str(a.id), a) for a in accesses]
     entries += [(s.created_at, _MERCHANT, str(s.id), s) for s in scans]
+    entries += [(r.at, _REGULATOR, str(r.id), r) for r in reads]
     entries.sort(key=lambda e: (e[0], e[1], e[2]), reverse=True)
     shown = entries[:limit]
 
@@ -106,7 +117,18 @@ async def resident_access_log(resident_id: uuid.UUID, *, limit: int, cursor: str
 
     items = []
     for at, rank, _, row in shown:
-        if rank == _PARTNER:
+        if rank == _REGULATOR:
+            items.append(
+                {
+                    "at": at,
+                    "actor_type": "regulator",
+                    "actor_name": REGULATOR_NAME,
+                    "purpose": row.purpose,
+                    "purpose_label": PURPOSE_LABELS.get(row.purpose, row.purpose),
+                    "case_kind": row.case_kind,
+                }
+            )
+        elif rank == _PARTNER:
             items.append(
                 {
                     "at": at,

@@ -45,6 +45,7 @@ from redemptions import service as ledger
 from residents.models import Resident
 from residents.service import is_consented
 from server.crypto import KeyedHasher
+from server.dbtypes import DbConn
 from server.errors import ValidationFailed
 from server.http import page
 from server.pagination import keyset_page
@@ -147,18 +148,39 @@ async def revoke_grant(resident: Resident, grant_id: uuid.UUID, *, now: datetime
         )
         if grant is None:
             raise GrantNotFound()
-        if grant.status in (GrantStatus.PENDING, GrantStatus.ACTIVE):
-            was_held = grant_status(grant, now) == GrantStatus.ACTIVE
-            await (
-                Grant.filter(id=grant.id)
-                .using_db(conn)
-                .update(status=GrantStatus.REVOKED.value, revoked_at=now)
-            )
-            grant.status, grant.revoked_at = GrantStatus.REVOKED.value, now
-            if was_held:
-                await webhooks.enqueue_grant_revoked(conn, grant, now=now)
+        await _revoke(conn, grant, now=now)
         partner = await Partner.get(id=grant.partner_id, using_db=conn)
     return grant_out(grant, partner.name, now)
+
+
+async def revoke_all(conn: DbConn, resident_id: uuid.UUID, *, now: datetime) -> int:
+    """Revoke every grant of the resident still pending or active, in ``conn`` (the account is erased).
+
+    Each is revoked as ``revoke_grant`` does it, so each partner that held one hears ``grant.revoked``.
+    Returns how many grants were revoked.
+    """
+    grants = (
+        await Grant.filter(
+            resident_id=resident_id, status__in=(GrantStatus.PENDING.value, GrantStatus.ACTIVE.value)
+        )
+        .order_by("id")
+        .select_for_update()
+        .using_db(conn)
+    )
+    for grant in grants:
+        await _revoke(conn, grant, now=now)
+    return len(grants)
+
+
+async def _revoke(conn: DbConn, grant: Grant, *, now: datetime) -> None:
+    """Revoke a locked grant unless it ended already; ``grant.revoked`` if the partner held it."""
+    if grant.status not in (GrantStatus.PENDING, GrantStatus.ACTIVE):
+        return
+    was_held = grant_status(grant, now) == GrantStatus.ACTIVE
+    await Grant.filter(id=grant.id).using_db(conn).update(status=GrantStatus.REVOKED.value, revoked_at=now)
+    grant.status, grant.revoked_at = GrantStatus.REVOKED.value, now
+    if was_held:
+        await webhooks.enqueue_grant_revoked(conn, grant, now=now)
 
 
 # --- partners -------------------------------------------------------------------------------

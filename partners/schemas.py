@@ -8,10 +8,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, Strict, StrictBool, StrictInt, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+    field_validator,
+)
 
 from partners.models import PartnerKind, PartnerScope
 from partners.webhook_url import MAX_LENGTH, webhook_url_problem
+from server.pagination import Limit
 
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -75,11 +85,12 @@ class PartnerListOut(BaseModel):
 
 
 class PartnerListQuery(BaseModel):
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Limit = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=512)
 
 
 class RotatedSecretOut(BaseModel):
+    id: str
     key: str
     secret: str = Field(
         description="Shown once. The previous secret keeps working until previous_secret_expires_at."
@@ -103,16 +114,43 @@ class VolunteerHoursIn(BaseModel):
     activity: str = Field(min_length=1, max_length=255)
     organization: str = Field(min_length=1, max_length=255)
     started_at: Annotated[AwareDatetime, Strict()] = Field(description="ISO 8601 with offset")
-    hours: Decimal = Field(decimal_places=2, description="a JSON number, e.g. 2.5")
+    hours: Annotated[
+        Decimal,
+        WithJsonSchema(
+            {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 24,
+                "description": "a JSON number of hours, at most 2 decimals, e.g. 2.5",
+            }
+        ),
+    ] = Field(decimal_places=2)
 
     _hours_is_a_number = field_validator("hours", mode="before")(_a_number)
 
 
 class VolunteerRecordOut(BaseModel):
-    """What the credit service answers about the stored record (fields may be added)."""
+    """The stored record, as the credit service keeps it."""
 
-    model_config = {"extra": "allow"}
+    id: str
     external_id: str
+    activity: str
+    organization: str
+    started_at: datetime
+    ended_at: datetime
+    hours: float
+    status: Literal["active", "revoked"]
+    counted: bool = Field(
+        description="false when revoked, or when it duplicates an activity another platform posted"
+    )
+    duplicate_of: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class VolunteerRevokedOut(BaseModel):
+    external_id: str
+    status: Literal["revoked"]
 
 
 # --- residents: grants and the access log ------------------------------------------------
@@ -159,18 +197,19 @@ class GrantListOut(BaseModel):
 
 
 class PageQuery(BaseModel):
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Limit = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=512)
 
 
 class AccessLogItem(BaseModel):
     at: datetime
-    actor_type: str = Field(description="partner | merchant")
+    actor_type: str = Field(description="partner | merchant | regulator")
     actor_name: str
-    purpose: str = Field(description="tier_read | pass_verify | online_redemption | pass_scan")
+    purpose: str = Field(description="tier_read | pass_verify | online_redemption | pass_scan | case_read")
     purpose_label: str
     store_name: str | None = None
     outcome: str | None = Field(default=None, description="scans: accepted | refused")
+    case_kind: str | None = Field(default=None, description="a regulator's read: which kind of case")
 
 
 class AccessLogOut(BaseModel):

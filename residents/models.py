@@ -10,7 +10,7 @@ from tortoise.models import Model
 
 class Resident(Model):
     id = fields.UUIDField(primary_key=True)
-    openid = fields.CharField(max_length=64, unique=True)
+    openid = fields.CharField(max_length=64, unique=True, null=True)  # None once erased
     unionid = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
@@ -22,6 +22,8 @@ class Resident(Model):
     phone_enc = fields.TextField(null=True)
     phone_hash = fields.CharField(max_length=64, null=True, db_index=True)
     identity_bound_at = fields.DatetimeField(null=True)
+    # Set when the resident erased the account: the row stays as the pseudonym the ledgers name.
+    erased_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "residents"

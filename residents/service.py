@@ -70,7 +70,7 @@ async def login(*, tokens: TokenService, openid: str, unionid: str | None) -> tu
 async def refresh(*, tokens: TokenService, refresh_token: str) -> tuple[Resident, TokenPair]:
     row = await tokens.rotate(refresh_token, Audience.RESIDENT)
     resident = await Resident.get_or_none(id=row.subject_id)
-    if resident is None:
+    if resident is None or resident.erased_at is not None:
         raise ResidentGone()
     pair = await tokens.issue_pair(Audience.RESIDENT, str(resident.id), family_id=row.family_id)
     return resident, pair
@@ -79,13 +79,17 @@ async def refresh(*, tokens: TokenService, refresh_token: str) -> tuple[Resident
 async def current_resident(
     principal: Principal, *, need_consent: bool = False, need_identity: bool = False
 ) -> Resident:
-    """The caller as a ``Resident``; 403 ``CONSENT_REQUIRED`` / ``IDENTITY_REQUIRED`` as asked."""
+    """The caller as a ``Resident``; 403 ``CONSENT_REQUIRED`` / ``IDENTITY_REQUIRED`` as asked.
+
+    401 for an erased account: its access tokens outlive the erasure by their expiry, and the row is
+    a pseudonymous shell that nobody may act as.
+    """
     try:
         resident_id = uuid.UUID(principal.subject_id)
     except ValueError:
         raise ResidentGone() from None
     resident = await Resident.get_or_none(id=resident_id)
-    if resident is None:
+    if resident is None or resident.erased_at is not None:
         raise ResidentGone()
     if need_consent and not is_consented(resident):
         raise ConsentRequired()

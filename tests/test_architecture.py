@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FRAME = "server"
 ROOT_PACKAGE = "xinyi"  # the composition root: imports everything, imported by nothing
-DOMAINS = {"residents", "credit", "merchants", "coupons", "passes", "redemptions"}
+DOMAINS = {"residents", "credit", "merchants", "coupons", "passes", "redemptions", "notices", "rights"}
 # The one frame module allowed to import the composition root: ``python -m server`` (the contract
 # names it) is an entry point that nothing imports.
 ENTRY_POINTS = {"server/__main__.py"}

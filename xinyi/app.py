@@ -16,6 +16,7 @@ from sanic import Blueprint, Sanic
 from admin.breach_routes import bp as admin_breaches_bp
 from admin.credit_routes import bp as admin_credit_bp
 from admin.offer_routes import bp as admin_offers_bp
+from admin.rights_routes import bp as admin_rights_bp
 from admin.routes import bp as admin_bp
 from coupons import stock
 from merchant_api.offer_routes import bp as merchant_offers_bp
@@ -25,8 +26,11 @@ from merchant_api.scan_routes import bp as merchant_scans_bp
 from miniprogram_api.coupon_routes import bp as mp_coupons_bp
 from miniprogram_api.credit_routes import bp as mp_credit_bp
 from miniprogram_api.grant_routes import bp as mp_grants_bp
+from miniprogram_api.my_data_routes import bp as mp_my_data_bp
 from miniprogram_api.pass_routes import bp as mp_passes_bp
+from miniprogram_api.rights_routes import bp as mp_rights_bp
 from miniprogram_api.routes import bp as mp_bp
+from notices import sender as notice_sender
 from partners import signing, webhooks
 from partners.admin_routes import bp as admin_partners_bp
 from partners.routes import bp as partner_bp
@@ -58,6 +62,9 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     merchant_redemptions_bp,
     mp_coupons_bp,
     admin_breaches_bp,
+    mp_rights_bp,
+    mp_my_data_bp,
+    admin_rights_bp,
 )
 
 
@@ -77,8 +84,13 @@ async def start(ctx: AppContext) -> None:
     ctx.ledger = await ledger_lifecycle.start(ctx)
     stock.start(ctx, ctx.ledger)
     signing.start(ctx)
+    notice_sender.start(ctx)  # NOTICE_WORKER: WeChat subscribe messages of new notices
     if ctx.settings.webhook_worker:  # WEBHOOK_WORKER: deliver partner webhooks from this process
         webhooks.start(ctx)  # a background task: it gives its claims back and closes when cancelled
+    # What /metrics reads when scraped (server.metrics): the hot paths' pools, the webhook outbox.
+    ctx.telemetry.watch_pool("hot", ctx.passes.db)
+    ctx.telemetry.watch_pool("ledger", ctx.ledger)
+    ctx.telemetry.read_at_scrape("webhooks", webhooks.outbox_readings)
 
 
 async def stop(ctx: AppContext) -> None:

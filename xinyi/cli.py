@@ -42,7 +42,11 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--access-log", action="store_true", help="log every request (never bodies)")
+    p.add_argument(
+        "--access-log",
+        action="store_true",
+        help="a JSON line per request even if ACCESS_LOG=0 (never bodies)",
+    )
 
 
 async def pending_migrations(settings: Settings) -> list[str]:
@@ -65,6 +69,7 @@ def serve(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
     from sanic.worker.loader import AppLoader
 
     from server import listen
+    from server.metrics import multiprocess_directory
     from xinyi.app import create_serving_app
 
     if args.workers < 1:
@@ -96,13 +101,17 @@ def serve(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    loader = AppLoader(factory=partial(create_serving_app, settings))
-    app = loader.load()
-    app.prepare(
-        sock=sock, workers=args.workers, backlog=listen.BACKLOG, access_log=args.access_log, motd=False
-    )
-    announce_when_ready(settings, host=args.host, port=args.port, sandbox=sandbox_url)
-    Sanic.serve(primary=app, app_loader=loader)
+    if args.access_log:
+        settings = settings.with_overrides(access_log=True)
+    # Every worker adds its metrics to files in a fresh directory, set before the workers start
+    # (server.metrics). Sanic's own access log (client addresses, full URLs) stays off: the
+    # app writes one JSON line per request instead (ACCESS_LOG, server.observability).
+    with multiprocess_directory():
+        loader = AppLoader(factory=partial(create_serving_app, settings))
+        app = loader.load()
+        app.prepare(sock=sock, workers=args.workers, backlog=listen.BACKLOG, access_log=False, motd=False)
+        announce_when_ready(settings, host=args.host, port=args.port, sandbox=sandbox_url)
+        Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 
@@ -269,8 +278,15 @@ def all_commands() -> dict[str, Command]:
     from credit.cli import COMMANDS as credit_commands
     from partners.cli import COMMANDS as partner_commands
     from passes.cli import COMMANDS as pass_commands
+    from rights.cli import COMMANDS as rights_commands
 
-    gathered = [*COMMANDS.items, *credit_commands.items, *pass_commands.items, *partner_commands.items]
+    gathered = [
+        *COMMANDS.items,
+        *credit_commands.items,
+        *pass_commands.items,
+        *partner_commands.items,
+        *rights_commands.items,
+    ]
     return {c.name: c for c in gathered}
 
 

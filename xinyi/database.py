@@ -13,6 +13,8 @@ APPS: dict[str, list[str]] = {
     "admin": ["admin.models"],
     "merchants": ["merchants.models"],
     "credit": ["credit.models"],
+    "notices": ["notices.models"],
+    "rights": ["rights.models"],
     "partners": ["partners.models"],
     "passes": ["passes.models"],
     "coupons": ["coupons.models"],

@@ -305,6 +305,28 @@ async def _history(table: Table, settings: Settings) -> None:
     table.add("history", f"{scans} scans and {redeemed} redemptions at 甘海子游客中心 over the last days")
 
 
+async def _cases(table: Table) -> None:
+    """The provincial black-list record as a list entry, and one open objection (the second resident contests a fine)."""
+    from credit.models import CreditRecord
+    from residents.models import Resident
+    from rights import lists, objections
+    from rights.models import Objection
+    from rights.schemas import ObjectionIn
+
+    now = datetime.now(UTC)
+    await lists.advance(now=now)
+    resident = await Resident.get(openid=DEMO_RESIDENTS[1][0])
+    if not await Objection.exists(resident_id=resident.id):
+        record = await CreditRecord.get(source="demo", source_record_id="demo-1-1")
+        body = ObjectionIn(record_id=str(record.id), reason="占道经营系临时卸货，已提交现场照片说明。")
+        await objections.open_objection(resident.id, body, now=now)
+    open_ones = await Objection.filter(status="open").count()
+    table.add(
+        "cases",
+        f"{open_ones} open objection (demo-resident-b), the black list of demo-resident-c as an entry",
+    )
+
+
 async def seed(settings: Settings) -> int:
     if settings.is_prod:
         print("seed-demo refuses to run in prod")
@@ -316,5 +338,6 @@ async def seed(settings: Settings) -> int:
     await _partner(table, settings)
     await _residents(table, settings)
     await _history(table, settings)
+    await _cases(table)
     table.print()
     return 0

@@ -368,11 +368,76 @@ def test_explicit_publicity_until_is_clamped(severity, publicity_until, expected
     assert score([record], as_of=expected + timedelta(days=1)).score == 600
 
 
-@pytest.mark.parametrize("status", ["repaired", "revoked", "corrected"])
+@pytest.mark.parametrize("status", ["notified", "repaired", "revoked", "withdrawn", "exited"])
 @pytest.mark.parametrize("category", NEGATIVE_CATEGORIES + BONUS_CATEGORIES + ("black_list",))
 def test_inactive_records_never_count(category, status):
     result = score([rec(category=category, status=status)])
     assert result.score == 600 and result.tier == "A" and codes(result) == ["BASE"]
+
+
+def test_a_corrected_record_counts_with_its_new_severity():
+    assert score([rec(severity="minor", status="corrected")]).score == 600 - 10
+
+
+def disputed(
+    category: str = "admin_penalty", severity: str | None = "general", due_in_days: int = 5
+) -> RecordFact:
+    return RecordFact(
+        "1",
+        category,
+        severity,
+        AS_OF - timedelta(days=10),
+        None,
+        "disputed",
+        AS_OF + timedelta(days=due_in_days),
+    )
+
+
+@pytest.mark.parametrize(
+    ("category", "severity", "counts"),
+    [
+        ("admin_penalty", "minor", False),
+        ("admin_penalty", "general", False),
+        ("admin_penalty", "serious", True),
+        ("court_judgment", None, False),  # no severity: general
+        ("black_list", None, True),
+    ],
+)
+def test_a_disputed_record_counts_as_the_ruleset_says(category, severity, counts):
+    result = score([disputed(category, severity)])
+    assert (codes(result) != ["BASE"]) is counts
+
+
+def test_a_disputed_record_stops_counting_once_its_objection_is_overdue():
+    assert (
+        score([disputed("black_list", None, due_in_days=0)]).tier == "restricted"
+    )  # due today: still counts
+    assert score([disputed("black_list", None, due_in_days=-1)]).tier == "A"
+
+
+def test_counting_while_disputed_is_ruleset_data():
+    data = copy.deepcopy(DEFAULT)
+    data["rights"]["counts_while_disputed"]["general"] = True
+    assert codes(score([disputed()], rs=parse_ruleset(data))) != ["BASE"]
+
+
+def test_a_ruleset_without_a_rights_section_gets_the_defaults():
+    data = copy.deepcopy(DEFAULT)
+    del data["rights"]
+    assert parse_ruleset(data).rights == RS.rights
+    assert RS.rights.objection_window_days == 10 and RS.rights.objection_due_days == 20
+
+
+def test_a_bad_rights_section_is_refused_with_its_fields():
+    data = copy.deepcopy(DEFAULT)
+    data["rights"]["counts_while_disputed"]["minor"] = "no"
+    data["rights"]["repair_after_months"]["serious"] = -1
+    with pytest.raises(RulesetError) as caught:
+        parse_ruleset(data)
+    assert set(caught.value.fields) == {
+        "rights.counts_while_disputed.minor",
+        "rights.repair_after_months.serious",
+    }
 
 
 @pytest.mark.parametrize("category", NEGATIVE_CATEGORIES + BONUS_CATEGORIES + ("black_list",))

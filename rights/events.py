@@ -1,0 +1,70 @@
+"""Every step of every case, kept for good: the audit trail, and a list entry's transitions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from rights.models import CaseEvent, RegulatorRead
+from server.dbtypes import DbConn
+
+LIST_ENTRY = "list_entry"
+OBJECTION = "objection"
+REPAIR = "repair"
+SELF_REPORT = "self_report"
+
+SYSTEM = "system"
+RESIDENT = "resident"
+
+
+def admin(admin_id: uuid.UUID) -> str:
+    return f"admin:{admin_id}"
+
+
+async def record_event(
+    conn: DbConn,
+    *,
+    case_kind: str,
+    case_id: uuid.UUID,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    reason: str,
+    at: datetime,
+) -> None:
+    await CaseEvent.create(
+        case_kind=case_kind,
+        case_id=case_id,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        reason=reason,
+        at=at,
+        using_db=conn,
+    )
+
+
+async def transitions(case_kind: str, case_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await CaseEvent.filter(case_kind=case_kind, case_id=case_id).order_by("at", "id")
+    return [
+        {"from": e.from_state, "to": e.to_state, "at": e.at, "actor": e.actor, "reason": e.reason}
+        for e in rows
+    ]
+
+
+async def regulator_read(
+    *, resident_id: uuid.UUID | None, admin_id: uuid.UUID, case_kind: str, case_id: uuid.UUID, at: datetime
+) -> None:
+    """A regulator opened one of the resident's cases: it appears in the resident's access log."""
+    if resident_id is None:
+        return
+    await RegulatorRead.create(
+        id=uuid.uuid4(),
+        resident_id=resident_id,
+        admin_id=admin_id,
+        purpose="case_read",
+        case_kind=case_kind,
+        case_id=case_id,
+        at=at,
+    )
