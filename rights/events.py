@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from notices.service import CASE_DECISION, notify
 from rights.models import CaseEvent, RegulatorRead
 from server.dbtypes import DbConn
 
@@ -68,3 +69,50 @@ async def regulator_read(
         case_id=case_id,
         at=at,
     )
+
+
+async def decided(
+    conn: DbConn,
+    *,
+    case_kind: str,
+    case_id: uuid.UUID,
+    resident_id: uuid.UUID,
+    from_state: str,
+    outcome: str,
+    admin_id: uuid.UUID,
+    note: str,
+    title: str,
+    verdict: str,
+    now: datetime,
+) -> None:
+    """A regulator decided a case: its event, and the resident's ``case_decision`` notice (verdict, then the note)."""
+    await record_event(
+        conn,
+        case_kind=case_kind,
+        case_id=case_id,
+        from_state=from_state,
+        to_state=outcome,
+        actor=admin(admin_id),
+        reason=note,
+        at=now,
+    )
+    await notify(
+        conn,
+        resident_id=resident_id,
+        kind=CASE_DECISION,
+        title=title,
+        body=f"{verdict}：{note}",
+        now=now,
+        case_kind=case_kind,
+        case_id=str(case_id),
+    )
+
+
+async def shown_to_regulator(
+    case_kind: str, case: Any, shown: dict[str, Any], *, admin_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    """One case as a regulator reads it (its resident and every step); the read goes to the resident's access log."""
+    await regulator_read(
+        resident_id=case.resident_id, admin_id=admin_id, case_kind=case_kind, case_id=case.id, at=now
+    )
+    return {**shown, "resident_id": case.resident_id, "events": await transitions(case_kind, case.id)}

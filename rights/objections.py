@@ -21,7 +21,6 @@ from credit.models import CreditRecord
 from credit.records import change_record, record_by_id, resident_record, subject_of_resident
 from credit.scores import active_ruleset, local_today, recompute_subjects
 from credit.scoring import NEGATIVE_CATEGORIES
-from notices.service import CASE_DECISION, notify
 from rights import attachments, events, lists
 from rights.exceptions import CaseDecided, ObjectionNotFound, ObjectionOpen, RecordNotContestable
 from rights.models import ListEntry, Objection
@@ -186,25 +185,18 @@ async def decide(
                 correction=correction,
             )
         )
-        await events.record_event(
+        await events.decided(
             conn,
             case_kind=events.OBJECTION,
             case_id=objection.id,
-            from_state=OPEN,
-            to_state=body.outcome,
-            actor=events.admin(admin_id),
-            reason=body.note,
-            at=now,
-        )
-        await notify(
-            conn,
             resident_id=objection.resident_id,
-            kind=CASE_DECISION,
+            from_state=OPEN,
+            outcome=body.outcome,
+            admin_id=admin_id,
+            note=body.note,
             title="异议处理结果",
-            body=("您的异议已被采纳" if body.outcome == UPHELD else "您的异议未被采纳") + f"：{body.note}",
+            verdict="您的异议已被采纳" if body.outcome == UPHELD else "您的异议未被采纳",
             now=now,
-            case_kind=events.OBJECTION,
-            case_id=str(objection.id),
         )
     return objection_out(await _objection(objection_id), now)
 
@@ -356,11 +348,6 @@ async def for_regulators(
 async def for_a_regulator(objection_id: uuid.UUID, *, admin_id: uuid.UUID, now: datetime) -> dict[str, Any]:
     """One objection with its history; the read shows in the resident's access log."""
     found = await _objection(objection_id)
-    await events.regulator_read(
-        resident_id=found.resident_id, admin_id=admin_id, case_kind=events.OBJECTION, case_id=found.id, at=now
+    return await events.shown_to_regulator(
+        events.OBJECTION, found, objection_out(found, now), admin_id=admin_id, now=now
     )
-    return {
-        **objection_out(found, now),
-        "resident_id": found.resident_id,
-        "events": await events.transitions(events.OBJECTION, found.id),
-    }

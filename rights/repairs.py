@@ -19,7 +19,6 @@ from tortoise.transactions import in_transaction
 from credit.records import change_record, record_by_id, resident_record
 from credit.scores import active_ruleset, local_today
 from credit.scoring import DEFAULT_SEVERITY, NEGATIVE_CATEGORIES, add_months
-from notices.service import CASE_DECISION, notify
 from rights import attachments, events, lists
 from rights.exceptions import CaseDecided, RepairNotApplicable, RepairNotEligible, RepairNotFound, RepairOpen
 from rights.models import Repair
@@ -140,26 +139,18 @@ async def decide(
             .using_db(conn)
             .update(status=body.outcome, decided_at=now, decided_by=admin_id, note=body.note)
         )
-        await events.record_event(
+        await events.decided(
             conn,
             case_kind=events.REPAIR,
             case_id=repair.id,
-            from_state=UNDER_REVIEW,
-            to_state=body.outcome,
-            actor=events.admin(admin_id),
-            reason=body.note,
-            at=now,
-        )
-        await notify(
-            conn,
             resident_id=repair.resident_id,
-            kind=CASE_DECISION,
+            from_state=UNDER_REVIEW,
+            outcome=body.outcome,
+            admin_id=admin_id,
+            note=body.note,
             title="信用修复结果",
-            body=("您的信用修复申请已通过" if body.outcome == APPROVED else "您的信用修复申请未通过")
-            + f"：{body.note}",
+            verdict="您的信用修复申请已通过" if body.outcome == APPROVED else "您的信用修复申请未通过",
             now=now,
-            case_kind=events.REPAIR,
-            case_id=str(repair.id),
         )
     return repair_out(await _repair(repair_id))
 
@@ -179,11 +170,6 @@ async def for_regulators(*, status: str | None, limit: int, cursor: str | None) 
 
 async def for_a_regulator(repair_id: uuid.UUID, *, admin_id: uuid.UUID, now: datetime) -> dict[str, Any]:
     found = await _repair(repair_id)
-    await events.regulator_read(
-        resident_id=found.resident_id, admin_id=admin_id, case_kind=events.REPAIR, case_id=found.id, at=now
+    return await events.shown_to_regulator(
+        events.REPAIR, found, repair_out(found), admin_id=admin_id, now=now
     )
-    return {
-        **repair_out(found),
-        "resident_id": found.resident_id,
-        "events": await events.transitions(events.REPAIR, found.id),
-    }

@@ -20,7 +20,6 @@ from tortoise.transactions import in_transaction
 
 from credit.records import new_record, subject_of_resident
 from credit.scores import active_ruleset, local_today
-from notices.service import CASE_DECISION, notify
 from rights import attachments, events
 from rights.exceptions import CaseDecided, ResidentUnidentified, SelfReportNotFound
 from rights.models import SelfReport
@@ -131,30 +130,22 @@ async def decide(
                 status=body.outcome, decided_at=now, decided_by=admin_id, note=body.note, record_id=record_id
             )
         )
-        await events.record_event(
+        await events.decided(
             conn,
             case_kind=events.SELF_REPORT,
             case_id=report.id,
-            from_state=UNDER_REVIEW,
-            to_state=body.outcome,
-            actor=events.admin(admin_id),
-            reason=body.note,
-            at=now,
-        )
-        await notify(
-            conn,
             resident_id=report.resident_id,
-            kind=CASE_DECISION,
+            from_state=UNDER_REVIEW,
+            outcome=body.outcome,
+            admin_id=admin_id,
+            note=body.note,
             title="自主申报审核结果",
-            body=(
+            verdict=(
                 f"您申报的“{report.title}”已通过审核，记入表彰记录"
                 if body.outcome == APPROVED
                 else f"您申报的“{report.title}”未通过审核"
-            )
-            + f"：{body.note}",
+            ),
             now=now,
-            case_kind=events.SELF_REPORT,
-            case_id=str(report.id),
         )
     return self_report_out(await _report(report_id))
 
@@ -175,15 +166,6 @@ async def for_regulators(*, status: str | None, limit: int, cursor: str | None) 
 async def for_a_regulator(report_id: uuid.UUID, *, admin_id: uuid.UUID, now: datetime) -> dict[str, Any]:
     """One self-report with its history; the read shows in the resident's access log."""
     found = await _report(report_id)
-    await events.regulator_read(
-        resident_id=found.resident_id,
-        admin_id=admin_id,
-        case_kind=events.SELF_REPORT,
-        case_id=found.id,
-        at=now,
+    return await events.shown_to_regulator(
+        events.SELF_REPORT, found, self_report_out(found), admin_id=admin_id, now=now
     )
-    return {
-        **self_report_out(found),
-        "resident_id": found.resident_id,
-        "events": await events.transitions(events.SELF_REPORT, found.id),
-    }
