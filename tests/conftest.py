@@ -112,14 +112,20 @@ def _settings(var_dir: Path, database_url: str | None, sqlite_file: Path | None,
 async def _reset_postgres(url: str) -> None:
     import asyncpg
 
+    # DELETE, not TRUNCATE: a test leaves a few rows in a few of ~40 tables, and TRUNCATE gives every
+    # table a new file (measured here: 170-210 ms a reset against 13 ms, 3 of the suite's 8 minutes).
+    # Foreign keys are not checked while everything goes (session_replication_role), and the
+    # sequences start again as TRUNCATE's RESTART IDENTITY did.
     conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
     try:
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'tortoise_migrations%'"
         )
-        if tables:
-            names = ", ".join(f'"{r["tablename"]}"' for r in tables)
-            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        sequences = await conn.fetch("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+        statements = [f'DELETE FROM "{r["tablename"]}"' for r in tables]
+        statements += [f'ALTER SEQUENCE "{r["sequencename"]}" RESTART' for r in sequences]
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica; " + "; ".join(statements))
     finally:
         await conn.close()
 
