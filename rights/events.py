@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from notices.service import CASE_DECISION, notify
 from rights.models import CaseEvent, RegulatorRead
 from server.dbtypes import DbConn
+from server.http import page
+from server.pagination import keyset_page
 
 LIST_ENTRY = "list_entry"
 OBJECTION = "objection"
@@ -116,3 +119,25 @@ async def shown_to_regulator(
         resident_id=case.resident_id, admin_id=admin_id, case_kind=case_kind, case_id=case.id, at=now
     )
     return {**shown, "resident_id": case.resident_id, "events": await transitions(case_kind, case.id)}
+
+
+async def one_case(query: Any, missing: type[Exception], *, lock: bool = False) -> Any:
+    """The case the query names (row-locked when asked), or ``missing`` raised: 404."""
+    found = await (query.select_for_update() if lock else query).first()
+    if found is None:
+        raise missing()
+    return found
+
+
+async def case_page(
+    query: Any,
+    out: Callable[[Any], dict[str, Any]],
+    *,
+    limit: int,
+    cursor: str | None,
+    for_regulators: bool = False,
+) -> dict[str, Any]:
+    """A page of cases, newest first; regulators also see whose case it is (the resident's pseudonymous id)."""
+    rows, next_cursor = await keyset_page(query, limit=limit, cursor=cursor, tiebreak=("id", uuid.UUID))
+    items = [{**out(c), "resident_id": c.resident_id} if for_regulators else out(c) for c in rows]
+    return page(items, next_cursor)

@@ -27,8 +27,6 @@ from rights.models import ListEntry, Objection
 from rights.schemas import ObjectionDecisionIn, ObjectionIn
 from server.dbtypes import DbConn, column_values
 from server.errors import ValidationFailed
-from server.http import page
-from server.pagination import keyset_page
 
 OPEN, UPHELD, REJECTED, WITHDRAWN = "open", "upheld", "rejected", "withdrawn"
 CONTESTABLE = ("notified", "active", "corrected")
@@ -144,11 +142,9 @@ async def _open_on_record(
 
 
 async def _objection(objection_id: uuid.UUID, conn: DbConn | None = None, *, lock: bool = False) -> Objection:
-    query = Objection.filter(id=objection_id).using_db(conn)
-    found = await (query.select_for_update() if lock else query).first()
-    if found is None:
-        raise ObjectionNotFound()
-    return found
+    return await events.one_case(
+        Objection.filter(id=objection_id).using_db(conn), ObjectionNotFound, lock=lock
+    )
 
 
 async def decide(
@@ -317,10 +313,9 @@ async def withdraw_open(conn: DbConn, resident_id: uuid.UUID, *, reason: str, no
 
 
 async def mine(resident_id: uuid.UUID, *, limit: int, cursor: str | None, now: datetime) -> dict[str, Any]:
-    rows, next_cursor = await keyset_page(
-        Objection.filter(resident_id=resident_id), limit=limit, cursor=cursor, tiebreak=("id", uuid.UUID)
+    return await events.case_page(
+        Objection.filter(resident_id=resident_id), lambda o: objection_out(o, now), limit=limit, cursor=cursor
     )
-    return page([objection_out(o, now) for o in rows], next_cursor)
 
 
 async def one_of_mine(resident_id: uuid.UUID, objection_id: uuid.UUID, *, now: datetime) -> dict[str, Any]:
@@ -341,8 +336,9 @@ async def for_regulators(
         query = query.filter(status=OPEN, due_at__lt=now)
     elif overdue is False:
         query = query.exclude(status=OPEN, due_at__lt=now)
-    rows, next_cursor = await keyset_page(query, limit=limit, cursor=cursor, tiebreak=("id", uuid.UUID))
-    return page([{**objection_out(o, now), "resident_id": o.resident_id} for o in rows], next_cursor)
+    return await events.case_page(
+        query, lambda o: objection_out(o, now), limit=limit, cursor=cursor, for_regulators=True
+    )
 
 
 async def for_a_regulator(objection_id: uuid.UUID, *, admin_id: uuid.UUID, now: datetime) -> dict[str, Any]:

@@ -24,8 +24,6 @@ from rights.exceptions import CaseDecided, RepairNotApplicable, RepairNotEligibl
 from rights.models import Repair
 from rights.schemas import RepairDecisionIn, RepairIn
 from server.dbtypes import DbConn
-from server.http import page
-from server.pagination import keyset_page
 
 UNDER_REVIEW, APPROVED, REJECTED = "under_review", "approved", "rejected"
 REPAIRABLE_STATUSES = ("active", "corrected", "disputed", "notified")
@@ -98,11 +96,7 @@ async def request_repair(resident_id: uuid.UUID, body: RepairIn, *, now: datetim
 
 
 async def _repair(repair_id: uuid.UUID, conn: DbConn | None = None, *, lock: bool = False) -> Repair:
-    query = Repair.filter(id=repair_id).using_db(conn)
-    found = await (query.select_for_update() if lock else query).first()
-    if found is None:
-        raise RepairNotFound()
-    return found
+    return await events.one_case(Repair.filter(id=repair_id).using_db(conn), RepairNotFound, lock=lock)
 
 
 async def decide(
@@ -156,16 +150,14 @@ async def decide(
 
 
 async def mine(resident_id: uuid.UUID, *, limit: int, cursor: str | None) -> dict[str, Any]:
-    rows, next_cursor = await keyset_page(
-        Repair.filter(resident_id=resident_id), limit=limit, cursor=cursor, tiebreak=("id", uuid.UUID)
+    return await events.case_page(
+        Repair.filter(resident_id=resident_id), repair_out, limit=limit, cursor=cursor
     )
-    return page([repair_out(r) for r in rows], next_cursor)
 
 
 async def for_regulators(*, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
     query = Repair.all() if not status else Repair.filter(status=status)
-    rows, next_cursor = await keyset_page(query, limit=limit, cursor=cursor, tiebreak=("id", uuid.UUID))
-    return page([{**repair_out(r), "resident_id": r.resident_id} for r in rows], next_cursor)
+    return await events.case_page(query, repair_out, limit=limit, cursor=cursor, for_regulators=True)
 
 
 async def for_a_regulator(repair_id: uuid.UUID, *, admin_id: uuid.UUID, now: datetime) -> dict[str, Any]:

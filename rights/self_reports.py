@@ -26,8 +26,6 @@ from rights.models import SelfReport
 from rights.schemas import SelfReportDecisionIn, SelfReportIn
 from server.dbtypes import DbConn
 from server.errors import ValidationFailed
-from server.http import page
-from server.pagination import keyset_page
 
 UNDER_REVIEW, APPROVED, REJECTED = "under_review", "approved", "rejected"
 SOURCE = "xinyi:self-report"
@@ -83,11 +81,9 @@ async def submit(resident_id: uuid.UUID, body: SelfReportIn, *, now: datetime) -
 
 
 async def _report(report_id: uuid.UUID, conn: DbConn | None = None, *, lock: bool = False) -> SelfReport:
-    query = SelfReport.filter(id=report_id).using_db(conn)
-    found = await (query.select_for_update() if lock else query).first()
-    if found is None:
-        raise SelfReportNotFound()
-    return found
+    return await events.one_case(
+        SelfReport.filter(id=report_id).using_db(conn), SelfReportNotFound, lock=lock
+    )
 
 
 async def decide(
@@ -151,16 +147,14 @@ async def decide(
 
 
 async def mine(resident_id: uuid.UUID, *, limit: int, cursor: str | None) -> dict[str, Any]:
-    rows, next_cursor = await keyset_page(
-        SelfReport.filter(resident_id=resident_id), limit=limit, cursor=cursor, tiebreak=("id", uuid.UUID)
+    return await events.case_page(
+        SelfReport.filter(resident_id=resident_id), self_report_out, limit=limit, cursor=cursor
     )
-    return page([self_report_out(r) for r in rows], next_cursor)
 
 
 async def for_regulators(*, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
     query = SelfReport.all() if not status else SelfReport.filter(status=status)
-    rows, next_cursor = await keyset_page(query, limit=limit, cursor=cursor, tiebreak=("id", uuid.UUID))
-    return page([{**self_report_out(r), "resident_id": r.resident_id} for r in rows], next_cursor)
+    return await events.case_page(query, self_report_out, limit=limit, cursor=cursor, for_regulators=True)
 
 
 async def for_a_regulator(report_id: uuid.UUID, *, admin_id: uuid.UUID, now: datetime) -> dict[str, Any]:
