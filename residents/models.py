@@ -47,3 +47,21 @@ class ConsentEvent(Model):
 
     class Meta:
         table = "consent_events"
+
+
+class ResidentNumber(Model):
+    """A small, dense, stable integer per resident, given on first need.
+
+    Bitmaps of residents (the statistics' distinct counts) and the offline bundle's status
+    list index residents by it: a UUID cannot be a bit position. The number is never shown to
+    anyone and says nothing about the resident; it outlives erasure as the pseudonym does.
+    """
+
+    number = fields.BigIntField(primary_key=True)
+    resident: fields.OneToOneRelation[Resident] = fields.OneToOneField(
+        "residents.Resident", related_name="number_row", on_delete=fields.CASCADE
+    )
+    resident_id: UUID
+
+    class Meta:
+        table = "resident_numbers"

@@ -9,7 +9,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FRAME = "server"
 ROOT_PACKAGE = "xinyi"  # the composition root: imports everything, imported by nothing
-DOMAINS = {"residents", "credit", "merchants", "coupons", "passes", "redemptions", "notices", "rights"}
+DOMAINS = {
+    "residents",
+    "credit",
+    "merchants",
+    "coupons",
+    "passes",
+    "redemptions",
+    "notices",
+    "rights",
+    "commitments",
+    "deposits",
+    "offline",
+    "signals",
+    "casework",
+    "stats",
+}
 # The one frame module allowed to import the composition root: ``python -m server`` (the contract
 # names it) is an entry point that nothing imports.
 ENTRY_POINTS = {"server/__main__.py"}

@@ -19,6 +19,12 @@ APPS: dict[str, list[str]] = {
     "passes": ["passes.models"],
     "coupons": ["coupons.models"],
     "redemptions": ["redemptions.models", "coupons.units"],
+    # "deposits": ["deposits.models"],  (registered with its first model)
+    # "offline": ["offline.models"],  (registered with its first model)
+    # "commitments": ["commitments.models"],  (registered with its first model)
+    # "signals": ["signals.models"],  (registered with its first model)
+    # "casework": ["casework.models"],  (registered with its first model)
+    # "stats": ["stats.models"],  (registered with its first model)
 }
 
 

@@ -1,0 +1,1 @@
+"""Statistics for regulators: daily rollups of scans and the ledger, grouped cells with small-cell suppression."""
