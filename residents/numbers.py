@@ -24,9 +24,7 @@ async def number_of(resident_id: UUID) -> int:
 async def numbers_of(resident_ids: Iterable[UUID]) -> dict[UUID, int]:
     """The numbers of many residents at once, giving the missing ones."""
     wanted = set(resident_ids)
-    found = {
-        r.resident_id: r.number for r in await ResidentNumber.filter(resident_id__in=list(wanted))
-    }
+    found = {r.resident_id: r.number for r in await ResidentNumber.filter(resident_id__in=list(wanted))}
     for resident_id in wanted - found.keys():
         found[resident_id] = await number_of(resident_id)
     return found
