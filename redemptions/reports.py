@@ -179,6 +179,38 @@ async def redemption_stats(
     }
 
 
+STATS_CSV_HEADER = (
+    "分组",
+    "日期",
+    "优惠编号",
+    "优惠",
+    "类型",
+    "核销笔数",
+    "撤销笔数",
+    "优惠金额(分)",
+    "免押金额(分)",
+)
+
+
+def redemption_stats_csv(stats: dict[str, Any]) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """``redemption_stats`` as a table: one row per offer (分组 按优惠), one per day (按日), then the total (合计)."""
+
+    def figures(bucket: dict[str, Any]) -> list[Any]:
+        return [
+            bucket["redemptions"],
+            bucket["reversed"],
+            bucket["discount_fen"],
+            bucket["deposit_waived_fen"],
+        ]
+
+    rows: list[list[Any]] = [
+        ["按优惠", None, o["offer_id"], o["label"], o["type"], *figures(o)] for o in stats["by_offer"]
+    ]
+    rows += [["按日", d["day"].isoformat(), None, None, None, *figures(d)] for d in stats["by_day"]]
+    rows.append(["合计", None, None, None, None, *figures(stats["totals"])])
+    return STATS_CSV_HEADER, rows
+
+
 async def resident_redemptions(resident_id: uuid.UUID, *, limit: int, cursor: str | None) -> dict[str, Any]:
     """``GET /mp/redemptions``: the resident's benefits, newest first, with the merchant and the offer's label."""
     shown, next_cursor = await keyset_page(
