@@ -5,6 +5,7 @@ from __future__ import annotations
 from sanic import Blueprint, HTTPResponse, Request
 
 from admin.service import current_admin
+from deposits import service as deposits
 from redemptions import audit, breaches
 from redemptions.schemas import (
     AdminBreachListQuery,
@@ -54,7 +55,7 @@ async def list_breaches(request: Request) -> HTTPResponse:
 async def decide(request: Request, breach_id: str) -> HTTPResponse:
     admin = await current_admin(request.ctx.principal)
     body = parse_body(request, BreachDecisionIn)
-    result = await breaches.decide_breach(
+    result = await deposits.decide_breach(
         parse_uuid(breach_id, what="breach report"), body, admin_id=admin.id, now=request.app.ctx.clock()
     )
     return json(result)

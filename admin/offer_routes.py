@@ -12,6 +12,7 @@ from passes.schemas import AdminScanListQuery, AdminScanPage
 from server.auth import Audience
 from server.http import authenticated, json, parse_body, parse_query, parse_uuid
 from server.openapi import documented
+from server.replica import on_replica
 
 bp = Blueprint("admin_offers", url_prefix="/api/v1/admin")
 admin_only = authenticated(Audience.ADMIN)
@@ -24,6 +25,7 @@ admin_only = authenticated(Audience.ADMIN)
     answers={200: OfferPage},
 )
 @admin_only
+@on_replica  # a listing: the replica may serve it (server.replica)
 async def list_offers(request: Request) -> HTTPResponse:
     query = parse_query(request, AdminOfferListQuery)
     await admins.current_admin(request.ctx.principal)
@@ -39,7 +41,7 @@ async def list_offers(request: Request) -> HTTPResponse:
     "Approve an offer waiting for approval: it becomes active",
     path={"offer_id": "the offer"},
     answers={200: OfferOut},
-    errors={404: "OFFER_NOT_FOUND", 409: "OFFER_NOT_PENDING"},
+    errors={404: "OFFER_NOT_FOUND", 409: "OFFER_NOT_PENDING / OFFER_OUTSIDE_PILOT (with the stores outside)"},
 )
 @admin_only
 async def approve_offer(request: Request, offer_id: str) -> HTTPResponse:
@@ -82,6 +84,7 @@ async def reject_offer(request: Request, offer_id: str) -> HTTPResponse:
     answers={200: AdminScanPage},
 )
 @admin_only
+@on_replica  # a listing: the replica may serve it (server.replica)
 async def list_scans(request: Request) -> HTTPResponse:
     query = parse_query(request, AdminScanListQuery)
     await admins.current_admin(request.ctx.principal)

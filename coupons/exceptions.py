@@ -18,3 +18,13 @@ class OfferNotPending(Conflict):
 class OfferNotResumable(Conflict):
     code = "OFFER_NOT_RESUMABLE"
     message = "Only a paused offer whose terms a regulator approved can be resumed."
+
+
+class OfferOutsidePilot(Conflict):
+    code = "OFFER_OUTSIDE_PILOT"
+    message = "The offer's scenario is in pilot, and this store lies outside the pilot's regions."
+
+
+class PilotNotFound(NotFound):
+    code = "PILOT_NOT_FOUND"
+    message = "This scenario is not in pilot."

@@ -63,3 +63,26 @@ class Offer(Model):
     @property
     def remaining(self) -> int | None:
         return None if self.total_stock is None else max(self.total_stock - self.redeemed_count, 0)
+
+
+class PilotRegion(Model):
+    """One region of a scenario's pilot (政策试点): while a scenario has any, its offers apply only at
+    stores inside one of them.
+
+    ``code`` is the 6-digit GB/T 2260 code the regulator gave; ``prefix`` the same code without its
+    trailing pairs of zeros (530000 → ``53``, the province; 532900 → ``5329``, 大理州; 532901 the
+    county), so a store is inside when its region starts with the prefix. Every row of a scenario
+    is replaced when the pilot changes, and deleted when it ends.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    scenario = fields.CharField(max_length=16)
+    code = fields.CharField(max_length=6)
+    prefix = fields.CharField(max_length=6)
+    started_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    started_by_id = fields.UUIDField(null=True)
+
+    class Meta:
+        table = "pilot_regions"
+        unique_together = (("scenario", "code"),)

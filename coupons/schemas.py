@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from coupons.pilots import prefix_problem
 from server.pagination import Limit
 
 SCENARIOS = ("travel", "transport", "rental", "approval", "loan")
@@ -166,11 +167,24 @@ class AdminOfferListQuery(OfferListQuery):
     merchant_id: uuid.UUID | None = None
 
 
+def _region_prefix(value: str | None) -> str | None:
+    if value is not None and (why := prefix_problem(value)):
+        raise ValueError(why)
+    return value
+
+
 class BenefitsQuery(BaseModel):
     scenario: Scenario | None = None
     merchant_id: uuid.UUID | None = None
+    region: str | None = Field(
+        default=None,
+        description="offers at a store in this region: a GB/T 2260 code whose trailing zeros roll up "
+        "(530000 the province, 532900 大理州, 532901 one county)",
+    )
     limit: Limit = Field(default=50, ge=1, le=200)
     cursor: str | None = None
+
+    _check_region = field_validator("region")(_region_prefix)
 
 
 class RejectIn(BaseModel):
@@ -228,3 +242,24 @@ class BenefitPage(BaseModel):
 class OfferPage(BaseModel):
     items: list[OfferOut]
     next_cursor: str | None
+
+
+class PilotIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    regions: list[str] = Field(
+        min_length=1,
+        max_length=500,
+        description="GB/T 2260 codes; trailing zeros roll up (530000 the province, 532900 大理州, 532901 one county)",
+    )
+
+
+class PilotOut(BaseModel):
+    scenario: Scenario
+    regions: list[str]
+    started_at: datetime
+    updated_at: datetime
+
+
+class PilotList(BaseModel):
+    items: list[PilotOut]

@@ -12,9 +12,11 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from coupons.exceptions import OfferNotFound, OfferNotPending, OfferNotResumable
-from coupons.models import Offer
+from coupons.models import Offer, PilotRegion
+from coupons.pilots import pilot_allows_sql, refuse_outside_pilot, region_prefix
 from coupons.schemas import TERMS, OfferIn, OfferPatch, term_problems
 from coupons.stock import fold_offer
+from coupons.suspensions import DEPOSIT_WAIVER, is_suspended
 from credit.scoring import tier_rank
 from merchants.models import Merchant, Staff, Store
 from residents.models import Resident
@@ -22,7 +24,7 @@ from server.dbtypes import column_values
 from server.errors import ValidationFailed
 from server.http import page
 from server.pagination import keyset_page
-from server.sql import RawConnection, as_datetime, as_uuid
+from server.sql import RawConnection, as_datetime, as_uuid, raw_connection
 
 RESTRICTED = "restricted"
 
@@ -242,6 +244,8 @@ async def _review(
     cache: StoreOfferCache | None,
 ) -> dict:
     approved = status == "active"
+    if approved and (pending := await Offer.get_or_none(id=offer_id, status="pending_approval")) is not None:
+        await refuse_outside_pilot(pending)  # 409 OFFER_OUTSIDE_PILOT, naming the stores outside
     updated = await Offer.filter(id=offer_id, status="pending_approval").update(
         status=status,
         approved_at=now if approved else None,
@@ -261,25 +265,43 @@ async def _review(
 # --- residents ------------------------------------------------------------------------------
 
 
-async def list_benefits(
-    resident: Resident,
+_OFFERS_STORES = Offer._meta.fields_map["stores"].through  # type: ignore[attr-defined]
+_OFFERED_IN_SQL = f"""
+SELECT DISTINCT o.id FROM {Offer._meta.db_table} o
+JOIN {Store._meta.db_table} s ON s.merchant_id = o.merchant_id
+WHERE o.status = 'active' AND o.valid_from <= $1 AND o.valid_until > $1
+  AND (o.all_stores OR EXISTS (SELECT 1 FROM {_OFFERS_STORES} os
+                               WHERE os.offer_id = o.id AND os.store_id = s.id))
+  AND substr(s.region, 1, length(CAST($2 AS TEXT))) = CAST($2 AS TEXT)
+  AND {pilot_allows_sql("o.scenario", "s.region")}
+"""
+
+
+async def benefit_catalogue(
     *,
     scenario: str | None,
+    region: str | None,
     merchant_id: uuid.UUID | None,
     now: datetime,
     limit: int,
     cursor: str | None,
-) -> dict[str, Any]:
-    """Active offers running now, newest first, each with ``eligible`` for the resident's live tier.
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The benefit catalogue: active offers running now, newest first, and the next page's cursor.
 
-    A resident who has not bound an identity has no tier yet: everything is listed, nothing eligible.
+    ``region`` (a GB/T 2260 code, trailing zeros rolling up, or its 2- or 4-digit prefix) keeps
+    the offers that apply at one store at least in that region. An offer whose scenario is in
+    pilot is listed only if it applies at one store at least inside the pilot (and the region).
+    Items carry no ``eligible``: that is the resident's view (``list_benefits``).
     """
-    tier = await live_tier(resident.id) if resident.identity_bound else None
     query = Offer.filter(status="active", valid_from__lte=now, valid_until__gt=now)
     if scenario is not None:
         query = query.filter(scenario=scenario)
     if merchant_id is not None:
         query = query.filter(merchant_id=merchant_id)
+    if region is not None or await PilotRegion.exists():
+        async with raw_connection() as db:
+            rows = await db.fetch(_OFFERED_IN_SQL, now, region_prefix(region) if region else "")
+        query = query.filter(id__in=[as_uuid(r["id"]) for r in rows])
     shown, next_cursor = await keyset_page(query, limit=limit, cursor=cursor)
     names = dict(await Merchant.filter(id__in={o.merchant_id for o in shown}).values_list("id", "name"))
     items = [
@@ -295,10 +317,38 @@ async def list_benefits(
             "valid_from": o.valid_from,
             "valid_until": o.valid_until,
             "remaining": o.remaining,
-            "eligible": tier_qualifies(tier, o.min_tier) and o.remaining != 0,
         }
         for o in shown
     ]
+    return items, next_cursor
+
+
+async def list_benefits(
+    resident: Resident,
+    *,
+    scenario: str | None,
+    merchant_id: uuid.UUID | None,
+    now: datetime,
+    limit: int,
+    cursor: str | None,
+    region: str | None = None,
+) -> dict[str, Any]:
+    """The catalogue (``benefit_catalogue``), each offer with ``eligible`` for the resident's live tier.
+
+    A resident who has not bound an identity has no tier yet: everything is listed, nothing eligible.
+    """
+    tier = await live_tier(resident.id) if resident.identity_bound else None
+    items, next_cursor = await benefit_catalogue(
+        scenario=scenario, region=region, merchant_id=merchant_id, now=now, limit=limit, cursor=cursor
+    )
+    # Deposit waivers are not for a resident whose deposit-free benefits are suspended (an unpaid order).
+    waivers_suspended = tier is not None and await is_suspended(resident.id)
+    for item in items:
+        item["eligible"] = (
+            tier_qualifies(tier, item["min_tier"])
+            and item["remaining"] != 0
+            and not (waivers_suspended and item["type"] == DEPOSIT_WAIVER)
+        )
     return {**page(items, next_cursor), "tier": tier}
 
 
@@ -338,6 +388,7 @@ SELECT o.id, o.type, o.label, o.value, o.min_tier, o.requires_claim, o.valid_fro
 FROM {Offer._meta.db_table} o
 WHERE o.merchant_id = $1 AND o.status = 'active' AND o.valid_until > $2
   AND (o.all_stores OR EXISTS (SELECT 1 FROM {_OFFER_STORES} os WHERE os.offer_id = o.id AND os.store_id = $3))
+  AND {pilot_allows_sql("o.scenario", f"(SELECT s.region FROM {Store._meta.db_table} s WHERE s.id = $3)")}
 ORDER BY o.created_at, o.id
 """
 

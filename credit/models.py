@@ -61,13 +61,16 @@ class CreditRecord(Model):
     disputed_until = fields.DateField(null=True)  # the open objection's due date (status disputed)
     # SHA-256 of the imported content: a re-import of the same content changes nothing.
     content_hash = fields.CharField(max_length=64)
+    # A record about the subject's conduct in a key profession (seed 002 §10): tour_guide, with the licence.
+    profession = fields.CharField(max_length=24, null=True)
+    licence_no = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "credit_records"
         unique_together = (("source", "source_record_id"),)
-        indexes = (("subject_id", "decided_at"),)
+        indexes = (("subject_id", "decided_at"), ("profession", "licence_no"))
 
 
 class VolunteerRecord(Model):
@@ -159,3 +162,81 @@ class ScoreHistory(Model):
     class Meta:
         table = "credit_score_history"
         indexes = (("subject_id", "id"),)
+
+
+class ProfessionalLicence(Model):
+    """A key profession's licence (a tour guide's 导游证) as the records that carry it name it.
+
+    Written by record intake: the first record naming a licence creates it for the record's
+    subject, and an item may say the licence's status (valid, suspended, revoked). The public
+    standing of a licence holder is derived from the records carrying the licence.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
+        "credit.Subject", related_name="licences", on_delete=fields.CASCADE
+    )
+    subject_id: int
+    profession = fields.CharField(max_length=24)
+    licence_no = fields.CharField(max_length=64)
+    status = fields.CharField(max_length=16, default="valid")  # valid, suspended, revoked
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "credit_licences"
+        unique_together = (("profession", "licence_no"),)
+
+
+class ThirdPartyScore(Model):
+    """A scoring provider's score of a subject on its own scale (one row per provider and subject).
+
+    It counts (a bounded ``THIRD_PARTY`` factor, the ruleset's mapping) from ``as_of`` until
+    ``valid_until`` while ``status`` is active; revoking the resident's grant to the provider
+    withdraws it. ``partner_id`` is a plain column: credit sits below the partners package.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
+        "credit.Subject", related_name="third_party_scores", on_delete=fields.CASCADE
+    )
+    subject_id: int
+    partner_id = fields.UUIDField()
+    provider = fields.CharField(max_length=128)
+    score = fields.FloatField()
+    scale_min = fields.FloatField()
+    scale_max = fields.FloatField()
+    as_of = fields.DatetimeField()
+    valid_until = fields.DatetimeField()
+    status = fields.CharField(max_length=16, default="active")  # active, withdrawn
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "credit_third_party_scores"
+        unique_together = (("partner_id", "subject_id"),)
+
+
+class CreditReport(Model):
+    """A signed credit report issued to a partner (信易贷): what was disclosed, to whom, why, until when.
+
+    The resident reads these (``GET /mp/reports``); the signed token itself is not kept, only its
+    payload, so a leak of this table forges nothing.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
+        "credit.Subject", related_name="reports", on_delete=fields.CASCADE
+    )
+    subject_id: int
+    resident_id = fields.UUIDField()
+    partner_id = fields.UUIDField()
+    purpose = fields.CharField(max_length=64)
+    kid = fields.CharField(max_length=16)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    issued_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "credit_reports"
+        indexes = (("resident_id", "issued_at"),)

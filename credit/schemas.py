@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema, field_validator, model_validator
 
 from credit.scoring import LOCAL_TZ
 from server.pagination import Limit
@@ -58,8 +58,29 @@ class CreditRecordIn(BaseModel):
     status: Literal["active", "revoked"] = Field(
         default="active", description="a source withdraws a record by sending it again as revoked"
     )
+    profession: Literal["tour_guide"] | None = Field(
+        default=None, description="a record of conduct in a key profession (seed 002 §10); needs licence_no"
+    )
+    licence_no: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="the licence number (导游证号)",
+    )
+    licence_status: Literal["valid", "suspended", "revoked"] | None = Field(
+        default=None, description="the licence's status as the source knows it (a new licence: valid)"
+    )
 
     _dates = field_validator("decided_at", "publicity_until", mode="before")(_to_date)
+
+    @model_validator(mode="after")
+    def _licence_with_profession(self) -> CreditRecordIn:
+        if (self.profession is None) != (self.licence_no is None):
+            raise ValueError("profession and licence_no go together")
+        if self.licence_status is not None and self.profession is None:
+            raise ValueError("licence_status needs profession and licence_no")
+        return self
 
 
 class CreditRecordsIn(BaseModel):

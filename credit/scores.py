@@ -145,18 +145,49 @@ async def load_facts(
     return records, volunteer
 
 
+async def load_third_party(
+    conn: DbConn, subject_ids: Sequence[int]
+) -> dict[int, list[scoring.ThirdPartyFact]]:
+    """Active third-party scores of these subjects (one query), their dates on the China Standard Time calendar."""
+    found: dict[int, list[scoring.ThirdPartyFact]] = {}
+    if not subject_ids:
+        return found
+    q = Sql(conn)
+    rows = await fetch(
+        conn,
+        "SELECT id, subject_id, provider, score, scale_min, scale_max, as_of, valid_until "
+        f"FROM credit_third_party_scores WHERE {q.in_('subject_id', subject_ids, 'bigint')} AND status = 'active'",
+        q.params,
+    )
+    for r in rows:
+        found.setdefault(r[1], []).append(
+            scoring.ThirdPartyFact(
+                str(r[0]),
+                r[2],
+                float(r[3]),
+                float(r[4]),
+                float(r[5]),
+                local_today(as_datetime(r[6])),
+                local_today(as_datetime(r[7])),
+            )
+        )
+    return found
+
+
 def compute(
     subject_id: int,
     records: dict[int, list[scoring.RecordFact]],
     volunteer: dict[int, list[scoring.VolunteerFact]],
     rules: scoring.Ruleset,
     as_of: date,
+    third_party: dict[int, list[scoring.ThirdPartyFact]] | None = None,
 ) -> scoring.ScoreResult:
     return scoring.compute_score(
         records=records.get(subject_id, ()),
         volunteer=volunteer.get(subject_id, ()),
         ruleset=rules,
         as_of=as_of,
+        third_party=(third_party or {}).get(subject_id, ()),
     )
 
 
@@ -279,12 +310,13 @@ async def recompute_subjects(
     scored = [r[0] for r in subjects]
     residents = {r[0]: r[1] for r in subjects}
     records, volunteer = await load_facts(conn, scored)
+    third_party = await load_third_party(conn, scored)
     current = await _current_scores(conn, scored)
     computed_at = now.astimezone(UTC)
     upserts: list[tuple[Any, ...]] = []
     history: list[tuple[Any, ...]] = []
     for subject_id in scored:
-        computed = compute(subject_id, records, volunteer, rules, as_of)
+        computed = compute(subject_id, records, volunteer, rules, as_of, third_party)
         factors = factors_json(computed)
         nxt = computed.next_tier
         next_tier, points_needed = (nxt.tier, nxt.points_needed) if nxt else (None, None)

@@ -73,6 +73,7 @@ _LABELS = {
     "BLACK_LIST_ACTIVE": "失信联合惩戒名单",
     "NEGATIVE_CAP": "扣分封顶调整",
     "SCORE_BOUNDS": "分数上下限调整",
+    "THIRD_PARTY": "第三方信用评分",
 }
 
 
@@ -101,6 +102,23 @@ class VolunteerFact:
     id: str
     started_at: datetime
     hours: float
+
+
+@dataclass(frozen=True, slots=True)
+class ThirdPartyFact:
+    """A scoring provider's score of the subject on its own scale, counting from ``as_of`` through ``valid_until``.
+
+    The dates are China Standard Time calendar days: a score counts on every day from the day of
+    its ``as_of`` through the day of its ``valid_until`` (scores are computed per day).
+    """
+
+    id: str
+    provider: str
+    score: float
+    scale_min: float
+    scale_max: float
+    as_of: date
+    valid_until: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +257,32 @@ class RightsRule:
     objection_due_days: int = 20
     counts_while_disputed: DisputedCounting = DisputedCounting()
     repair_after_months: RepairMonths = RepairMonths()
+    # The regulator's answer deadlines of the other cases (the case queue's clocks; optional in the data):
+    # a repair request, a self-report, a merchant's breach report, a resident's dispute of a deposit charge.
+    repair_due_days: int = 15
+    self_report_due_days: int = 15
+    breach_due_days: int = 15
+    charge_dispute_due_days: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentRule:
+    """信易批: the lowest live tier that may use a green channel, and the severity of a broken commitment's record."""
+
+    green_channel_min_tier: str = "A"
+    breach_severity: str = "general"
+
+
+@dataclass(frozen=True, slots=True)
+class ThirdPartyRule:
+    """A provider's score mapped linearly from its scale onto [min_points, max_points] (floored).
+
+    Several providers' points are averaged into the one ``THIRD_PARTY`` factor, so the factor
+    always stays within the bounds.
+    """
+
+    min_points: int = 0
+    max_points: int = 30
 
 
 @dataclass(frozen=True)
@@ -258,6 +302,8 @@ class Ruleset:
     max_total_deduction: int
     windows: Windows
     rights: RightsRule = RightsRule()  # optional in the data: rulesets written before it get the defaults
+    commitments: CommitmentRule = CommitmentRule()  # optional too (older rulesets: the defaults)
+    third_party: ThirdPartyRule = ThirdPartyRule()  # optional too
 
     def counts_while_disputed(self, category: str, severity: str | None) -> bool:
         rule = self.rights.counts_while_disputed
@@ -392,8 +438,10 @@ def parse_ruleset(data: dict) -> Ruleset:
     if not isinstance(data, dict):
         raise RulesetError({"$": "must be an object"})
     p = _Problems()
-    p.keys("", {k: v for k, v in data.items() if k != "rights"}, _TOP_KEYS)
+    p.keys("", {k: v for k, v in data.items() if k not in _OPTIONAL_KEYS}, _TOP_KEYS)
     rights = _parse_rights(p, data)
+    commitments = _parse_commitments(p, data)
+    third_party = _parse_third_party(p, data)
 
     version = data.get("version")
     if "version" in data and (
@@ -480,19 +528,63 @@ def parse_ruleset(data: dict) -> Ruleset:
         max_total_deduction=data["max_total_deduction"],
         windows=Windows(**{s: Window(**v) for s, v in data["windows"].items()}),
         rights=rights,
+        commitments=commitments,
+        third_party=third_party,
     )
 
 
+_OPTIONAL_KEYS = ("rights", "commitments", "third_party")
+
+
+def _parse_commitments(p: _Problems, data: dict[str, Any]) -> CommitmentRule:
+    """The optional ``commitments`` section (信易批); absent: green channels from tier A, breaches ``general``."""
+    raw = p.obj("", data, "commitments", ("green_channel_min_tier", "breach_severity"))
+    if raw is None:
+        return CommitmentRule()
+    ok = True
+    if "green_channel_min_tier" in raw and raw["green_channel_min_tier"] not in TIERS[1:]:
+        p.add("commitments.green_channel_min_tier", f"must be one of {', '.join(TIERS[1:])}")
+        ok = False
+    if "breach_severity" in raw and raw["breach_severity"] not in SEVERITIES:
+        p.add("commitments.breach_severity", f"must be one of {', '.join(SEVERITIES)}")
+        ok = False
+    if not ok or set(raw) != {"green_channel_min_tier", "breach_severity"}:
+        return CommitmentRule()
+    return CommitmentRule(**raw)
+
+
+def _parse_third_party(p: _Problems, data: dict[str, Any]) -> ThirdPartyRule:
+    """The optional ``third_party`` section; absent: a provider's score is worth 0 to 30 points."""
+    raw = p.obj("", data, "third_party", ("min_points", "max_points"))
+    if raw is None:
+        return ThirdPartyRule()
+    lo = p.int_("third_party", raw, "min_points", minimum=None)
+    hi = p.int_("third_party", raw, "max_points", minimum=None)
+    if lo is None or hi is None:
+        return ThirdPartyRule()
+    if lo > hi:
+        p.add("third_party.max_points", "must be at least min_points")
+        return ThirdPartyRule()
+    return ThirdPartyRule(min_points=lo, max_points=hi)
+
+
 _RIGHTS_KEYS = ("objection_window_days", "objection_due_days", "counts_while_disputed", "repair_after_months")
+# Optional keys of the rights section: absent, the RightsRule default holds (rulesets written before them load).
+_CASE_DUE_KEYS = ("repair_due_days", "self_report_due_days", "breach_due_days", "charge_dispute_due_days")
 
 
 def _parse_rights(p: _Problems, data: dict[str, Any]) -> RightsRule:
     """The optional ``rights`` section; absent: the defaults (10-day notice, 20-day answer, Order 36)."""
     if "rights" not in data:
         return RightsRule()
-    raw = p.obj("", data, "rights", _RIGHTS_KEYS)
+    section = data["rights"]
+    optional = {k: section[k] for k in _CASE_DUE_KEYS if k in section} if isinstance(section, dict) else {}
+    required = {k: v for k, v in section.items() if k not in _CASE_DUE_KEYS} if optional else section
+    raw = p.obj("", {"rights": required}, "rights", _RIGHTS_KEYS)
     if raw is None:
         return RightsRule()
+    for key in optional:
+        p.int_("rights", optional, key, minimum=1)
     p.int_("rights", raw, "objection_window_days", minimum=1)
     p.int_("rights", raw, "objection_due_days", minimum=1)
     counting = p.obj("rights", raw, "counts_while_disputed", (*SEVERITIES, "black_list"))
@@ -509,6 +601,7 @@ def _parse_rights(p: _Problems, data: dict[str, Any]) -> RightsRule:
         objection_due_days=raw["objection_due_days"],
         counts_while_disputed=DisputedCounting(**raw["counts_while_disputed"]),
         repair_after_months=RepairMonths(**raw["repair_after_months"]),
+        **optional,
     )
 
 
@@ -537,7 +630,10 @@ def ruleset_to_dict(rs: Ruleset) -> dict:
             "objection_due_days": rs.rights.objection_due_days,
             "counts_while_disputed": _plain(rs.rights.counts_while_disputed),
             "repair_after_months": _plain(rs.rights.repair_after_months),
+            **{key: getattr(rs.rights, key) for key in _CASE_DUE_KEYS},
         },
+        "commitments": _plain(rs.commitments),
+        "third_party": _plain(rs.third_party),
     }
 
 
@@ -695,8 +791,36 @@ def _volunteer_points(
     return min(points, rule.cap), ids
 
 
+def third_party_points(fact: ThirdPartyFact, rule: ThirdPartyRule) -> int:
+    """A provider's score mapped linearly from its scale onto the ruleset's bounds (floored, clamped)."""
+    span = fact.scale_max - fact.scale_min
+    share = (fact.score - fact.scale_min) / span if span > 0 else 0.0
+    share = min(max(share, 0.0), 1.0) if math.isfinite(share) else 0.0
+    points = rule.min_points + math.floor(share * (rule.max_points - rule.min_points) + 1e-9)
+    return min(max(points, rule.min_points), rule.max_points)
+
+
+def _third_party_factor(facts: Iterable[ThirdPartyFact], rule: ThirdPartyRule, as_of: date) -> Factor | None:
+    """One ``THIRD_PARTY`` factor naming the providers whose scores count on ``as_of`` (their points averaged)."""
+    counting = sorted(
+        (f for f in facts if f.as_of <= as_of <= f.valid_until), key=lambda f: (f.provider, f.id)
+    )
+    if not counting:
+        return None
+    points = math.floor(math.fsum(third_party_points(f, rule) for f in counting) / len(counting))
+    providers = "、".join(dict.fromkeys(f.provider for f in counting))
+    return Factor(
+        code="THIRD_PARTY", label=f"{_LABELS['THIRD_PARTY']}（{providers}）", points=points, record_ids=()
+    )
+
+
 def compute_score(
-    *, records: Iterable[RecordFact], volunteer: Iterable[VolunteerFact], ruleset: Ruleset, as_of: date
+    *,
+    records: Iterable[RecordFact],
+    volunteer: Iterable[VolunteerFact],
+    ruleset: Ruleset,
+    as_of: date,
+    third_party: Iterable[ThirdPartyFact] = (),
 ) -> ScoreResult:
     """Score, tier, factors and next tier of a subject on ``as_of`` under ``ruleset``."""
     if isinstance(as_of, datetime) or not isinstance(as_of, date):
@@ -725,6 +849,10 @@ def compute_score(
     volunteer_points, volunteer_ids = _volunteer_points(volunteer, ruleset.volunteer, as_of)
     if volunteer_ids:
         factors.append(_factor("VOLUNTEER_HOURS", volunteer_points, volunteer_ids))
+
+    third = _third_party_factor(third_party, ruleset.third_party, as_of)
+    if third is not None:
+        factors.append(third)
 
     total_deduction = 0
     for (category, severity), ids in negative_ids.items():

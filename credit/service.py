@@ -36,6 +36,7 @@ from credit.exceptions import (
 )
 from credit.models import CreditRecord, CreditScore, ScoreHistory, Subject, VolunteerRecord
 from credit.models import Ruleset as RulesetRow
+from credit.professions import note_licences
 from credit.schemas import CreditRecordIn
 from credit.scores import (
     IDENTITY_BOUND,
@@ -51,6 +52,7 @@ from credit.scores import (
     ensure_subjects,
     listen_to_tier_changes,
     load_facts,
+    load_third_party,
     local_today,
     lock_subjects,
     recompute_subjects,
@@ -120,6 +122,9 @@ class _Record:
     publicity_until: date | None
     status: str
     content_hash: str
+    profession: str | None = None
+    licence_no: str | None = None
+    licence_status: str | None = None
 
 
 @dataclass
@@ -189,6 +194,8 @@ def _validate_record(index: int, item: Any, *, hasher: KeyedHasher, today: date)
         data.publicity_until.isoformat() if data.publicity_until else None,
         data.status,
     ]
+    if data.profession is not None:  # only then: the hashes of records without a licence stay as they were
+        content += [data.profession, data.licence_no]
     return _Record(
         index=index,
         key=(data.source, data.source_record_id),
@@ -201,6 +208,9 @@ def _validate_record(index: int, item: Any, *, hasher: KeyedHasher, today: date)
         publicity_until=data.publicity_until,
         status=data.status,
         content_hash=hashlib.sha256(orjson.dumps(content)).hexdigest(),
+        profession=data.profession,
+        licence_no=data.licence_no,
+        licence_status=data.licence_status,
     )
 
 
@@ -281,6 +291,8 @@ async def import_records(
                     record.content_hash,
                     stamp,
                     stamp,
+                    record.profession,
+                    record.licence_no,
                 )
             )
         for batch in chunks(writes):
@@ -288,13 +300,30 @@ async def import_records(
             await execute(
                 conn,
                 "INSERT INTO credit_records (subject_id, source, source_record_id, category, severity, title, "
-                "decided_at, publicity_until, status, content_hash, created_at, updated_at) "
+                "decided_at, publicity_until, status, content_hash, created_at, updated_at, profession, licence_no) "
                 f"{q.source(batch, _RECORD_TYPES)} ON CONFLICT (source, source_record_id) DO UPDATE SET "
                 "subject_id = EXCLUDED.subject_id, category = EXCLUDED.category, severity = EXCLUDED.severity, "
                 "title = EXCLUDED.title, decided_at = EXCLUDED.decided_at, "
                 "publicity_until = EXCLUDED.publicity_until, status = EXCLUDED.status, "
-                "content_hash = EXCLUDED.content_hash, updated_at = EXCLUDED.updated_at",
+                "content_hash = EXCLUDED.content_hash, updated_at = EXCLUDED.updated_at, "
+                "profession = EXCLUDED.profession, licence_no = EXCLUDED.licence_no",
                 q.params,
+            )
+        licensed = [r for r in records if r.profession is not None]
+        if licensed:
+            await note_licences(
+                conn,
+                [
+                    (
+                        r.profession,
+                        r.licence_no,
+                        subject_ids[r.id_hash],
+                        r.licence_status,
+                        _subject_name_cipher(cipher)(r.id_hash, r.name),
+                    )
+                    for r in licensed
+                ],
+                now=stamp,
             )
         if touched:
             await recompute_subjects(touched, reason=RECORDS_CHANGED, conn=conn, as_of=today, now=now)
@@ -314,6 +343,8 @@ _RECORD_TYPES = (
     "text",
     "timestamptz",
     "timestamptz",
+    "text",
+    "text",
 )
 
 
@@ -960,9 +991,10 @@ async def dry_run_ruleset(version: str, *, now: datetime, batch_size: int = BATC
     total = up = down = 0
     async for ids in _scored_subject_batches(batch_size):
         records, volunteer = await load_facts(conn, ids)
+        third_party = await load_third_party(conn, ids)
         for subject_id in ids:
-            before = compute(subject_id, records, volunteer, active, as_of).tier
-            after = compute(subject_id, records, volunteer, candidate, as_of).tier
+            before = compute(subject_id, records, volunteer, active, as_of, third_party).tier
+            after = compute(subject_id, records, volunteer, candidate, as_of, third_party).tier
             total += 1
             if before != after:
                 moves[(before, after)] = moves.get((before, after), 0) + 1

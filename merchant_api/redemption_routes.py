@@ -6,6 +6,7 @@ import uuid
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from deposits import service as deposits
 from merchants import service as merchants
 from passes.service import pass_runtime
 from redemptions import breaches, reports, reversal
@@ -29,6 +30,8 @@ from server.auth import Audience
 from server.errors import Unauthenticated
 from server.http import authenticated, json, parse_body, parse_query, parse_uuid
 from server.openapi import IDEMPOTENCY_KEY, Answer, documented
+from server.replica import on_replica
+from server.spreadsheet import also_csv, csv_response
 
 bp = Blueprint("merchant_redemptions", url_prefix="/api/v1/merchant")
 staff_only = authenticated(Audience.MERCHANT)
@@ -56,10 +59,10 @@ def _staff_id(request: Request) -> uuid.UUID:
         201: Answer(RedemptionOut, headers={"Idempotency-Replayed": {"type": "string", "enum": ["true"]}})
     },
     errors={
-        403: "TIER_TOO_LOW / TIER_RESTRICTED / STORE_NOT_YOURS",
+        403: "TIER_TOO_LOW / TIER_RESTRICTED / STORE_NOT_YOURS / DEPOSIT_FREE_SUSPENDED",
         404: "SCAN_NOT_FOUND (unknown or another merchant's) / OFFER_NOT_FOUND",
         409: "OUT_OF_STOCK / LIMIT_REACHED / SCAN_EXPIRED / SCAN_REFUSED / OFFER_NOT_ACTIVE / OFFER_NOT_AT_STORE / "
-        "ALREADY_REDEEMED / COUPON_REQUIRED / COUPON_INVALID / COUPON_USED / COUPON_EXPIRED / IDEMPOTENCY_CONFLICT",
+        "OFFER_OUTSIDE_PILOT / ALREADY_REDEEMED / COUPON_REQUIRED / COUPON_INVALID / COUPON_USED / COUPON_EXPIRED / IDEMPOTENCY_CONFLICT",
         422: "VALIDATION_ERROR: order_amount_fen required for percent_off, a malformed Idempotency-Key",
     },
 )
@@ -110,6 +113,7 @@ async def reverse(request: Request, redemption_id: str) -> HTTPResponse:
     errors={403: "STORE_NOT_YOURS"},
 )
 @staff_only
+@on_replica  # a listing: the replica may serve it (server.replica)
 async def list_redemptions(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     query = parse_query(request, RedemptionListQuery)
@@ -128,39 +132,50 @@ async def list_redemptions(request: Request) -> HTTPResponse:
 
 
 @bp.get("/stats")
+@also_csv
 @documented(
     "Redemption counts and discount totals by offer and by day (default: the last 30 days)",
+    description="`format=csv`: `text/csv; charset=utf-8` with a BOM and a header row; one row per offer "
+    "(分组 按优惠), one per day (按日) and the total (合计).",
     query=StatsQuery,
     answers={200: StatsOut},
     errors={403: "STORE_NOT_YOURS"},
 )
 @staff_only
+@on_replica  # a listing: the replica may serve it (server.replica)
 async def stats(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     query = parse_query(request, StatsQuery)
     result = await reports.redemption_stats(
         staff, store_id=query.store_id, from_=query.from_, to=query.to, now=request.app.ctx.clock()
     )
+    if query.format == "csv":
+        header, rows = reports.redemption_stats_csv(result)
+        return csv_response(header, rows, filename="redemption-stats.csv")
     return json(result)
 
 
 @bp.post("/breaches")
 @documented(
-    "Report a breach of a benefit's terms (no-show, damage, unpaid) for one of my redemptions",
-    description="The report is `under_review` and changes nothing until a regulator decides it.",
+    "Report a breach of a benefit's terms (no-show, damage, unpaid) for one of my redemptions or overdue orders",
+    description=(
+        "The report is `under_review` and changes nothing until a regulator decides it. Give `redemption_id`, or "
+        "`order_id` with kind `unpaid` for a deposit-free order overdue past its grace period."
+    ),
     body=BreachIn,
     answers={201: BreachOut},
     errors={
         403: "STORE_NOT_YOURS / FORBIDDEN (online redemptions: owner only)",
-        404: "REDEMPTION_NOT_FOUND",
-        409: "BREACH_EXISTS / REDEMPTION_REVERSED",
+        404: "REDEMPTION_NOT_FOUND / ORDER_NOT_FOUND",
+        409: "BREACH_EXISTS / REDEMPTION_REVERSED / ORDER_NOT_OVERDUE",
     },
 )
 @staff_only
 async def report_breach(request: Request) -> HTTPResponse:
     staff = await merchants.current_staff(request.ctx.principal)
     body = parse_body(request, BreachIn)
-    return json(await breaches.report_breach(staff, body, now=request.app.ctx.clock()), status=201)
+    ctx = request.app.ctx
+    return json(await deposits.report_breach(staff, body, now=ctx.clock(), settings=ctx.settings), status=201)
 
 
 @bp.get("/breaches")

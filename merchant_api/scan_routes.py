@@ -15,6 +15,7 @@ from server.auth import Audience
 from server.errors import Unauthenticated, ValidationFailed
 from server.http import authenticated, json, parse_body, parse_query, parse_uuid
 from server.openapi import IDEMPOTENCY_KEY, Answer, documented
+from server.replica import on_replica
 
 bp = Blueprint("merchant_scans", url_prefix="/api/v1/merchant")
 staff_only = authenticated(Audience.MERCHANT)
@@ -77,6 +78,7 @@ async def scan(request: Request) -> HTTPResponse:
     errors={403: "STORE_NOT_YOURS"},
 )
 @staff_only
+@on_replica  # a listing: the replica may serve it (server.replica)
 async def list_scans(request: Request) -> HTTPResponse:
     query = parse_query(request, ScanListQuery)
     staff = await merchants.current_staff(request.ctx.principal)

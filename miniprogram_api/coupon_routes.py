@@ -34,9 +34,10 @@ resident_only = authenticated(Audience.RESIDENT)
     params=[IDEMPOTENCY_KEY],
     answers={201: Answer(ClaimOut, headers={"Idempotency-Replayed": {"type": "string", "enum": ["true"]}})},
     errors={
-        403: "TIER_TOO_LOW / TIER_RESTRICTED / CONSENT_REQUIRED / IDENTITY_REQUIRED",
+        403: "TIER_TOO_LOW / TIER_RESTRICTED / CONSENT_REQUIRED / IDENTITY_REQUIRED / DEPOSIT_FREE_SUSPENDED",
         404: "OFFER_NOT_FOUND",
-        409: "OUT_OF_STOCK / LIMIT_REACHED / OFFER_NOT_ACTIVE / OFFER_NOT_CLAIMABLE / IDEMPOTENCY_CONFLICT",
+        409: "OUT_OF_STOCK / LIMIT_REACHED / OFFER_NOT_ACTIVE / OFFER_NOT_CLAIMABLE / OFFER_OUTSIDE_PILOT / "
+        "IDEMPOTENCY_CONFLICT",
         422: "VALIDATION_ERROR: a malformed Idempotency-Key",
     },
 )

@@ -31,6 +31,8 @@ from credit import personal_data as credit_data
 from credit.schemas import HistoryItem, RecordItem, ScoreOut, VolunteerItem
 from credit.scores import local_today
 from credit.service import tier_for_residents
+from deposits import personal_data as deposits_data
+from deposits.schemas import DisputeOut, ResidentOrderOut
 from notices import personal_data as notices_data
 from notices.schemas import NotificationOut
 from partners import access_log, grants
@@ -114,6 +116,8 @@ class ExportOut(BaseModel):
     breaches: list[BreachOut] = Field(description="merchants' reports that I broke a benefit's terms")
     attachments: list[AttachmentOut] = Field(description="my uploads (what they are; GET /attachments/{id})")
     subscribe_allowances: dict[str, int] = Field(description="WeChat messages still allowed, per template")
+    deposit_free_orders: list[ResidentOrderOut] = Field(description="my deposit-free stays and rentals")
+    charge_disputes: list[DisputeOut] = Field(description="my disputes of deposit-free orders' charges")
 
 
 class ExportQuery(BaseModel):
@@ -132,6 +136,7 @@ async def export(resident: Resident, *, cipher: FieldCipher, now: datetime) -> d
     ledger = await ledger_data.export_for(resident.id, now=now)
     cases = await rights_data.export_for(resident.id, now=now)
     inbox = await notices_data.export_for(resident.id)
+    deposits = await deposits_data.export_for(resident.id)
     return {
         "resident": residents_data.account_export(resident, cipher=cipher, tier=tier),
         "consents": await residents_data.consents_export(resident.id),
@@ -156,6 +161,8 @@ async def export(resident: Resident, *, cipher: FieldCipher, now: datetime) -> d
         "breaches": ledger["breaches"],
         "attachments": cases["attachments"],
         "subscribe_allowances": inbox["subscribe_allowances"],
+        "deposit_free_orders": deposits["deposit_free_orders"],
+        "charge_disputes": deposits["charge_disputes"],
     }
 
 

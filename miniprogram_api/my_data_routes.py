@@ -11,6 +11,7 @@ from residents.service import current_resident
 from server.auth import Audience
 from server.http import authenticated, json, parse_query
 from server.openapi import Answer, documented
+from server.replica import on_replica
 
 bp = Blueprint("miniprogram_my_data", url_prefix="/api/v1/mp")
 resident_only = authenticated(Audience.RESIDENT)
@@ -32,6 +33,7 @@ resident_only = authenticated(Audience.RESIDENT)
     },
 )
 @resident_only
+@on_replica  # a listing: the replica may serve it (server.replica)
 async def export(request: Request) -> HTTPResponse:
     query = parse_query(request, ExportQuery)
     resident = await current_resident(request.ctx.principal)

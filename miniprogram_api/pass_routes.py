@@ -67,7 +67,7 @@ async def issue_pass(request: Request) -> HTTPResponse:
 
 @bp.get("/benefits")
 @documented(
-    "Active offers, with `eligible` for my live tier; filter by scenario and merchant",
+    "Active offers, with `eligible` for my live tier; filter by scenario, merchant and store region",
     query=BenefitsQuery,
     answers={200: BenefitPage},
     errors={403: "CONSENT_REQUIRED"},
@@ -80,6 +80,7 @@ async def benefits(request: Request) -> HTTPResponse:
         resident,
         scenario=query.scenario,
         merchant_id=query.merchant_id,
+        region=query.region,
         now=request.app.ctx.clock(),
         limit=query.limit,
         cursor=query.cursor,

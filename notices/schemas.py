@@ -13,9 +13,21 @@ from server.pagination import Limit
 Template = Literal["list_notice", "case_decision", "tier_changed", "publicity_ending"]
 
 
+NoticeKind = Literal[
+    "list_notice",
+    "case_decision",
+    "tier_changed",
+    "publicity_ending",
+    "deposit_free_overdue",
+    "deposit_free_suspended",
+    "commitment_broken",
+]
+"""What a notice is about: a subscribe template's kind, or an inbox-only kind (deposit-free orders' ladder)."""
+
+
 class NotificationOut(BaseModel):
     id: uuid.UUID
-    kind: Template
+    kind: NoticeKind
     title: str
     body: str
     case_kind: str | None

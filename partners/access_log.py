@@ -28,6 +28,9 @@ PASS_VERIFY = "pass_verify"
 ONLINE_REDEMPTION = "online_redemption"
 PASS_SCAN = "pass_scan"
 CASE_READ = "case_read"
+CREDIT_REPORT = "credit_report"
+COMMITMENT = "commitment"
+THIRD_PARTY_SCORE = "third_party_score"
 REGULATOR_NAME = "信用监管部门"
 
 PURPOSE_LABELS = {
@@ -36,6 +39,9 @@ PURPOSE_LABELS = {
     ONLINE_REDEMPTION: "线上核销优惠",
     PASS_SCAN: "商户扫码",
     CASE_READ: "查阅信用案件",
+    CREDIT_REPORT: "出具信用报告",
+    COMMITMENT: "信用承诺受理",
+    THIRD_PARTY_SCORE: "报送第三方信用评分",
 }
 
 # Order of the sources among entries of the same instant (part of the cursor).

@@ -22,6 +22,7 @@ from partners.schemas import (
 from server.auth import Audience
 from server.http import authenticated, json, page, parse_body, parse_query, parse_uuid
 from server.openapi import documented
+from server.replica import on_replica
 
 bp = Blueprint("admin_partners", url_prefix="/api/v1/admin")
 admin_only = authenticated(Audience.ADMIN)
@@ -50,6 +51,7 @@ async def create_partner(request: Request) -> HTTPResponse:
     answers={200: PartnerListOut},
 )
 @admin_only
+@on_replica  # a listing: the replica may serve it (server.replica)
 async def list_partners(request: Request) -> HTTPResponse:
     await current_admin(request.ctx.principal)
     query = parse_query(request, PartnerListQuery)

@@ -24,6 +24,7 @@ import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +51,18 @@ from server.errors import ValidationFailed
 from server.http import page
 from server.pagination import keyset_page
 from server.sql import DirectPool
+
+# Domains below hear here that a grant the partner held ended: revoked, or replaced by a newer one
+# of the same pair (``xinyi.wiring``: credit withdraws the partner's third-party score unless a
+# grant with score:write still stands), inside the transaction that ended it.
+GrantRevokedHook = Callable[[DbConn, Grant, datetime], Awaitable[None]]
+grant_revoked_hooks: list[GrantRevokedHook] = []
+
+
+def listen_to_grant_revocations(hook: GrantRevokedHook) -> None:
+    if hook not in grant_revoked_hooks:
+        grant_revoked_hooks.append(hook)
+
 
 CODE_TTL = timedelta(minutes=10)
 """An authorization code lives 10 minutes and is spent by its first exchange."""
@@ -181,6 +194,8 @@ async def _revoke(conn: DbConn, grant: Grant, *, now: datetime) -> None:
     grant.status, grant.revoked_at = GrantStatus.REVOKED.value, now
     if was_held:
         await webhooks.enqueue_grant_revoked(conn, grant, now=now)
+        for hook in list(grant_revoked_hooks):
+            await hook(conn, grant, now)
 
 
 # --- partners -------------------------------------------------------------------------------
@@ -210,7 +225,7 @@ async def exchange_code(partner: Partner, code: str, *, now: datetime) -> dict[s
         if spent != 1:
             raise GrantCodeInvalid()
         grant = await Grant.get(code_hash=code_hash, using_db=conn)
-        await (
+        replaced = await (
             Grant.filter(
                 partner_id=partner.id, resident_id=grant.resident_id, status=GrantStatus.ACTIVE.value
             )
@@ -218,6 +233,9 @@ async def exchange_code(partner: Partner, code: str, *, now: datetime) -> dict[s
             .using_db(conn)
             .update(status=GrantStatus.REPLACED.value, revoked_at=now)
         )
+        if replaced:
+            for hook in list(grant_revoked_hooks):
+                await hook(conn, grant, now)
     return {
         "partner_user_ref": grant.partner_user_ref,
         "scopes": list(grant.scopes),

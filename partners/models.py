@@ -20,6 +20,7 @@ class PartnerKind(StrEnum):
     BANK = "bank"
     RENTAL = "rental"
     APPROVAL_OFFICE = "approval_office"
+    SCORING = "scoring"
 
 
 class PartnerScope(StrEnum):
@@ -29,6 +30,9 @@ class PartnerScope(StrEnum):
     TIER_READ = "tier:read"
     REDEMPTION_WRITE = "redemption:write"
     VOLUNTEER_WRITE = "volunteer:write"
+    COMMITMENT_WRITE = "commitment:write"  # 信易批: an approval office records commitments
+    REPORT_READ = "report:read"  # 信易贷: a bank asks for signed credit reports
+    SCORE_WRITE = "score:write"  # a scoring provider posts third-party scores
 
 
 class Partner(Model):
@@ -182,7 +186,7 @@ class PartnerAccess(Model):
         "residents.Resident", related_name="partner_accesses", on_delete=fields.CASCADE
     )
     resident_id: UUID
-    purpose = fields.CharField(max_length=32)  # tier_read | pass_verify | online_redemption
+    purpose = fields.CharField(max_length=32)  # tier_read | pass_verify | online_redemption | credit_report …
     at = fields.DatetimeField()
 
     class Meta:

@@ -205,7 +205,10 @@ class AccessLogItem(BaseModel):
     at: datetime
     actor_type: str = Field(description="partner | merchant | regulator")
     actor_name: str
-    purpose: str = Field(description="tier_read | pass_verify | online_redemption | pass_scan | case_read")
+    purpose: str = Field(
+        description="tier_read | pass_verify | online_redemption | pass_scan | case_read | credit_report | "
+        "commitment | third_party_score"
+    )
     purpose_label: str
     store_name: str | None = None
     outcome: str | None = Field(default=None, description="scans: accepted | refused")

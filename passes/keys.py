@@ -12,6 +12,13 @@ last passes then live ``MAX_TTL_S`` plus the verification leeway. After that it 
 
 In ``prod`` the keys must exist before the server starts (``xinyi rotate-pass-key`` creates the
 first one); in dev and test the first use creates one.
+
+**Report keys.** Partners' signed credit reports (信易贷) are signed by keys of the same table
+with ``purpose = 'report'``: their own ``kid`` (``rpt-…``), their own current key and rotation
+(``xinyi rotate-report-key``, or the first report creates one), published in the same JWK Set.
+A report lives 30 days, so a retired report key stays published (and is kept) for
+``RETIRED_REPORT_KEY_VERIFIES_S``. Pass keys and report keys never verify each other's tokens:
+everything above reads only ``purpose = 'pass'``.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ RETIRED_KEY_VERIFIES_S = (
     int(KEY_CACHE_S) + MAX_TTL_S + VERIFY_LEEWAY_S + 30
 )  # 30 s for clock skew between hosts
 _UNKNOWN_KID_RELOAD_S = 1.0
+PASS_PURPOSE = "pass"
+REPORT_PURPOSE = "report"
+REPORT_TTL_S = 30 * 86400
+RETIRED_REPORT_KEY_VERIFIES_S = REPORT_TTL_S + 86400  # a day for clocks and late verifications
 
 
 def _aad(kid: str) -> str:
@@ -65,13 +76,21 @@ async def create_key(cipher: FieldCipher, *, now: datetime, retire_others: bool)
     key = generate_signing_key(now=now)
     async with in_transaction() as conn:
         if retire_others:
-            await PassKey.filter(retired_at__isnull=True).using_db(conn).update(retired_at=now)
+            await (
+                PassKey.filter(retired_at__isnull=True, purpose=PASS_PURPOSE)
+                .using_db(conn)
+                .update(retired_at=now)
+            )
         await (
-            PassKey.filter(retired_at__lt=now - timedelta(seconds=RETIRED_KEY_VERIFIES_S))
+            PassKey.filter(
+                retired_at__lt=now - timedelta(seconds=RETIRED_KEY_VERIFIES_S), purpose=PASS_PURPOSE
+            )
             .using_db(conn)
             .delete()
         )
-        await PassKey.create(kid=key.kid, seed_enc=seal_key(cipher, key), created_at=now, using_db=conn)
+        await PassKey.create(
+            kid=key.kid, seed_enc=seal_key(cipher, key), created_at=now, purpose=PASS_PURPOSE, using_db=conn
+        )
     return key
 
 
@@ -81,7 +100,57 @@ async def rotate_pass_key(cipher: FieldCipher, *, now: datetime | None = None) -
 
 
 async def signing_key_exists() -> bool:
-    return await PassKey.exists(retired_at__isnull=True)
+    return await PassKey.exists(retired_at__isnull=True, purpose=PASS_PURPOSE)
+
+
+# --- report keys ------------------------------------------------------------------------------
+
+
+def _report_key(now: datetime) -> PassSigningKey:
+    key = generate_signing_key(now=now)
+    return PassSigningKey(kid="rpt-" + key.kid, private_key=key.private_key, created_at=now)
+
+
+async def rotate_report_key(cipher: FieldCipher, *, now: datetime | None = None) -> PassSigningKey:
+    """``xinyi rotate-report-key``: a new report key signs from now on; earlier ones verify until their reports expired."""
+    now = now or datetime.now(UTC)
+    key = _report_key(now)
+    async with in_transaction() as conn:
+        await (
+            PassKey.filter(retired_at__isnull=True, purpose=REPORT_PURPOSE)
+            .using_db(conn)
+            .update(retired_at=now)
+        )
+        await (
+            PassKey.filter(
+                retired_at__lt=now - timedelta(seconds=RETIRED_REPORT_KEY_VERIFIES_S), purpose=REPORT_PURPOSE
+            )
+            .using_db(conn)
+            .delete()
+        )
+        await PassKey.create(
+            kid=key.kid, seed_enc=seal_key(cipher, key), created_at=now, purpose=REPORT_PURPOSE, using_db=conn
+        )
+    return key
+
+
+async def report_signing_key(cipher: FieldCipher, *, now: datetime) -> PassSigningKey:
+    """The newest current report key (the first one is created on first use, as a first pass key is in dev)."""
+    row = (
+        await PassKey.filter(retired_at__isnull=True, purpose=REPORT_PURPOSE)
+        .order_by("-created_at", "-kid")
+        .first()
+    )
+    if row is None:
+        return await rotate_report_key(cipher, now=now)
+    return open_key(cipher, row)
+
+
+async def report_keys(cipher: FieldCipher, *, now: datetime) -> list[PassSigningKey]:
+    """The report keys to publish: the current ones and those retired less than a report's life ago."""
+    cutoff = now - timedelta(seconds=RETIRED_REPORT_KEY_VERIFIES_S)
+    rows = await PassKey.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=cutoff), purpose=REPORT_PURPOSE)
+    return [open_key(cipher, row) for row in rows]
 
 
 class PassKeyRing:
@@ -154,7 +223,9 @@ class PassKeyRing:
     @staticmethod
     async def _rows(now: datetime) -> list[PassKey]:
         cutoff = now - timedelta(seconds=RETIRED_KEY_VERIFIES_S)
-        return await PassKey.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=cutoff))
+        return await PassKey.filter(
+            Q(retired_at__isnull=True) | Q(retired_at__gt=cutoff), purpose=PASS_PURPOSE
+        )
 
 
 def _peek_kid(token: str) -> str | None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from coupons.service import StoreOfferCache
 from passes.keys import PassKeyRing, signing_key_exists
-from passes.service import PassRuntime, ReplayGuard, StoreAccessCache, purge_spent_passes
+from passes.service import PASS_TTL_S, PassRuntime, ReplayGuard, StoreAccessCache, purge_spent_passes
 from passes.subjects import Pseudonyms
+from passes.tokens import MAX_OFFLINE_TTL_S
 from server.context import FrameContext
 from server.settings import SettingsError
 from server.sql import HotDatabase
@@ -29,6 +30,7 @@ async def start(ctx: FrameContext) -> PassRuntime:
         store_offers=StoreOfferCache(),
         store_access=StoreAccessCache(),
         db=await HotDatabase.open(settings.effective_database_url),
+        offline_ttl_s=min(max(settings.offline_bundle_ttl_s, PASS_TTL_S), MAX_OFFLINE_TTL_S),
     )
 
 

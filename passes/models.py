@@ -18,6 +18,9 @@ class PassKey(Model):
 
     kid = fields.CharField(max_length=16, primary_key=True)
     seed_enc = fields.TextField()
+    # pass: signs passes (and what verifies with them); report: signs partners' credit reports.
+    # Each purpose has its own current key and rotation; the JWK Set publishes both.
+    purpose = fields.CharField(max_length=16, default="pass")
     created_at = fields.DatetimeField()
     retired_at = fields.DatetimeField(null=True)
 

@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -44,6 +44,8 @@ from redis.exceptions import RedisError
 from tortoise.exceptions import IntegrityError
 
 from coupons.service import StoreOfferCache, benefits_for_tier, claimed_candidates, live_tier, scan_candidates
+from coupons.suspensions import suspended_sql, without_suspended
+from credit.scoring import LOCAL_TZ
 from credit.sql_fragments import live_tier_sql
 from merchants.exceptions import StoreNotYours
 from merchants.models import Staff, Store
@@ -69,6 +71,7 @@ from server.http import page
 from server.metrics import count_scan
 from server.outage import DATABASE, unavailable
 from server.pagination import keyset_page
+from server.redis import is_cluster
 from server.sql import HotDatabase, RawConnection, as_datetime, as_uuid
 
 PASS_TTL_S = 90
@@ -126,7 +129,7 @@ WHERE st.id = $3 AND st.is_active
   AND EXISTS (SELECT 1 FROM {Store._meta.db_table} s WHERE s.id = $2 AND s.merchant_id = st.merchant_id
               AND (st.role = 'owner'
                    OR EXISTS (SELECT 1 FROM {_STAFF_STORES} ss WHERE ss.staff_id = st.id AND ss.store_id = s.id)))
-RETURNING merchant_id, tier
+RETURNING merchant_id, tier, {suspended_sql("$4")} AS waiver_suspended
 """
 
 
@@ -144,7 +147,8 @@ VALUES ($1, $2, $3, $4, $5, 'refused', $6, NULL, $7, NULL, NULL, NULL, $8, NULL)
 """
 
 _SCAN_BY_KEY_SQL = f"""
-SELECT id, merchant_id, resident_id, tier, offers, request_hash, expires_at
+SELECT id, merchant_id, resident_id, tier, offers, request_hash, expires_at,
+       {suspended_sql(Scan._meta.db_table + ".resident_id")} AS waiver_suspended
 FROM {Scan._meta.db_table} WHERE staff_id = $1 AND idempotency_key = $2
 """
 
@@ -159,6 +163,7 @@ class PassRuntime:
     store_offers: StoreOfferCache
     store_access: StoreAccessCache
     db: HotDatabase
+    offline_ttl_s: int = 43200  # OFFLINE_BUNDLE_TTL_S: a pass's offline life (claims ``o`` and ``rv``)
 
 
 class ReplayGuard:
@@ -178,7 +183,10 @@ class ReplayGuard:
     """
 
     def __init__(self, redis: Any, *, connections: int = 8):
-        self._make_connection = redis.connection_pool.make_connection
+        # A Redis Cluster has no one connection pool: each pass id's command goes through the
+        # cluster client, to the node of its slot (``server.redis``).
+        self._cluster = redis if is_cluster(redis) else None
+        self._make_connection = None if self._cluster is not None else redis.connection_pool.make_connection
         self._idle: list[Any] = []
         self._slots = asyncio.Semaphore(connections)
 
@@ -206,10 +214,15 @@ class ReplayGuard:
 
     async def _command(self, *args: Any) -> tuple[Any, bool]:
         """The reply, and whether the command was sent twice (its first connection died under it)."""
+        if self._cluster is not None:
+            try:  # the cluster client may resend after a failover: a SET NX refused is then checked by its mark
+                return await self._cluster.execute_command(*args), True
+            except (RedisError, OSError, TimeoutError):
+                raise ReplayGuardUnavailable() from None
         async with self._slots:
             for again in (False, True):
                 reused = bool(self._idle)
-                connection = self._idle.pop() if reused else self._make_connection()
+                connection = self._idle.pop() if reused else self._make_connection()  # type: ignore[misc]
                 try:
                     await connection.send_command(*args)
                     reply = await connection.read_response()
@@ -266,6 +279,8 @@ async def issue_pass(
         now=now_s,
         ttl_s=PASS_TTL_S,
         jti=jti,
+        offline_ttl_s=rt.offline_ttl_s,
+        revocation_handle=rt.pseudonyms.revocation_handle(resident_id, business_day_of(now_s)),
     )
     return {
         "token": token,
@@ -307,8 +322,13 @@ async def check_pass(rt: PassRuntime, token: str, *, now: datetime, consume: boo
 
 
 def _spent_until(claims: PassClaims) -> datetime:
-    """How long a spent pass must be remembered: until it can no longer verify."""
-    return datetime.fromtimestamp(claims.exp + VERIFY_LEEWAY_S, UTC)
+    """How long a spent pass must be remembered: until it can no longer verify (offline too: ``o``)."""
+    return datetime.fromtimestamp(max(claims.exp, claims.offline_exp or 0) + VERIFY_LEEWAY_S, UTC)
+
+
+def business_day_of(unix_s: int) -> date:
+    """The China Standard Time day of a pass issued at ``unix_s`` (its revocation handle's day)."""
+    return datetime.fromtimestamp(unix_s, LOCAL_TZ).date()
 
 
 async def _spent(rt: PassRuntime, jti: str) -> bool:
@@ -478,6 +498,8 @@ async def scan_pass(
             await log.refused(StoreNotYours(), resident_id=resident_id, claims=claims)
             raise StoreNotYours()
         tier = row["tier"]
+        # Deposit-free benefits suspended (an unpaid deposit-free order): read in the same INSERT.
+        waiver_suspended = row["waiver_suspended"]
     count_scan(ACCEPTED)
     if tier is None:  # no score row yet (bound before the credit engine ran): the engine makes one
         tier = await live_tier(resident_id)
@@ -487,7 +509,7 @@ async def scan_pass(
         "scan_id": str(scan_id),
         "tier": tier,
         "resident_ref": rt.pseudonyms.resident_ref(party_id=access.merchant_id, resident_id=resident_id),
-        "benefits": benefits_for_tier(candidates, tier),
+        "benefits": benefits_for_tier(without_suspended(candidates, waiver_suspended), tier),
         "expires_at": expires_at,
     }
 
@@ -605,7 +627,7 @@ async def _replay(
         "resident_ref": rt.pseudonyms.resident_ref(
             party_id=as_uuid(row["merchant_id"]), resident_id=as_uuid(row["resident_id"])
         ),
-        "benefits": benefits_for_tier(candidates, row["tier"]),
+        "benefits": benefits_for_tier(without_suspended(candidates, row["waiver_suspended"]), row["tier"]),
         "expires_at": as_datetime(row["expires_at"]),
     }
 

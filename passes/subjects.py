@@ -11,6 +11,10 @@ the jti as nonce; integrity comes from the token's Ed25519 signature, which cove
 **resident_ref.** What a scanner gets instead of any identifier: HMAC over (party, resident),
 truncated to 80 bits. Stable for one merchant, so it can recognise a returning guest; different
 between merchants, so two merchants cannot join their logs.
+
+**Revocation handle** (the ``rv`` of a pass, for offline devices): HMAC over (resident, the CST
+day the pass was issued), 72 bits. A device looks it up in its bundle's salted-hash revocation
+set; it links the passes of one resident issued on one day, never across days.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import binascii
 import hashlib
 import hmac
 import uuid
+from datetime import date
 
 from passes.exceptions import PassInvalid
 
 _SUBJECT_LABEL = b"xinyi:pass-subject:v1"
 _REF_LABEL = b"xinyi:resident-ref:v1"
+_REVOCATION_LABEL = b"xinyi:revocation-handle:v1"
 RESIDENT_REF_CHARS = 20
 
 
@@ -36,6 +42,7 @@ class Pseudonyms:
             raise ValueError("the data hash key must be 32 bytes")
         self._subject_key = hmac.new(data_hash_key, _SUBJECT_LABEL, hashlib.sha256).digest()
         self._ref_key = hmac.new(data_hash_key, _REF_LABEL, hashlib.sha256).digest()
+        self._revocation_key = hmac.new(data_hash_key, _REVOCATION_LABEL, hashlib.sha256).digest()
 
     def _pad(self, jti: str) -> bytes:
         return hmac.new(self._subject_key, jti.encode(), hashlib.sha256).digest()[:16]
@@ -58,3 +65,9 @@ class Pseudonyms:
         """The pseudonym of a resident for one merchant (or partner): 20 hex characters."""
         message = f"{party_id}\x00{resident_id}".encode()
         return hmac.new(self._ref_key, message, hashlib.sha256).hexdigest()[:RESIDENT_REF_CHARS]
+
+    def revocation_handle(self, resident_id: uuid.UUID | str, day: date) -> str:
+        """The resident's revocation handle for passes issued on ``day`` (CST): 12 base64url characters."""
+        message = f"{uuid.UUID(str(resident_id))}\x00{day.isoformat()}".encode()
+        digest = hmac.new(self._revocation_key, message, hashlib.sha256).digest()[:9]
+        return base64.urlsafe_b64encode(digest).decode("ascii")

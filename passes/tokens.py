@@ -17,6 +17,12 @@ Why it looks the way it does:
 - **Deterministic time**: PyJWT's wall-clock checks are switched off; the caller passes
   ``now`` and the expiry check runs only after the signature verified, so an attacker cannot
   learn anything (or get ``PASS_EXPIRED``) from a forged token.
+- **Offline use** (optional claims, issue 18): ``o`` (seconds after ``iat`` during which a device
+  holding a store's offline bundle may accept the pass; online checks ignore it and keep ``exp``)
+  and ``rv`` (the pass's revocation handle: a keyed hash of the resident and the issuing day, so
+  a device can look the pass up in the bundle's salted-hash revocation set while two passes of
+  one resident from different days, and the set itself, stay unlinkable). A pass carries both or
+  neither; they add about 35 characters.
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ _KID_RANDOM_BYTES = 3  # kid = yymmdd + 4 chars; keys are rare, the key store en
 _B64URL_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
 _HEADER_FIELDS = frozenset({"alg", "kid", "typ"})
 _CLAIM_FIELDS = frozenset({"jti", "sub", "t", "iat", "exp"})
+_OFFLINE_CLAIM_FIELDS = _CLAIM_FIELDS | {"o", "rv"}
+MAX_OFFLINE_TTL_S = 7 * 86400
+"""The longest offline life a pass may claim (``o``); the deployment's is ``OFFLINE_BUNDLE_TTL_S``."""
+MAX_REVOCATION_HANDLE_CHARS = 32
 
 
 def _b64url(raw: bytes) -> str:
@@ -165,6 +175,8 @@ class PassClaims:
     iat: int
     exp: int
     kid: str
+    offline_exp: int | None = None  # iat + o: until then a device with an offline bundle may accept it
+    revocation_handle: str | None = None  # rv: looked up in the offline bundle's revocation set
 
 
 def generate_signing_key(*, now: datetime) -> PassSigningKey:
@@ -208,8 +220,14 @@ def issue_pass_token(
     now: int,
     ttl_s: int,
     jti: str | None = None,
+    offline_ttl_s: int | None = None,
+    revocation_handle: str | None = None,
 ) -> tuple[str, PassClaims]:
-    """Sign a pass for ``subject`` (a pseudonym, never a real identifier) valid ``ttl_s`` seconds."""
+    """Sign a pass for ``subject`` (a pseudonym, never a real identifier) valid ``ttl_s`` seconds.
+
+    With ``offline_ttl_s`` and ``revocation_handle`` (both or neither) the pass also carries its
+    offline life and its revocation handle (see the module's notes).
+    """
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or not 0 < ttl_s <= MAX_TTL_S:
         raise ValueError(f"ttl_s must be an integer in 1..{MAX_TTL_S}")
     if isinstance(now, bool) or not isinstance(now, int) or now < 0:
@@ -223,8 +241,32 @@ def issue_pass_token(
     elif not isinstance(jti, str) or not jti:
         raise ValueError("jti must be a non-empty string")
 
-    claims = PassClaims(jti=jti, sub=subject, tier=tier, iat=now, exp=now + ttl_s, kid=key.kid)
-    payload = {"jti": jti, "sub": subject, "t": tier, "iat": now, "exp": claims.exp}
+    if (offline_ttl_s is None) != (revocation_handle is None):
+        raise ValueError("offline_ttl_s and revocation_handle go together")
+    payload: dict[str, Any] = {"jti": jti, "sub": subject, "t": tier, "iat": now, "exp": now + ttl_s}
+    if offline_ttl_s is not None and revocation_handle is not None:
+        if (
+            isinstance(offline_ttl_s, bool)
+            or not isinstance(offline_ttl_s, int)
+            or not ttl_s <= offline_ttl_s <= MAX_OFFLINE_TTL_S
+        ):
+            raise ValueError(f"offline_ttl_s must be an integer in ttl_s..{MAX_OFFLINE_TTL_S}")
+        if (
+            not isinstance(revocation_handle, str)
+            or not 0 < len(revocation_handle) <= MAX_REVOCATION_HANDLE_CHARS
+        ):
+            raise ValueError("revocation_handle must be a short non-empty string")
+        payload["o"], payload["rv"] = offline_ttl_s, revocation_handle
+    claims = PassClaims(
+        jti=jti,
+        sub=subject,
+        tier=tier,
+        iat=now,
+        exp=now + ttl_s,
+        kid=key.kid,
+        offline_exp=now + offline_ttl_s if offline_ttl_s is not None else None,
+        revocation_handle=revocation_handle,
+    )
     # The compact JWS by hand (what jwt.encode produces, without its per-call overhead, which
     # costs twice the Ed25519 signature itself): the header is fixed per key.
     signing_input = f"{key.header_segment}.{_b64url(orjson.dumps(payload))}"
@@ -238,12 +280,16 @@ def verify_pass_token(
     keys: Mapping[str, PassVerifyKey | PassSigningKey],
     now: int,
     leeway_s: int = 5,
+    offline: bool = False,
 ) -> PassClaims:
     """Check a pass offline: header, signature, claims, then time.
 
     Raises ``PassInvalid`` for anything not signed by one of ``keys`` as a pass, and
     ``PassExpired`` only for a genuine pass whose ``exp + leeway_s`` is before ``now``.
     Single use (the ``jti``) is the caller's business: it needs shared state.
+
+    With ``offline`` (a device holding an offline bundle, or the server judging what such a
+    device did at ``now``), a pass that carries an offline life expires at ``iat + o`` instead.
     """
     if not isinstance(token, str) or not token:
         raise PassInvalid("The pass is empty.")
@@ -279,7 +325,7 @@ def verify_pass_token(
 
     # Signed by us from here on, but still checked strictly: a key must never be able to
     # produce a pass with more data in it or a longer life than issue_pass_token allows.
-    if not isinstance(payload, dict) or set(payload) != _CLAIM_FIELDS:
+    if not isinstance(payload, dict) or set(payload) not in (_CLAIM_FIELDS, _OFFLINE_CLAIM_FIELDS):
         raise PassInvalid("The pass claims are malformed.")
     jti, sub, tier, iat, exp = (payload[name] for name in ("jti", "sub", "t", "iat", "exp"))
     if not all(isinstance(value, str) and value for value in (jti, sub, tier)):
@@ -290,8 +336,25 @@ def verify_pass_token(
         raise PassInvalid("The pass lifetime is not allowed.")
     if iat > now + leeway_s:
         raise PassInvalid("The pass was issued in the future.")
-    claims = PassClaims(jti=jti, sub=sub, tier=tier, iat=iat, exp=exp, kid=kid)
-    if exp + leeway_s < now:
+    offline_exp, handle = None, None
+    if "o" in payload:
+        life, handle = payload["o"], payload["rv"]
+        if not isinstance(life, int) or isinstance(life, bool) or not exp - iat <= life <= MAX_OFFLINE_TTL_S:
+            raise PassInvalid("The pass lifetime is not allowed.")
+        if not isinstance(handle, str) or not 0 < len(handle) <= MAX_REVOCATION_HANDLE_CHARS:
+            raise PassInvalid("The pass claims are malformed.")
+        offline_exp = iat + life
+    claims = PassClaims(
+        jti=jti,
+        sub=sub,
+        tier=tier,
+        iat=iat,
+        exp=exp,
+        kid=kid,
+        offline_exp=offline_exp,
+        revocation_handle=handle,
+    )
+    if (offline_exp if offline and offline_exp is not None else exp) + leeway_s < now:
         expired = PassExpired()
         expired.claims = claims  # genuine, so the caller may log whose pass it was
         raise expired

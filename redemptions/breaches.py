@@ -45,7 +45,8 @@ _KIND_TITLES = {"no_show": "预订未到店", "damage": "损坏物品未赔偿",
 def breach_out(breach: Breach) -> dict[str, Any]:
     return {
         "id": str(breach.id),
-        "redemption_id": str(breach.redemption_id),
+        "redemption_id": str_or_none(breach.redemption_id),
+        "order_id": str_or_none(breach.order_id),
         "merchant_id": str(breach.merchant_id),
         "store_id": str_or_none(breach.store_id),
         "offer_id": str(breach.offer_id),
@@ -66,6 +67,8 @@ async def report_breach(staff: Staff, data: BreachIn, *, now: datetime) -> dict[
     The report is ``under_review`` and changes nothing (no record, no score) until a regulator
     decides it. One report per redemption (a unique constraint).
     """
+    if data.redemption_id is None:
+        raise RedemptionNotFound()
     redemption = await Redemption.get_or_none(id=data.redemption_id, merchant_id=staff.merchant_id)
     if redemption is None:
         raise RedemptionNotFound()
@@ -108,6 +111,66 @@ async def report_breach(staff: Staff, data: BreachIn, *, now: datetime) -> dict[
     except IntegrityError:
         raise BreachExists() from None
     return breach_out(breach)
+
+
+async def report_order_breach(
+    staff: Staff,
+    *,
+    order_id: uuid.UUID,
+    redemption_id: uuid.UUID | None,
+    store_id: uuid.UUID,
+    offer_id: uuid.UUID,
+    resident_id: uuid.UUID,
+    data: BreachIn,
+    now: datetime,
+) -> dict[str, Any]:
+    """An ``unpaid`` report of an overdue deposit-free order (``deposits`` checked the order and the staff member).
+
+    Decided as any other report; one per order (a unique constraint: 409 ``BREACH_EXISTS``).
+    """
+    breach_id = uuid.uuid4()
+    try:
+        async with in_transaction() as tx:
+            breach = await Breach.create(
+                id=breach_id,
+                redemption_id=None,
+                order_id=order_id,
+                merchant_id=staff.merchant_id,
+                store_id=store_id,
+                offer_id=offer_id,
+                resident_id=resident_id,
+                kind=data.kind,
+                description=data.description,
+                amount_fen=data.amount_fen,
+                status="under_review",
+                reported_by_id=staff.id,
+                created_at=now,
+                using_db=tx,
+            )
+            await record_audit(
+                tx,
+                at=now,
+                actor_type="staff",
+                actor_id=staff.id,
+                action="breach.reported",
+                target_type="breach",
+                target_id=breach_id,
+                merchant_id=staff.merchant_id,
+                details={
+                    "order_id": str(order_id),
+                    "redemption_id": str_or_none(redemption_id),
+                    "kind": data.kind,
+                    "amount_fen": data.amount_fen,
+                },
+            )
+    except IntegrityError:
+        raise BreachExists("A breach was already reported for this order.") from None
+    return breach_out(breach)
+
+
+async def count_rejected(merchant_id: uuid.UUID, *, since: datetime) -> int:
+    """How many of the merchant's breach reports regulators rejected since ``since`` (for its signals)."""
+    return await Breach.filter(merchant_id=merchant_id, status="rejected", decided_at__gte=since).count()
 
 
 async def list_breaches(

@@ -158,11 +158,13 @@ class Breach(Model):
 
     It changes nothing until a regulator decides: upheld creates a contract_breach credit
     record for the resident (and the score follows), rejected leaves everything as it was.
-    One report per redemption.
+    One report per redemption, or per deposit-free order (``order_id``: an ``unpaid`` report of
+    an overdue order, made through ``deposits``; its ``redemption_id`` is then null).
     """
 
     id = fields.UUIDField(primary_key=True)
-    redemption_id = fields.UUIDField(unique=True)
+    redemption_id = fields.UUIDField(unique=True, null=True)
+    order_id = fields.UUIDField(unique=True, null=True)
     merchant_id = fields.UUIDField()
     store_id = fields.UUIDField(null=True)
     offer_id = fields.UUIDField()

@@ -7,7 +7,8 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from coupons.schemas import MAX_FEN, OfferType
 from server.errors import ValidationFailed
@@ -102,7 +103,10 @@ class RedemptionListQuery(_Window):
 
 
 class StatsQuery(_Window):
-    pass
+    format: Literal["json", "csv"] = Field(
+        default="json",
+        description="csv: a spreadsheet (UTF-8 with BOM, a header row, one row per offer and per day)",
+    )
 
 
 class MerchantRedemptionOut(RedemptionOut):
@@ -210,14 +214,25 @@ class ResidentRedemptionPage(BaseModel):
 
 
 class BreachIn(BaseModel):
+    """A report about one redemption (``redemption_id``) or one overdue deposit-free order (``order_id``, kind ``unpaid``)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    redemption_id: uuid.UUID
+    redemption_id: uuid.UUID | None = None
+    order_id: uuid.UUID | None = None
     kind: BreachKind
     description: str = Field(min_length=1, max_length=1000)
     amount_fen: StrictInt | None = Field(default=None, ge=1, le=MAX_FEN)
 
     _check_description = field_validator("description")(_text)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> BreachIn:
+        if (self.redemption_id is None) == (self.order_id is None):
+            raise PydanticCustomError("one_target", "give exactly one of redemption_id and order_id")
+        if self.order_id is not None and self.kind != "unpaid":
+            raise PydanticCustomError("order_kind", "a deposit-free order's breach is of kind unpaid")
+        return self
 
 
 class BreachDecisionIn(BaseModel):
@@ -234,7 +249,8 @@ class BreachDecisionIn(BaseModel):
 
 class BreachOut(BaseModel):
     id: str
-    redemption_id: str
+    redemption_id: str | None
+    order_id: str | None = None
     merchant_id: str
     store_id: str | None
     offer_id: str

@@ -44,9 +44,10 @@ import orjson
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from coupons.exceptions import OfferNotFound
+from coupons.exceptions import OfferNotFound, OfferOutsidePilot
 from coupons.service import live_tier
 from coupons.stock import fold_soon
+from coupons.suspensions import DEPOSIT_WAIVER, DepositFreeSuspended
 from credit.scoring import tier_rank
 from merchants.exceptions import StoreNotYours
 from passes.exceptions import ScanExpired, ScanNotFound, ScanRefused
@@ -211,7 +212,8 @@ async def redeem(
     ``OFFER_NOT_FOUND`` / ``SCAN_NOT_FOUND``; 409 ``OUT_OF_STOCK``, ``LIMIT_REACHED``,
     ``OFFER_NOT_ACTIVE``, ``OFFER_NOT_AT_STORE``, ``COUPON_REQUIRED``, ``COUPON_INVALID``,
     ``COUPON_USED``, ``COUPON_EXPIRED``, ``SCAN_EXPIRED``, ``SCAN_REFUSED``, ``ALREADY_REDEEMED``,
-    ``IDEMPOTENCY_CONFLICT``; 422 ``VALIDATION_ERROR`` (``percent_off`` without an order amount).
+    ``IDEMPOTENCY_CONFLICT``; 422 ``VALIDATION_ERROR`` (``percent_off`` without an order amount);
+    403 ``DEPOSIT_FREE_SUSPENDED`` (a deposit waiver while the resident's deposit-free benefits are suspended).
     """
     if channel == PARTNER:
         if partner_id is None or not external_order_id:
@@ -391,11 +393,15 @@ def _check(ctx: dict[str, Any], request: _Request, *, resident_id: uuid.UUID, ti
     store_id = as_uuid(ctx["scan_store_id"]) if request.channel == STORE else request.store_id
     if store_id is not None and not ctx["offer_at_store"]:
         raise OfferNotAtStore()
+    if store_id is not None and not ctx["offer_in_pilot"]:
+        raise OfferOutsidePilot()
     valid_from, valid_until = as_datetime(ctx["valid_from"]), as_datetime(ctx["valid_until"])
     if ctx["offer_status"] != "active" or not (valid_from <= now < valid_until):
         raise OfferNotActive()
     if refusal := tier_refusal(tier, ctx["min_tier"]):
         raise refusal
+    if ctx["waiver_suspended"]:  # an unpaid deposit-free order: deposit waivers only, other benefits stay
+        raise DepositFreeSuspended()
     requires_claim = bool(ctx["requires_claim"])
     if requires_claim:
         if request.coupon_id is None:
@@ -528,6 +534,7 @@ async def _write_in_one_statement(
         coupon=terms.requires_claim,
         counter=values["period_key"] is not None,
         last=last,
+        waiver=terms.type == DEPOSIT_WAIVER,
     )
     try:
         row = await raw.fetchrow(sql, *[params[name] for name in names])
@@ -551,6 +558,10 @@ async def _write_steps(
                 db = RawConnection(connection, tx.capabilities.dialect)
                 row = await db.fetchrow(STEP_SQL["tier"], checked.resident_id)
                 if row is None or row["tier"] is None or tier_rank(row["tier"]) < tier_rank(terms.min_tier):
+                    raise _LostRace()
+                if terms.type == DEPOSIT_WAIVER and await db.fetchrow(
+                    STEP_SQL["suspended"], checked.resident_id
+                ):
                     raise _LostRace()
                 if request.idem_key is not None and not await db.fetchrow(
                     STEP_SQL["idem"],

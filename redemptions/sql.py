@@ -49,9 +49,11 @@ import re
 from functools import lru_cache
 
 from coupons.models import Offer
+from coupons.pilots import pilot_allows_sql
 from coupons.stock import PENDING, pending_units_sql
+from coupons.suspensions import DEPOSIT_WAIVER, suspended_sql
 from credit.sql_fragments import live_tier_sql, tier_at_least_sql
-from merchants.models import Staff
+from merchants.models import Staff, Store
 from passes.models import Scan
 from redemptions.models import (
     AuditEntry,
@@ -66,6 +68,7 @@ log = logging.getLogger(__name__)
 OFFERS = Offer._meta.db_table
 OFFER_STORES = Offer._meta.fields_map["stores"].through  # type: ignore[attr-defined]
 STAFF = Staff._meta.db_table
+STORES = Store._meta.db_table
 STAFF_STORES = Staff._meta.fields_map["stores"].through  # type: ignore[attr-defined]
 SCANS = Scan._meta.db_table
 COUPONS = Coupon._meta.db_table
@@ -78,6 +81,13 @@ AUDIT = AuditEntry._meta.db_table
 # $1 staff  $2 scan  $3 offer  $4 coupon  $5 idempotency scope  $6 idempotency key  $7 partner
 # $8 external order  $9 resident (partner channel)  $10 store (partner channel)  $11 day key  $12 month key
 _RESIDENT = "COALESCE(sc.resident_id, $9)"
+
+
+def _in_pilot(store: str) -> str:
+    """The offer's scenario is in no pilot, or the store (an SQL expression) lies inside it (``coupons.pilots``)."""
+    return pilot_allows_sql("o.scenario", f"(SELECT ps.region FROM {STORES} ps WHERE ps.id = {store})")
+
+
 CONTEXT_SQL = f"""
 SELECT
   st.merchant_id AS staff_merchant_id,
@@ -90,7 +100,9 @@ SELECT
     AS redeemed_count, o.per_resident_limit, o.per_resident_period,
   (o.all_stores OR EXISTS (SELECT 1 FROM {OFFER_STORES} os
                            WHERE os.offer_id = o.id AND os.store_id = COALESCE(sc.store_id, $10))) AS offer_at_store,
+  (COALESCE(sc.store_id, $10) IS NULL OR {_in_pilot("COALESCE(sc.store_id, $10)")}) AS offer_in_pilot,
   {live_tier_sql(_RESIDENT)} AS tier,
+  (o.type = '{DEPOSIT_WAIVER}' AND {suspended_sql(_RESIDENT)}) AS waiver_suspended,
   (SELECT c.used FROM {COUNTERS} c
    WHERE c.offer_id = o.id AND c.resident_id = {_RESIDENT}
      AND c.period_key = CASE o.per_resident_period WHEN 'day' THEN $11 WHEN 'month' THEN $12 ELSE 'total' END) AS used,
@@ -147,6 +159,7 @@ _STORE_GATE = f"""
     AND (@resident_id::uuid IS NULL OR sc.resident_id = @resident_id::uuid)
     AND (@store_id::uuid IS NULL OR sc.store_id = @store_id::uuid)
     AND (o.all_stores OR EXISTS (SELECT 1 FROM {OFFER_STORES} os WHERE os.offer_id = o.id AND os.store_id = sc.store_id))
+    AND {_in_pilot("sc.store_id")}
     AND {_TERMS_HOLD}
 """
 
@@ -157,6 +170,7 @@ _PARTNER_GATE = f"""
   WHERE o.id = @offer_id::uuid
     AND (@store_id::uuid IS NULL OR o.all_stores
          OR EXISTS (SELECT 1 FROM {OFFER_STORES} os WHERE os.offer_id = o.id AND os.store_id = @store_id::uuid))
+    AND (@store_id::uuid IS NULL OR {_in_pilot("@store_id::uuid")})
     AND {_TERMS_HOLD}
 """
 
@@ -245,10 +259,14 @@ _NO_STOCK = """stock AS (
 )"""
 LAST_STEPS = {"stock": _STOCK, "pending": _PENDING_UNIT, "none": _NO_STOCK}
 
+# A deposit waiver is refused while the resident's deposit-free benefits are suspended (an unpaid
+# deposit-free order, ``coupons.suspensions``): one index lookup, only in the statements of that type.
+_NOT_SUSPENDED = f"  AND NOT {suspended_sql('g.resident_id')}\n"
+
 
 @lru_cache(maxsize=64)
 def redeem_statement(
-    channel: str, *, idempotent: bool, coupon: bool, counter: bool, last: str
+    channel: str, *, idempotent: bool, coupon: bool, counter: bool, last: str, waiver: bool = False
 ) -> tuple[str, tuple[str, ...]]:
     """The redemption as one statement for this shape of offer and request, and its parameters' names in order.
 
@@ -263,7 +281,8 @@ def redeem_statement(
         # a share lock does (shared with other redemptions), and if the terms changed meanwhile
         # the gate is re-evaluated on the new row and lets nothing through.
         gate += "  FOR KEY SHARE OF o\n"
-    steps, prev = [f"gate AS ({gate})", _TIER_OK], "tier_ok"
+    tier_ok = _TIER_OK.replace("\n)", "\n" + _NOT_SUSPENDED + ")") if waiver else _TIER_OK
+    steps, prev = [f"gate AS ({gate})", tier_ok], "tier_ok"
     writes = []
     for wanted, template, name in (
         (idempotent, _IDEM, "idem"),
@@ -304,6 +323,7 @@ END AS done,
 # The same steps one at a time (each returns a row when it happened), in the same order.
 STEP_SQL = {
     "tier": f"SELECT {live_tier_sql('$1')} AS tier",
+    "suspended": f"SELECT 1 AS suspended WHERE {suspended_sql('$1')}",
     "idem": f"INSERT INTO {IDEMPOTENCY} (scope, key, request_hash, status_code, response, created_at, expires_at) "
     "VALUES ($1, $2, $3, 201, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
     "coupon": f"UPDATE {COUPONS} SET status = 'used', used_at = $2, redemption_id = $3 "

@@ -11,9 +11,11 @@ from typing import Any
 import orjson
 from tortoise.transactions import in_transaction
 
-from coupons.exceptions import OfferNotFound
+from coupons.exceptions import OfferNotFound, OfferOutsidePilot
 from coupons.models import Offer
+from coupons.pilots import offered_in_pilot
 from coupons.service import live_tier
+from coupons.suspensions import DEPOSIT_WAIVER, DepositFreeSuspended, is_suspended
 from merchants.models import Merchant
 from redemptions.audit import record_audit
 from redemptions.exceptions import (
@@ -74,8 +76,14 @@ async def claim_coupon(
         raise OfferNotActive()
     if not offer.requires_claim:
         raise OfferNotClaimable()
+    if not await offered_in_pilot(offer):  # its scenario is in pilot, and none of its stores inside
+        raise OfferOutsidePilot(
+            "This offer's scenario is in pilot, and none of its stores lies inside the pilot."
+        )
     if refusal := tier_refusal(await live_tier(resident_id), offer.min_tier):
         raise refusal
+    if offer.type == DEPOSIT_WAIVER and await is_suspended(resident_id):
+        raise DepositFreeSuspended()
     key = period_key(offer.per_resident_period, now) if offer.per_resident_limit is not None else None
     coupon_id = uuid.uuid4()
     expires_at = min(offer.valid_until, now + COUPON_TTL)

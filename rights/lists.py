@@ -72,6 +72,7 @@ async def identify(
             list_category=body.category,
             basis=body.basis,
             state=NOTIFIED,
+            region=body.region,
             created_by=admin_id,
             created_at=now,
             updated_at=now,
@@ -133,6 +134,7 @@ def _out(entry: ListEntry, record: CreditRecord, resident_bound: bool) -> dict[s
         "objection_until": record.objection_until,
         "record_status": record.status,
         "resident_bound": resident_bound,
+        "region": entry.region,
         "created_at": entry.created_at,
     }
 

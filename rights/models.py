@@ -23,6 +23,8 @@ class ListEntry(Model):
     basis = fields.TextField()  # 认定依据: the decision and the rule it applies
     state = fields.CharField(max_length=12, db_index=True)
     origin = fields.CharField(max_length=16, default="regulator")  # regulator, provincial
+    # where the decision was made (6-digit GB/T 2260 code): the public pages filter by its prefix
+    region = fields.CharField(max_length=6, null=True, db_index=True)
     created_by = fields.UUIDField(null=True)  # the regulator who identified it
     publicity_ending_noticed = fields.BooleanField(default=False)
     created_at = fields.DatetimeField()
@@ -89,7 +91,8 @@ class CaseEvent(Model):
 
     class Meta:
         table = "case_events"
-        indexes = (("case_kind", "case_id", "at"),)
+        # the second: the newest event of a kind, which versions the public lists' cache (rights.publicity)
+        indexes = (("case_kind", "case_id", "at"), ("case_kind", "id"))
 
 
 class RegulatorRead(Model):

@@ -6,8 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from merchants.vocabulary import region_problem
 from server.pagination import Limit
 
 Severity = Literal["minor", "general", "serious"]
@@ -38,6 +39,18 @@ class ListEntryIn(_Strict):
     )
     decided_at: date
     publicity_until: date | None = None
+    region: str | None = Field(
+        default=None,
+        description="where it was decided (6-digit GB/T 2260 code, e.g. 532900): the public lists filter by it",
+        json_schema_extra={"pattern": r"^[1-9][0-9]{5}$"},
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region_code(cls, value: str | None) -> str | None:
+        if value is not None and (why := region_problem(value)):
+            raise ValueError(why)
+        return value
 
     @model_validator(mode="after")
     def _publicity_after_decision(self) -> ListEntryIn:
@@ -75,6 +88,7 @@ class ListEntryOut(BaseModel):
     objection_until: datetime | None
     record_status: str
     resident_bound: bool
+    region: str | None = None
     created_at: datetime
     transitions: list[Transition] | None = None
 

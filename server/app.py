@@ -14,7 +14,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import Extend
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
-from server import listen, observability, openapi, workers
+from server import docs, listen, observability, openapi, replica, workers
 from server.auth import configure_password_hashing
 from server.context import FrameContext
 from server.cors import install_cors
@@ -23,6 +23,7 @@ from server.errors import AppError
 from server.http import json, request_id
 from server.outage import RETRY_AFTER_S, unavailable
 from server.redis import connect_redis, connect_sync_redis
+from server.replica import ReadRouting
 from server.routes import bp as ops_bp
 from server.throttle import PUBLIC_PREFIXES, Throttle, ThrottleLimits, client_address
 from server.wechat import WeChat
@@ -125,10 +126,9 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     app.config.RESPONSE_TIMEOUT = settings.response_timeout_s
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.DEBUG = False
-    app.config.OAS_URL_PREFIX = "/docs"
-    app.config.OAS_URI_TO_JSON = "/openapi.json"
-    app.config.OAS_UI_DEFAULT = "swagger"
-    app.config.OAS = settings.docs  # DOCS=0: no /docs and no spec
+    # the spec at /docs/openapi.json and Swagger UI at /docs from local files, no CDN (server.docs);
+    # DOCS=0: no /docs and no spec
+    docs.configure(app, enabled=settings.docs)
     app.config.CORS = (
         False  # no cross-origin calls: the mini-program and partners call from servers and WeChat
     )
@@ -144,6 +144,9 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     app.error_handler.add(Exception, _render_error)
     observability.install(app, settings)  # the access-log line and metrics of every answer, GET /metrics
     install_cors(app, settings.cors_origins)
+    replica.install(
+        app
+    )  # read-your-writes: a subject that wrote reads the primary a while (DATABASE_REPLICA_URL)
 
     @app.middleware("request", priority=90)
     async def _public_pages(request: Request) -> None:
@@ -174,8 +177,11 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")
         headers.setdefault("X-Frame-Options", "DENY")
-        if not request.path.startswith("/docs"):  # the API is data, never a document to render or frame
-            headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        # the API is data, never a document to render or frame; an HTML page sets its own policy
+        # (its own scripts and styles only: server.static.page_csp)
+        if page_policy := docs.page_policy(request.path):
+            headers.setdefault("Content-Security-Policy", page_policy)
+        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         if settings.is_prod:  # behind TLS in prod: browsers keep to HTTPS
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
@@ -187,6 +193,7 @@ async def start_frame(ctx: FrameContext, apps: Apps) -> None:
     await init_db(ctx.settings, apps)
     ctx.redis = connect_redis(ctx.settings)
     ctx.throttle = Throttle(ctx.redis, ctx.hasher, ThrottleLimits.from_settings(ctx.settings))
+    ctx.reads = ReadRouting(ctx.settings, ctx.redis)
     ctx.wechat = _make_wechat(ctx)
 
 

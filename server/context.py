@@ -13,6 +13,7 @@ from redis import asyncio as aioredis
 from server.auth import TokenService
 from server.crypto import FieldCipher, KeyedHasher
 from server.metrics import Telemetry
+from server.replica import ReadRouting
 from server.settings import Settings
 from server.storage import BlobStore, LocalBlobStore
 from server.throttle import Throttle
@@ -36,6 +37,7 @@ class FrameContext:
     blobs: BlobStore  # residents' evidence files, outside the database (ATTACHMENTS_DIR)
     redis: aioredis.Redis = field(init=False)
     throttle: Throttle = field(init=False)
+    reads: ReadRouting = field(init=False)  # where reads may go: the replica or the primary (server.replica)
     wechat: WeChat = field(init=False)
     wechat_sandbox: WeChatSandbox | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)

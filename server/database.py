@@ -7,6 +7,7 @@ The schema is only ever created by the versioned migrations under ``migrations/<
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +21,11 @@ log = logging.getLogger("xinyi")
 # label -> models modules, in the order of dependencies between apps. The frame knows no domain:
 # the composition root (``xinyi.database.APPS``) names them.
 Apps = Mapping[str, Sequence[str]]
+
+
+def _pool_url(url: str, maxsize: int = 20, timeout: int = 5) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}minsize=1&maxsize={maxsize}" + ("" if "timeout=" in url else f"&timeout={timeout}")
 
 
 def tortoise_config(settings: Settings, apps: Apps) -> dict[str, Any]:
@@ -51,10 +57,40 @@ async def init_db(settings: Settings, apps: Apps) -> None:
     # The global fallback makes the connections visible to every request task, not only to
     # the listener task that initialised them (Tortoise 1.x keeps its context in a contextvar).
     await Tortoise.init(config=tortoise_config(settings, apps), _enable_global_fallback=True)
+    global _replica
+    _replica = _replica_client(settings)
 
 
 async def close_db() -> None:
+    global _replica
+    replica, _replica = _replica, None
+    if replica is not None:
+        await replica.close()
     await Tortoise.close_connections()
+
+
+# The streaming replica (``DATABASE_REPLICA_URL``): a Tortoise client of its own, kept out of Tortoise's
+# registry of connections, so that the ORM's defaults (``in_transaction()`` with no name, every model's
+# ``default`` connection) stay on the primary; ``server.replica`` lends it to the reads that may use it.
+_replica: Any = None
+
+
+def _replica_client(settings: Settings) -> Any:
+    url = settings.effective_replica_url
+    if url is None:
+        return None
+    from tortoise.backends.base.config_generator import expand_db_url
+
+    # a replica that does not answer is left for the primary within 2 s (server.replica)
+    info = expand_db_url(_pool_url(url, maxsize=10, timeout=2))
+    engine = importlib.import_module(info["engine"])
+    # named "default": a transaction opened on it (``in_transaction()`` inside a read) stays on it
+    return engine.client_class(**{**info["credentials"], "connection_name": "default"})
+
+
+def replica_connection() -> Any:
+    """The replica's client, or None without ``DATABASE_REPLICA_URL`` (connects on first use)."""
+    return _replica
 
 
 async def run_migrations(settings: Settings, apps: Apps) -> None:

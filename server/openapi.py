@@ -520,6 +520,7 @@ AUDIENCE_TAGS: tuple[tuple[str, str, str], ...] = (
     ("/api/v1/merchant/", "merchants", "Merchant staff: scans, redemptions, offers, reports."),
     ("/api/v1/partner/", "partners", "Partner platforms' signed calls."),
     ("/api/v1/admin/", "regulators", "Regulators: merchants, partners, offers, credit records, rulesets."),
+    ("/api/v1/public/", "public", "Anyone, with no login: the red and black lists, the benefit catalogue."),
 )
 OPS_TAG = ("ops", "Liveness, readiness and the pass keys.")
 

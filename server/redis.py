@@ -10,6 +10,16 @@ exponential backoff, so the first request after Redis is back is served rather t
 a connection that died meanwhile; and a connection idle longer than ``HEALTH_CHECK_S`` is pinged
 before it is used. While Redis stays down, a command fails after ``RETRIES`` retries (under a
 second when connections are refused) and the request answers 503 with ``Retry-After``.
+
+**Redis Cluster.** A ``REDIS_URL`` of scheme ``redis+cluster://`` (``rediss+cluster://`` for TLS)
+lists startup nodes, ``redis+cluster://[user:password@]host:port,host:port,…``; ``REDIS_CLUSTER=1``
+makes a plain ``redis://host:port`` URL a cluster's startup node too. The clients are then redis-py's
+own ``RedisCluster`` (async and sync), which follow the slots and fail-overs themselves. What the
+app keeps in Redis holds on a cluster because every command touches one key (the pass replay
+guard, partners' nonces, cached entry codes, WeChat's token) or the keys of one script
+(``limits``' moving windows: one key per script) or one pipeline on one key (the throttle's known
+addresses): nothing spans slots, so no hash tag is needed today. A future command over several
+keys must put them in one slot with a hash tag (``xinyi:{resident-id}:…``); ``same_slot`` checks it.
 """
 
 from __future__ import annotations
@@ -44,6 +54,77 @@ def _options(retry: Any) -> dict[str, Any]:
 
 
 Redis = aioredis.Redis
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def is_cluster_url(url: str | None, *, flag: bool = False) -> bool:
+    """Whether ``url`` names a Redis Cluster (its scheme, or ``REDIS_CLUSTER=1`` with a plain URL)."""
+    return bool(url) and (flag or str(url).startswith(CLUSTER_SCHEMES))
+
+
+def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """The startup nodes of a cluster URL and its connection options (credentials, TLS).
+
+    ``redis+cluster://user:pw@h1:7000,h2:7001/0`` → ``[("h1", 7000), ("h2", 7001)]``,
+    ``{"username": "user", "password": "pw"}``. A cluster has only database 0.
+    """
+    scheme, _, rest = url.partition("://")
+    options: dict[str, Any] = {}
+    if scheme.startswith("rediss"):
+        options["ssl"] = True
+    rest = rest.split("?", 1)[0]
+    hosts, _, db = rest.partition("/")
+    if db not in ("", "0"):
+        raise ValueError(f"a Redis Cluster has only database 0, REDIS_URL names {db!r}")
+    if "@" in hosts:
+        auth, _, hosts = hosts.rpartition("@")
+        from urllib.parse import unquote
+
+        user, sep, password = auth.partition(":")
+        if sep:
+            if user:
+                options["username"] = unquote(user)
+            options["password"] = unquote(password)
+        else:
+            options["password"] = unquote(user)
+    nodes: list[tuple[str, int]] = []
+    for part in filter(None, hosts.split(",")):
+        host, _, port = part.rpartition(":") if ":" in part else (part, "", "6379")
+        nodes.append((host.strip("[]"), int(port or 6379)))
+    if not nodes:
+        raise ValueError("REDIS_URL names no Redis Cluster node")
+    return nodes, options
+
+
+def same_slot(*keys: str) -> bool:
+    """Whether ``keys`` hash to one cluster slot (what a multi-key command or script needs)."""
+    from redis.cluster import key_slot
+
+    return len({key_slot(k.encode()) for k in keys}) <= 1
+
+
+def is_cluster(client: Any) -> bool:
+    return isinstance(client, (aioredis.RedisCluster, sync_redis.RedisCluster))
+
+
+def cluster_options(client: Any) -> dict[str, Any]:
+    """What another ``RedisCluster`` needs to reach the nodes of ``client`` (startup nodes, credentials, timeouts)."""
+    from redis.asyncio.cluster import ClusterNode
+
+    kwargs = client.connection_kwargs
+    options: dict[str, Any] = {
+        "startup_nodes": [ClusterNode(n.host, n.port) for n in client.nodes_manager.startup_nodes.values()],
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": SOCKET_TIMEOUT_S,
+        "max_connections": 100,
+    }
+    for name in ("username", "password"):
+        if kwargs.get(name):
+            options[name] = kwargs[name]
+    if client.connection_kwargs.get("connection_class").__name__.startswith("SSL"):
+        options["ssl"] = True
+    return options
+
 
 _fake_server = None
 
@@ -58,7 +139,20 @@ def _shared_fake_server():
 
 
 def connect_redis(settings: Settings) -> aioredis.Redis:
-    """An async client for ``REDIS_URL``, or the in-process store."""
+    """An async client for ``REDIS_URL`` (a ``RedisCluster`` for a cluster URL), or the in-process store."""
+    return _connect_redis(settings)
+
+
+def _connect_redis(settings: Settings) -> Any:
+    if settings.redis_url and is_cluster_url(settings.redis_url, flag=settings.redis_cluster):
+        from redis.asyncio.cluster import ClusterNode
+
+        nodes, auth = cluster_nodes(settings.redis_url)
+        return aioredis.RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+            **auth,
+            **_options(AsyncRetry(ExponentialBackoff(**BACKOFF), RETRIES)),
+        )
     if settings.redis_url:
         return aioredis.from_url(
             settings.redis_url, **_options(AsyncRetry(ExponentialBackoff(**BACKOFF), RETRIES))
@@ -70,6 +164,15 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
 
 def connect_sync_redis(settings: Settings) -> sync_redis.Redis:
     """A blocking client over the same store, for wechatpy's token cache (it runs in a thread)."""
+    if settings.redis_url and is_cluster_url(settings.redis_url, flag=settings.redis_cluster):
+        from redis.cluster import ClusterNode as SyncClusterNode
+
+        nodes, auth = cluster_nodes(settings.redis_url)
+        return sync_redis.RedisCluster(  # type: ignore[return-value]  # the commands wechatpy uses are the same
+            startup_nodes=[SyncClusterNode(host, port) for host, port in nodes],
+            **auth,
+            **_options(SyncRetry(ExponentialBackoff(**BACKOFF), RETRIES)),
+        )
     if settings.redis_url:
         return sync_redis.Redis.from_url(
             settings.redis_url, **_options(SyncRetry(ExponentialBackoff(**BACKOFF), RETRIES))

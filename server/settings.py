@@ -33,6 +33,12 @@ class Settings:
     env: Environment = Environment.DEV
     database_url: str | None = None
     redis_url: str | None = None
+    # DATABASE_REPLICA_URL: a streaming replica for reads that may lag (server.database.reading);
+    # REPLICA_STICKY_S: after a subject's write, its reads stay on the primary that long.
+    # REDIS_CLUSTER=1: REDIS_URL is a Redis Cluster's startup node (as the redis+cluster:// scheme says).
+    database_replica_url: str | None = None
+    replica_sticky_s: float = 5.0
+    redis_cluster: bool = False
     wechat_appid: str = _DEV_WECHAT_APPID
     wechat_secret: str = _DEV_WECHAT_SECRET
     wechat_api_base: str | None = None  # None in dev/test: start the in-process sandbox
@@ -79,6 +85,39 @@ class Settings:
     # METRICS_TOKEN: when set, GET /metrics needs Authorization: Bearer <token> (server.metrics).
     access_log: bool = True
     metrics_token: str | None = None
+    # Statistics (stats): a cell counting fewer distinct residents than STATS_MIN_CELL is suppressed;
+    # STATS_ROLLUP_EVERY_S: the daily rollup's pace inside `serve` (0: off; default off under XINYI_ENV=test).
+    stats_min_cell: int = 10
+    stats_rollup_every_s: int = 60
+    # The breach ladder of deposit-free orders (deposits.service.advance): charges unpaid
+    # DEPOSIT_FREE_SETTLE_DAYS after completion make the order overdue (the resident is told);
+    # DEPOSIT_FREE_SUSPEND_AFTER_DAYS later the resident's deposit-free benefits are suspended.
+    deposit_free_settle_days: int = 30
+    deposit_free_suspend_after_days: int = 7
+    # OFFLINE_BUNDLE_TTL_S: how long a store's offline bundle lets a device verify passes with no
+    # network, and so the offline life of every pass (its claim ``o``); default 12 h.
+    offline_bundle_ttl_s: int = 43200
+    # Fraud signals (signals.detect): the detection job inside `serve` (SIGNALS_WORKER, default on, off
+    # under XINYI_ENV=test) every SIGNALS_INTERVAL_S, looking back at most SIGNALS_LOOKBACK_S. scan_burst: a
+    # store's scans in one minute ≥ SIGNAL_BURST_MIN and > SIGNAL_BURST_FACTOR × its baseline per minute
+    # (the same hour ±30 min of the SIGNAL_BASELINE_DAYS days before). refusal_spike: in a window of
+    # SIGNAL_REFUSAL_WINDOW_S, ≥ SIGNAL_REFUSAL_MIN_SCANS scans of which a share ≥ SIGNAL_REFUSAL_SHARE refused.
+    # impossible_travel: two scans of one resident whose regions lie further apart (≥ SIGNAL_TRAVEL_MIN_KM)
+    # than SIGNAL_TRAVEL_KMH allows. redemption_pattern: one cashier redeeming for one resident more than
+    # SIGNAL_REPEAT_REDEMPTIONS times in SIGNAL_REPEAT_WINDOW_S.
+    signals_worker: bool = True
+    signals_interval_s: float = 60.0
+    signals_lookback_s: int = 86400
+    signal_burst_factor: float = 5.0
+    signal_burst_min: int = 30
+    signal_baseline_days: int = 7
+    signal_refusal_share: float = 0.5
+    signal_refusal_min_scans: int = 20
+    signal_refusal_window_s: int = 900
+    signal_travel_kmh: float = 300.0
+    signal_travel_min_km: float = 50.0
+    signal_repeat_redemptions: int = 5
+    signal_repeat_window_s: int = 3600
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -91,6 +130,17 @@ class Settings:
         if not self.database_url:
             return f"sqlite://{(self.var_dir / 'xinyi.sqlite3').as_posix()}"
         url = self.database_url
+        for prefix in ("postgresql://", "postgresql+asyncpg://", "postgres+asyncpg://"):
+            if url.startswith(prefix):
+                return "postgres://" + url[len(prefix) :]
+        return url
+
+    @property
+    def effective_replica_url(self) -> str | None:
+        """``DATABASE_REPLICA_URL`` in Tortoise's spelling (PostgreSQL only), or None: reads use the primary."""
+        url = self.database_replica_url
+        if not url or self.uses_sqlite:
+            return None
         for prefix in ("postgresql://", "postgresql+asyncpg://", "postgres+asyncpg://"):
             if url.startswith(prefix):
                 return "postgres://" + url[len(prefix) :]
@@ -273,6 +323,9 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None 
         env=env,
         database_url=_env(env_values, "DATABASE_URL"),
         redis_url=_env(env_values, "REDIS_URL"),
+        database_replica_url=_env(env_values, "DATABASE_REPLICA_URL"),
+        replica_sticky_s=number("REPLICA_STICKY_S", 5.0, float),
+        redis_cluster=flag("REDIS_CLUSTER", False),
         wechat_appid=_env(env_values, "WECHAT_APPID") or _DEV_WECHAT_APPID,
         wechat_secret=_env(env_values, "WECHAT_SECRET") or _DEV_WECHAT_SECRET,
         wechat_api_base=_env(env_values, "WECHAT_API_BASE")
@@ -311,4 +364,22 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv: Path | None 
         notice_poll_s=number("NOTICE_POLL_S", 2.0, float),
         access_log=flag("ACCESS_LOG", env is not Environment.TEST),
         metrics_token=_env(env_values, "METRICS_TOKEN"),
+        stats_min_cell=whole("STATS_MIN_CELL", 10),
+        stats_rollup_every_s=whole("STATS_ROLLUP_EVERY_S", 0 if env is Environment.TEST else 60),
+        deposit_free_settle_days=number("DEPOSIT_FREE_SETTLE_DAYS", 30),
+        deposit_free_suspend_after_days=number("DEPOSIT_FREE_SUSPEND_AFTER_DAYS", 7),
+        offline_bundle_ttl_s=number("OFFLINE_BUNDLE_TTL_S", 43200),
+        signals_worker=flag("SIGNALS_WORKER", env is not Environment.TEST),
+        signals_interval_s=number("SIGNALS_INTERVAL_S", 60.0, float),
+        signals_lookback_s=number("SIGNALS_LOOKBACK_S", 86400),
+        signal_burst_factor=number("SIGNAL_BURST_FACTOR", 5.0, float),
+        signal_burst_min=number("SIGNAL_BURST_MIN", 30),
+        signal_baseline_days=number("SIGNAL_BASELINE_DAYS", 7),
+        signal_refusal_share=number("SIGNAL_REFUSAL_SHARE", 0.5, float),
+        signal_refusal_min_scans=number("SIGNAL_REFUSAL_MIN_SCANS", 20),
+        signal_refusal_window_s=number("SIGNAL_REFUSAL_WINDOW_S", 900),
+        signal_travel_kmh=number("SIGNAL_TRAVEL_KMH", 300.0, float),
+        signal_travel_min_km=number("SIGNAL_TRAVEL_MIN_KM", 50.0, float),
+        signal_repeat_redemptions=number("SIGNAL_REPEAT_REDEMPTIONS", 5),
+        signal_repeat_window_s=number("SIGNAL_REPEAT_WINDOW_S", 3600),
     )

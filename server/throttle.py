@@ -30,17 +30,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from limits import RateLimitItem
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis import asyncio as aioredis
 from sanic import Request
 
 from server.crypto import KeyedHasher
 from server.errors import AppError, TooManyRequests
+from server.redis import cluster_options, is_cluster
 from server.settings import Settings, parse_limits
 
 KNOWN_ADDRESS_DAYS = 90
-PUBLIC_PREFIXES = ("/api/v1/public/", "/.well-known/")  # pages anyone may read, with no login
+PUBLIC_PREFIXES = ("/api/v1/public/", "/public/", "/.well-known/")  # pages anyone may read, with no login
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,24 @@ def client_address(request: Request) -> str:
 
 class Throttle:
     def __init__(self, redis: aioredis.Redis, hasher: KeyedHasher, limits: ThrottleLimits):
-        # the app's own pool (real Redis or the in-process store): one set of connections and health checks
-        storage = RedisStorage(
-            "async+redis://",
-            implementation="redispy",
-            key_prefix="xinyi:throttle",
-            connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # limits types options as scalars
-        )
+        storage: RedisStorage
+        if is_cluster(redis):
+            # a Redis Cluster: limits' cluster storage (its own RedisCluster client, same nodes and
+            # credentials); each moving window is one key, each of its scripts touches that key only
+            storage = RedisClusterStorage(
+                "async+redis+cluster://",
+                implementation="redispy",
+                key_prefix="xinyi:throttle",
+                **cluster_options(redis),
+            )
+        else:
+            # the app's own pool (real Redis or the in-process store): one set of connections and health checks
+            storage = RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                key_prefix="xinyi:throttle",
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # limits types options as scalars
+            )
         self._limiter = MovingWindowRateLimiter(storage)
         self._redis = redis
         self._hash = hasher

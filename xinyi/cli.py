@@ -275,10 +275,14 @@ def demo_walkthrough(args: argparse.Namespace, settings: Settings, with_db: With
 
 def all_commands() -> dict[str, Command]:
     """The frame's commands, then each domain's, by name."""
+    from commitments.cli import COMMANDS as commitment_commands
     from credit.cli import COMMANDS as credit_commands
+    from deposits.cli import COMMANDS as deposit_commands
     from partners.cli import COMMANDS as partner_commands
     from passes.cli import COMMANDS as pass_commands
     from rights.cli import COMMANDS as rights_commands
+    from signals.cli import COMMANDS as signal_commands
+    from stats.cli import COMMANDS as stats_commands
 
     gathered = [
         *COMMANDS.items,
@@ -286,6 +290,10 @@ def all_commands() -> dict[str, Command]:
         *pass_commands.items,
         *partner_commands.items,
         *rights_commands.items,
+        *signal_commands.items,
+        *stats_commands.items,
+        *commitment_commands.items,
+        *deposit_commands.items,
     ]
     return {c.name: c for c in gathered}
 

@@ -18,13 +18,13 @@ APPS: dict[str, list[str]] = {
     "partners": ["partners.models"],
     "passes": ["passes.models"],
     "coupons": ["coupons.models"],
-    "redemptions": ["redemptions.models", "coupons.units"],
-    # "deposits": ["deposits.models"],  (registered with its first model)
-    # "offline": ["offline.models"],  (registered with its first model)
-    # "commitments": ["commitments.models"],  (registered with its first model)
-    # "signals": ["signals.models"],  (registered with its first model)
-    # "casework": ["casework.models"],  (registered with its first model)
-    # "stats": ["stats.models"],  (registered with its first model)
+    "redemptions": ["redemptions.models", "coupons.units", "coupons.suspensions"],
+    "deposits": ["deposits.models"],
+    "offline": ["offline.models"],
+    "commitments": ["commitments.models"],
+    "signals": ["signals.models"],
+    "casework": ["casework.models"],
+    "stats": ["stats.models"],
 }
 
 

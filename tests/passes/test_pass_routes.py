@@ -66,7 +66,7 @@ class TestIssuePass:
         first = await f.issue_pass(client, resident["headers"])
         second = await f.issue_pass(client, resident["headers"])
         claims = [f.b64url_json(p["token"].split(".")[1]) for p in (first, second)]
-        assert set(claims[0]) == {"jti", "sub", "t", "iat", "exp"}
+        assert set(claims[0]) == {"jti", "sub", "t", "iat", "exp", "o", "rv"}  # o, rv: offline use (issue 18)
         assert claims[0]["t"] == "A" == first["tier"]
         raw = first["token"] + str(claims[0])
         for secret in (

@@ -77,6 +77,7 @@ class TestTheDocument:
                 "merchant": "merchants",
                 "partner": "partners",
                 "admin": "regulators",
+                "public": "public",
             }
             audience = path.split("/")[3] if path.startswith("/api/v1/") else None
             assert operation["tags"] == [expected.get(audience or "", "ops")], (method, path)
