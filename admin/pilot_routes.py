@@ -68,7 +68,7 @@ async def list_pilots(request: Request) -> HTTPResponse:
     "End a scenario's pilot: its offers apply everywhere again",
     path=_SCENARIO,
     answers={204: Answer(description="the pilot ended")},
-    errors={404: "PILOT_NOT_FOUND"},
+    errors={404: "PILOT_NOT_FOUND", 422: "VALIDATION_ERROR"},
 )
 @admin_only
 async def end_pilot(request: Request, scenario: str) -> HTTPResponse:

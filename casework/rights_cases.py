@@ -84,74 +84,72 @@ class Objections(_RightsCaseSource):
         return await objections.for_a_regulator(found, admin_id=admin_id, now=now)
 
 
-class Repairs(_RightsCaseSource):
+class _ReviewedCases(_RightsCaseSource):
+    """A request under review, due the ruleset's days after it was made (repairs, self-reports)."""
+
+    due_column = "created_at"
+    regulator_view: Any  # the rights module whose ``for_a_regulator`` reads (and logs) one case
+
+    def title(self, row: Any) -> str:
+        raise NotImplementedError
+
+    def summary(self, row: Any) -> str | None:
+        return None
+
+    async def cases(self, rows: list[Any], rules: RightsRule) -> list[Case]:
+        days = timedelta(days=self.due_days(rules))
+        return [
+            Case(
+                kind=self.kind,
+                id=str(r.id),
+                resident_id=r.resident_id,
+                opened_at=r.created_at,
+                due_at=r.created_at + days,
+                status=r.status,
+                is_open=r.status in self.open_statuses,
+                title=self.title(r),
+                summary=self.summary(r),
+                tiebreak=str(r.id),
+            )
+            for r in rows
+        ]
+
+    async def read(self, case_id: str, *, admin_id: uuid.UUID, now: datetime) -> dict[str, Any] | None:
+        found = as_uuid(case_id)
+        if found is None:
+            return None
+        return await self.regulator_view.for_a_regulator(found, admin_id=admin_id, now=now)
+
+
+class Repairs(_ReviewedCases):
     kind = "repair"
     case_kind = events.REPAIR
     model = Repair
     open_statuses = (repairs.UNDER_REVIEW,)
-    due_column = "created_at"
+    regulator_view = repairs
 
     def due_days(self, rules: RightsRule) -> int:
         return rules.repair_due_days
 
-    async def cases(self, rows: list[Any], rules: RightsRule) -> list[Case]:
-        days = timedelta(days=self.due_days(rules))
-        return [
-            Case(
-                kind=self.kind,
-                id=str(r.id),
-                resident_id=r.resident_id,
-                opened_at=r.created_at,
-                due_at=r.created_at + days,
-                status=r.status,
-                is_open=r.status in self.open_statuses,
-                title="信用修复申请",
-                summary=f"记录 {r.record_id}",
-                tiebreak=str(r.id),
-            )
-            for r in rows
-        ]
+    def title(self, row: Any) -> str:
+        return "信用修复申请"
 
-    async def read(self, case_id: str, *, admin_id: uuid.UUID, now: datetime) -> dict[str, Any] | None:
-        found = as_uuid(case_id)
-        if found is None:
-            return None
-        return await repairs.for_a_regulator(found, admin_id=admin_id, now=now)
+    def summary(self, row: Any) -> str | None:
+        return f"记录 {row.record_id}"
 
 
-class SelfReports(_RightsCaseSource):
+class SelfReports(_ReviewedCases):
     kind = "self_report"
     case_kind = events.SELF_REPORT
     model = SelfReport
     open_statuses = (self_reports.UNDER_REVIEW,)
-    due_column = "created_at"
+    regulator_view = self_reports
 
     def due_days(self, rules: RightsRule) -> int:
         return rules.self_report_due_days
 
-    async def cases(self, rows: list[Any], rules: RightsRule) -> list[Case]:
-        days = timedelta(days=self.due_days(rules))
-        return [
-            Case(
-                kind=self.kind,
-                id=str(r.id),
-                resident_id=r.resident_id,
-                opened_at=r.created_at,
-                due_at=r.created_at + days,
-                status=r.status,
-                is_open=r.status in self.open_statuses,
-                title=f"自主申报：{_SELF_REPORT_LABELS.get(r.category, r.category)}",
-                summary=None,
-                tiebreak=str(r.id),
-            )
-            for r in rows
-        ]
-
-    async def read(self, case_id: str, *, admin_id: uuid.UUID, now: datetime) -> dict[str, Any] | None:
-        found = as_uuid(case_id)
-        if found is None:
-            return None
-        return await self_reports.for_a_regulator(found, admin_id=admin_id, now=now)
+    def title(self, row: Any) -> str:
+        return f"自主申报：{_SELF_REPORT_LABELS.get(row.category, row.category)}"
 
 
 class ListNotices(ModelSource):

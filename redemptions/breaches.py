@@ -75,42 +75,17 @@ async def report_breach(staff: Staff, data: BreachIn, *, now: datetime) -> dict[
     await require_redemption_access(staff, redemption)
     if redemption.status != COMPLETED:
         raise RedemptionReversed()
-    breach_id = uuid.uuid4()
-    try:
-        async with in_transaction() as tx:
-            breach = await Breach.create(
-                id=breach_id,
-                redemption_id=redemption.id,
-                merchant_id=redemption.merchant_id,
-                store_id=redemption.store_id,
-                offer_id=redemption.offer_id,
-                resident_id=redemption.resident_id,
-                kind=data.kind,
-                description=data.description,
-                amount_fen=data.amount_fen,
-                status="under_review",
-                reported_by_id=staff.id,
-                created_at=now,
-                using_db=tx,
-            )
-            await record_audit(
-                tx,
-                at=now,
-                actor_type="staff",
-                actor_id=staff.id,
-                action="breach.reported",
-                target_type="breach",
-                target_id=breach_id,
-                merchant_id=redemption.merchant_id,
-                details={
-                    "redemption_id": str(redemption.id),
-                    "kind": data.kind,
-                    "amount_fen": data.amount_fen,
-                },
-            )
-    except IntegrityError:
-        raise BreachExists() from None
-    return breach_out(breach)
+    return await _file(
+        staff,
+        data,
+        now=now,
+        about={"redemption_id": str(redemption.id)},
+        redemption_id=redemption.id,
+        merchant_id=redemption.merchant_id,
+        store_id=redemption.store_id,
+        offer_id=redemption.offer_id,
+        resident_id=redemption.resident_id,
+    )
 
 
 async def report_order_breach(
@@ -128,17 +103,36 @@ async def report_order_breach(
 
     Decided as any other report; one per order (a unique constraint: 409 ``BREACH_EXISTS``).
     """
+    return await _file(
+        staff,
+        data,
+        now=now,
+        about={"order_id": str(order_id), "redemption_id": str_or_none(redemption_id)},
+        exists_message="A breach was already reported for this order.",
+        redemption_id=None,
+        order_id=order_id,
+        merchant_id=staff.merchant_id,
+        store_id=store_id,
+        offer_id=offer_id,
+        resident_id=resident_id,
+    )
+
+
+async def _file(
+    staff: Staff,
+    data: BreachIn,
+    *,
+    now: datetime,
+    about: dict[str, Any],
+    exists_message: str | None = None,
+    **subject: Any,
+) -> dict[str, Any]:
+    """Write the report ``under_review`` and its audit row in one transaction; one per redemption or order."""
     breach_id = uuid.uuid4()
     try:
         async with in_transaction() as tx:
             breach = await Breach.create(
                 id=breach_id,
-                redemption_id=None,
-                order_id=order_id,
-                merchant_id=staff.merchant_id,
-                store_id=store_id,
-                offer_id=offer_id,
-                resident_id=resident_id,
                 kind=data.kind,
                 description=data.description,
                 amount_fen=data.amount_fen,
@@ -146,6 +140,7 @@ async def report_order_breach(
                 reported_by_id=staff.id,
                 created_at=now,
                 using_db=tx,
+                **subject,
             )
             await record_audit(
                 tx,
@@ -155,16 +150,11 @@ async def report_order_breach(
                 action="breach.reported",
                 target_type="breach",
                 target_id=breach_id,
-                merchant_id=staff.merchant_id,
-                details={
-                    "order_id": str(order_id),
-                    "redemption_id": str_or_none(redemption_id),
-                    "kind": data.kind,
-                    "amount_fen": data.amount_fen,
-                },
+                merchant_id=subject["merchant_id"],
+                details={**about, "kind": data.kind, "amount_fen": data.amount_fen},
             )
     except IntegrityError:
-        raise BreachExists("A breach was already reported for this order.") from None
+        raise (BreachExists(exists_message) if exists_message else BreachExists()) from None
     return breach_out(breach)
 
 

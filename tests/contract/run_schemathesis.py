@@ -137,7 +137,15 @@ def _credentials(base: str) -> dict[str, Any]:
                 json={
                     "name": "契约测试平台",
                     "kind": "tourism",
-                    "scopes": ["pass:verify", "tier:read", "redemption:write", "volunteer:write"],
+                    "scopes": [
+                        "pass:verify",
+                        "tier:read",
+                        "redemption:write",
+                        "volunteer:write",
+                        "commitment:write",
+                        "report:read",
+                        "score:write",
+                    ],
                 },
             ),
             "partner",
@@ -154,7 +162,16 @@ def _credentials(base: str) -> dict[str, Any]:
             http.post(
                 "/api/v1/mp/grants",
                 headers=as_resident,
-                json={"partner_id": partner["id"], "scopes": ["tier:read", "redemption:write"]},
+                json={
+                    "partner_id": partner["id"],
+                    "scopes": [
+                        "tier:read",
+                        "redemption:write",
+                        "commitment:write",
+                        "report:read",
+                        "score:write",
+                    ],
+                },
             ),
             "grant",
         )
