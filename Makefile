@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PORT ?= 8000
 MYPY ?= $(BIN)/mypy
 
-.PHONY: run demo test check lint format bench migrate install clean
+.PHONY: run demo test test-processes check lint format bench migrate install clean
 
 # A standard editable install (PEP 660): the checkout's packages are imported in place.
 $(STAMP): pyproject.toml
@@ -33,7 +33,11 @@ migrate: $(STAMP)
 ## make test: the whole suite. Uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set (CI), else SQLite + in-process store.
 test: $(STAMP)
 	$(BIN)/xinyi makemigrations --check
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not processes"
+
+## make test-processes: the tests that start their own servers, Chromium, a replica, a Redis Cluster (CI runs both)
+test-processes: $(STAMP)
+	$(BIN)/pytest -q -m processes
 
 ## make check: lint, formatting, types, and models that match their migrations
 check: $(STAMP)

@@ -191,3 +191,22 @@ def valid_id_number(seed: int = 1) -> str:
 @pytest.fixture
 def id_number() -> Any:
     return valid_id_number
+
+
+# Tests that start processes of their own (``xinyi serve``, Chromium, a PostgreSQL replica, a
+# Redis Cluster, a database stopped under the app): ``make test-processes`` runs them, and CI
+# runs it after ``make test``, which leaves them out to stay within its ten minutes.
+PROCESS_TESTS = (
+    "tests/browser/",
+    "tests/server/test_cli_server.py",
+    "tests/server/test_faults.py",
+    "tests/server/test_replica.py",
+    "tests/server/test_redis_cluster.py",
+    "tests/server/test_observability.py::test_two_workers_report_the_sum_of_their_counts",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(PROCESS_TESTS):
+            item.add_marker(pytest.mark.processes)

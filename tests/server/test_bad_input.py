@@ -58,6 +58,7 @@ async def _headers_by_audience(client, id_number) -> dict[str, dict[str, str]]:
         ),
         "/api/v1/admin": await client.admin_headers(),
         "/api/v1/partner": {},
+        "/api/v1/public": {},
     }
 
 
