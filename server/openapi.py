@@ -61,6 +61,7 @@ STATUS_TEXT: dict[int, str] = {
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE: the request body is over the size limit",
     422: "VALIDATION_ERROR: `fields` names each invalid field and why",
+    431: "HEADERS_TOO_LARGE: the request line (a long query) or the headers are over the size limit",
     429: "TOO_MANY_REQUESTS: too many attempts; wait `Retry-After` seconds",
     502: "WECHAT_UNAVAILABLE: WeChat could not be reached; try again shortly",
     503: "SERVICE_UNAVAILABLE: the database or Redis is unavailable; retry after `Retry-After` seconds",
@@ -443,6 +444,8 @@ def documented(
             implied[413] = STATUS_TEXT[413]
         if body is not None or query is not None or upload is not None:
             implied[422] = STATUS_TEXT[422]
+        if query is not None:  # a query string can outgrow the request line's limit
+            implied[431] = STATUS_TEXT[431]
         if backing_services:
             implied[503] = STATUS_TEXT[503]
         if auth is not None:
