@@ -26,7 +26,7 @@ from tortoise.expressions import Q
 from coupons.service import scan_candidates
 from passes.keys import PASS_PURPOSE, VERIFY_LEEWAY_S, open_key
 from passes.models import PassKey, Scan, SpentPass
-from passes.service import SCAN_TTL_S, PassRuntime, _spent_until
+from passes.service import SCAN_TTL_S, PassRuntime, spent_until_of
 from passes.tokens import PassClaims, PassSigningKey, verify_pass_token
 from server.crypto import FieldCipher
 
@@ -113,10 +113,10 @@ async def log_offline_scan(
         )
         try:
             if db.sqlite:
-                await db.execute(_SPEND_ALONE_SQL, claims.jti, _spent_until(claims))
+                await db.execute(_SPEND_ALONE_SQL, claims.jti, spent_until_of(claims))
                 await db.execute(_LOG_SQL, *values)
             else:
-                await db.execute(_SPEND_AND_LOG_SQL, *values, _spent_until(claims))
+                await db.execute(_SPEND_AND_LOG_SQL, *values, spent_until_of(claims))
         except IntegrityError:
             return await db.fetchrow(_MINE_SQL, scan_id, claims.jti) is not None
     return True

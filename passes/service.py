@@ -310,7 +310,7 @@ async def check_pass(rt: PassRuntime, token: str, *, now: datetime, consume: boo
             raise PassAlreadyUsed()
         try:  # the database is the authority: Redis may have forgotten an earlier use
             async with rt.db.connection() as db:
-                await db.execute(_SPEND_ALONE_SQL, claims.jti, _spent_until(claims))
+                await db.execute(_SPEND_ALONE_SQL, claims.jti, spent_until_of(claims))
         except IntegrityError:
             raise PassAlreadyUsed() from None
         except Exception as exc:
@@ -321,7 +321,7 @@ async def check_pass(rt: PassRuntime, token: str, *, now: datetime, consume: boo
     return VerifiedPass(resident_id=resident_id, claims=claims)
 
 
-def _spent_until(claims: PassClaims) -> datetime:
+def spent_until_of(claims: PassClaims) -> datetime:
     """How long a spent pass must be remembered: until it can no longer verify (offline too: ``o``)."""
     return datetime.fromtimestamp(max(claims.exp, claims.offline_exp or 0) + VERIFY_LEEWAY_S, UTC)
 
@@ -454,7 +454,7 @@ async def scan_pass(
             raise
         scan_id = uuid.uuid4()
         expires_at = now + timedelta(seconds=SCAN_TTL_S)
-        spent_until = _spent_until(claims)
+        spent_until = spent_until_of(claims)
         values = (
             scan_id,
             store_id,
