@@ -53,7 +53,7 @@ def _idempotency_key(request: Request) -> str | None:
         403: "STORE_NOT_YOURS",
         409: "PASS_ALREADY_USED / IDEMPOTENCY_CONFLICT",
         422: "VALIDATION_ERROR: a malformed Idempotency-Key",
-        503: "SERVICE_UNAVAILABLE: the replay guard cannot be reached (nothing was done)",
+        503: "SERVICE_UNAVAILABLE: the database cannot be reached (nothing was done)",
     },
 )
 @staff_only

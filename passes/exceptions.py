@@ -31,17 +31,6 @@ class PassAlreadyUsed(AppError):
     message = "The pass was already used."
 
 
-class ReplayGuardUnavailable(ServiceUnavailable):
-    """Redis, which remembers used passes, cannot be reached: no scan without the replay check."""
-
-    code = "SERVICE_UNAVAILABLE"
-    message = "Passes cannot be checked right now; try again in a few seconds."
-    retry_after_s = 5
-
-    def __init__(self) -> None:
-        super().__init__(headers={"Retry-After": str(self.retry_after_s)}, retry_after_s=self.retry_after_s)
-
-
 class PassKeysUnavailable(ServiceUnavailable):
     code = "PASS_KEYS_UNAVAILABLE"
     message = "No pass signing key is configured; an operator must run `xinyi rotate-pass-key`."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from coupons.service import StoreOfferCache
 from passes.keys import PassKeyRing, signing_key_exists
-from passes.service import PASS_TTL_S, PassRuntime, ReplayGuard, StoreAccessCache, purge_spent_passes
+from passes.service import PASS_TTL_S, PassRuntime, StoreAccessCache, purge_spent_passes
 from passes.subjects import Pseudonyms
 from passes.tokens import MAX_OFFLINE_TTL_S
 from server.context import FrameContext
@@ -16,7 +16,7 @@ PURGE_SPENT_EVERY_S = 60.0
 
 
 async def start(ctx: FrameContext) -> PassRuntime:
-    """The signing keys, the pseudonyms, the replay guard, the caches, the hot paths' connections, the purge."""
+    """The signing keys, the pseudonyms, the caches, the hot paths' connections, the purge."""
     settings = ctx.settings
     if settings.pass_signing_keys_required and not await signing_key_exists():
         raise SettingsError(
@@ -26,7 +26,6 @@ async def start(ctx: FrameContext) -> PassRuntime:
     return PassRuntime(
         keys=PassKeyRing(ctx.cipher, create_if_missing=not settings.pass_signing_keys_required),
         pseudonyms=Pseudonyms(settings.data_hash_key),
-        guard=ReplayGuard(ctx.redis),
         store_offers=StoreOfferCache(),
         store_access=StoreAccessCache(),
         db=await HotDatabase.open(settings.effective_database_url),
@@ -35,5 +34,4 @@ async def start(ctx: FrameContext) -> PassRuntime:
 
 
 async def stop(runtime: PassRuntime) -> None:
-    await runtime.guard.close()
     await runtime.db.close()

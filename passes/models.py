@@ -71,8 +71,9 @@ class Scan(Model):
 class SpentPass(Model):
     """A pass id (``jti``) that an accepted scan consumed: the database's proof that a pass is used once.
 
-    The replay guard in Redis answers first and fast; this primary key is the authority, so a
-    pass scanned before Redis lost its keys (a restart, a flush, a failover) is still refused.
+    This primary key is the one check: the scan spends the pass in the statement that logs it,
+    and a replay fails here (no Redis in front of it: asking Redis first was a second round trip
+    that decided nothing the key does not).
     A row is needed only while its pass could still verify (``expires_at``: the pass's expiry
     plus the verification leeway); rows older than that are purged every minute, so the table
     holds the passes of the last few minutes and its index stays small for the hot path.

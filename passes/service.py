@@ -2,33 +2,33 @@
 
 The scan is the hottest path of the product. On this kind of machine each round trip (a
 socket write and read) costs more CPU than the work at the other end, so the scan is built to
-make three: the HTTP request itself, Redis, and PostgreSQL.
+make two: the HTTP request itself and one PostgreSQL statement.
 
 1. The access token and the pass are checked in memory (HS256, Ed25519 with cached keys).
 2. Whether the staff member may scan in the store comes from a per-worker cache of a few
    seconds (one indexed query on a miss). It decides the 403 *before* the pass is spent.
-3. One Redis ``SET NX EX`` spends the pass id, so no pass is ever accepted twice, by any
-   worker, store or partner. If Redis cannot answer, the scan is refused with 503 and
-   ``Retry-After``: never a scan without the replay check.
-4. The store's active offers come from a per-worker cache of a few seconds (one indexed query
+3. The store's active offers come from a per-worker cache of a few seconds (one indexed query
    on a miss; redemptions re-check everything).
-5. One ``INSERT … SELECT … RETURNING`` logs the scan (its id is the ``scan_id``), re-checks the
-   staff member against the tables and reads the resident's live tier (``credit_scores``
-   through ``credit_subjects.resident_id``, both indexed) in the same statement, on a
-   connection of ``server.sql.HotDatabase`` (no reset round trip, asynchronous commit: see
-   there why that is safe for this log).
+4. One statement spends the pass (``spent_passes``, its primary key: no pass is ever accepted
+   twice, by any worker, store or partner), logs the scan (its id is the ``scan_id``),
+   re-checks the staff member against the tables and reads the resident's live tier
+   (``credit_scores`` through ``credit_subjects.resident_id``, both indexed), on a connection
+   of ``server.sql.HotDatabase`` (no reset round trip, asynchronous commit: see there why that
+   is safe for this log). A replay fails on the primary key and is logged as refused.
 
-Refused scans (bad, expired or replayed pass, a store that is not the staff member's, Redis
-down) are logged too, with the error code, so merchants and regulators can see them and the
-resident's access log can show who scanned a genuine pass. Issuing a pass is one SELECT (the
-resident's consent, identity and live tier) and an Ed25519 signature.
+Redis is not on this path: single use is PostgreSQL's alone, so a scan needs no Redis and an
+outage of Redis does not stop scans. (An earlier design spent the pass in Redis first; the
+database had to be asked anyway, so that was a second round trip deciding nothing.)
+
+Refused scans (bad, expired or replayed pass, a store that is not the staff member's) are
+logged too, with the error code, so merchants and regulators can see them and the resident's
+access log can show who scanned a genuine pass. Issuing a pass is one SELECT (the resident's
+consent, identity and live tier) and an Ed25519 signature.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import secrets
 import time
@@ -39,8 +39,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from tortoise.exceptions import IntegrityError
 
 from coupons.service import StoreOfferCache, benefits_for_tier, claimed_candidates, live_tier, scan_candidates
@@ -53,7 +51,6 @@ from passes.exceptions import (
     PassAlreadyUsed,
     PassExpired,
     PassInvalid,
-    ReplayGuardUnavailable,
     ScanExpired,
     ScanNotFound,
     ScanRefused,
@@ -69,9 +66,7 @@ from residents.models import Resident
 from server.errors import AppError, IdempotencyConflict, Unauthenticated
 from server.http import page
 from server.metrics import count_scan
-from server.outage import DATABASE, unavailable
 from server.pagination import keyset_page
-from server.redis import is_cluster
 from server.sql import HotDatabase, RawConnection, as_datetime, as_uuid
 
 PASS_TTL_S = 90
@@ -82,7 +77,6 @@ SCAN_TTL_S = 300
 """Redemptions may use a scan for 5 minutes."""
 
 ACCEPTED, REFUSED = "accepted", "refused"
-_USED_PREFIX = "pass:used:"
 
 
 _RESIDENT_SQL = f"""
@@ -159,98 +153,10 @@ class PassRuntime:
 
     keys: PassKeyRing
     pseudonyms: Pseudonyms
-    guard: ReplayGuard
     store_offers: StoreOfferCache
     store_access: StoreAccessCache
     db: HotDatabase
     offline_ttl_s: int = 43200  # OFFLINE_BUNDLE_TTL_S: a pass's offline life (claims ``o`` and ``rv``)
-
-
-class ReplayGuard:
-    """Single use of pass ids, shared by every worker through Redis: one ``SET NX EX`` per pass.
-
-    It talks over a few connections of its own, made by the app's Redis client (same URL,
-    credentials, database, TLS), sending the command on a connection directly: redis-py's
-    client layer (pool lock, retry wrapper, response callbacks) costs about as much CPU as the
-    round trip itself (measured here: 100 µs of 200 per SET), and the scan is the hottest path.
-    A connection that failed or was interrupted mid-command is dropped, never reused.
-
-    A Redis that restarted (or a connection reset while idle) has closed the idle connections:
-    the first command to find its connection dead drops the other idle ones too and is sent
-    again once on a new connection, so the first scans after Redis is back are served. The
-    pass id is set to a value of this attempt's own, so that a ``SET NX`` whose first try did
-    reach Redis before its connection died is recognised as this scan's and not as a replay.
-    """
-
-    def __init__(self, redis: Any, *, connections: int = 8):
-        # A Redis Cluster has no one connection pool: each pass id's command goes through the
-        # cluster client, to the node of its slot (``server.redis``).
-        self._cluster = redis if is_cluster(redis) else None
-        self._make_connection = None if self._cluster is not None else redis.connection_pool.make_connection
-        self._idle: list[Any] = []
-        self._slots = asyncio.Semaphore(connections)
-
-    async def consume(self, claims: PassClaims, *, now_s: int) -> bool:
-        """True the first time a pass id is presented; kept until the pass could no longer verify."""
-        ttl = max(claims.exp + VERIFY_LEEWAY_S - now_s, 0) + 5
-        key, mark = _USED_PREFIX + claims.jti, secrets.token_hex(8)
-        reply, sent_twice = await self._command("SET", key, mark, "NX", "EX", ttl)
-        if reply is not None:  # b"OK", or None when the key already existed
-            return True
-        return sent_twice and (await self._command("GET", key))[0] == mark.encode()
-
-    async def is_used(self, claims: PassClaims) -> bool:
-        """Whether this pass was already spent (a look that spends nothing, for partner checks)."""
-        return bool((await self._command("EXISTS", _USED_PREFIX + claims.jti))[0])
-
-    async def release(self, claims: PassClaims) -> None:
-        """Forget that this pass was presented (best effort): its scan failed before anything was written.
-
-        The database's ``spent_passes`` is the authority on single use, so forgetting is safe:
-        if the scan did commit after all, a replay is still refused there.
-        """
-        with contextlib.suppress(ReplayGuardUnavailable):
-            await self._command("DEL", _USED_PREFIX + claims.jti)
-
-    async def _command(self, *args: Any) -> tuple[Any, bool]:
-        """The reply, and whether the command was sent twice (its first connection died under it)."""
-        if self._cluster is not None:
-            try:  # the cluster client may resend after a failover: a SET NX refused is then checked by its mark
-                return await self._cluster.execute_command(*args), True
-            except (RedisError, OSError, TimeoutError):
-                raise ReplayGuardUnavailable() from None
-        async with self._slots:
-            for again in (False, True):
-                reused = bool(self._idle)
-                connection = self._idle.pop() if reused else self._make_connection()  # type: ignore[misc]
-                try:
-                    await connection.send_command(*args)
-                    reply = await connection.read_response()
-                except (RedisConnectionError, ConnectionError):
-                    await _drop(connection)
-                    if reused and not again:  # closed while idle (Redis restarted): so are the others
-                        while self._idle:
-                            await _drop(self._idle.pop())
-                        continue
-                    raise ReplayGuardUnavailable() from None
-                except (TimeoutError, RedisError, OSError):
-                    await _drop(connection)
-                    raise ReplayGuardUnavailable() from None
-                except BaseException:  # cancelled mid-command: the reply would confuse the next user
-                    await _drop(connection)
-                    raise
-                self._idle.append(connection)
-                return reply, again
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def close(self) -> None:
-        while self._idle:
-            await _drop(self._idle.pop())
-
-
-async def _drop(connection: Any) -> None:
-    with contextlib.suppress(Exception):
-        await connection.disconnect()
 
 
 # --- issue ----------------------------------------------------------------------------------
@@ -306,17 +212,12 @@ async def check_pass(rt: PassRuntime, token: str, *, now: datetime, consume: boo
     claims = await rt.keys.verify(token, now=now_s)
     resident_id = rt.pseudonyms.open_subject(claims.sub, claims.jti)
     if consume:
-        if not await rt.guard.consume(claims, now_s=now_s):
-            raise PassAlreadyUsed()
-        try:  # the database is the authority: Redis may have forgotten an earlier use
+        try:  # the primary key of spent_passes is the one check of single use
             async with rt.db.connection() as db:
                 await db.execute(_SPEND_ALONE_SQL, claims.jti, spent_until_of(claims))
         except IntegrityError:
             raise PassAlreadyUsed() from None
-        except Exception as exc:
-            await _release_on_outage(rt, claims, exc)
-            raise
-    elif await rt.guard.is_used(claims) or await _spent(rt, claims.jti):
+    elif await _spent(rt, claims.jti):
         raise PassAlreadyUsed()
     return VerifiedPass(resident_id=resident_id, claims=claims)
 
@@ -397,7 +298,7 @@ async def scan_pass(
     """Scan a pass at a store: the live tier, the benefits, a ``scan_id``; every outcome is logged.
 
     With an ``Idempotency-Key``, a retry of the same request answers the first scan again (the
-    pass is spent by then, so the replay is found when the replay guard says "used"), and the
+    pass is spent by then, so the replay is found when its spending fails on the primary key), and the
     same key with another pass or store is a 409 ``IDEMPOTENCY_CONFLICT``.
     """
     now_s = int(now.timestamp())
@@ -427,31 +328,10 @@ async def scan_pass(
             await log.refused(failure, resident_id=resident_id, claims=claims)
             raise failure
         assert claims is not None and resident_id is not None
-        try:
-            fresh = await rt.guard.consume(claims, now_s=now_s)
-        except ReplayGuardUnavailable as exc:
-            await log.refused(exc, resident_id=resident_id, claims=claims)
-            raise
-        if not fresh:
-            if idempotency_key is not None and (
-                replay := await _replay(db, rt, staff_id, idempotency_key, request_hash)
-            ):
-                return replay
-            await log.refused(PassAlreadyUsed(), resident_id=resident_id, claims=claims)
-            raise PassAlreadyUsed()
-
-        try:
-            offers = await rt.store_offers.offers(
-                db, merchant_id=access.merchant_id, store_id=store_id, now=now
-            )
-            candidates = scan_candidates(offers, now=now)
-            if any(o.requires_claim for o in offers):  # only stores with coupon offers pay this read
-                candidates += claimed_candidates(
-                    offers, await _held_coupons(db, resident_id, now=now), now=now
-                )
-        except Exception as exc:
-            await _release_on_outage(rt, claims, exc)
-            raise
+        offers = await rt.store_offers.offers(db, merchant_id=access.merchant_id, store_id=store_id, now=now)
+        candidates = scan_candidates(offers, now=now)
+        if any(o.requires_claim for o in offers):  # only stores with coupon offers pay this read
+            candidates += claimed_candidates(offers, await _held_coupons(db, resident_id, now=now), now=now)
         scan_id = uuid.uuid4()
         expires_at = now + timedelta(seconds=SCAN_TTL_S)
         spent_until = spent_until_of(claims)
@@ -475,8 +355,8 @@ async def scan_pass(
                 row = await db.fetchrow(_SPEND_AND_SCAN_SQL, *values, spent_until)
         except IntegrityError as exc:
             if _spent_already(exc):
-                # Redis did not remember the pass (restarted, flushed, failed over): the
-                # database does. The same answers as a replay the guard caught.
+                # A replay: with this request's Idempotency-Key it is a retry, answered with
+                # the first scan; otherwise refused (and logged).
                 if idempotency_key is not None and (
                     replay := await _replay(db, rt, staff_id, idempotency_key, request_hash)
                 ):
@@ -488,9 +368,6 @@ async def scan_pass(
             conflict = IdempotencyConflict()
             await log.refused(conflict, resident_id=resident_id, claims=claims)
             raise conflict from None
-        except Exception as exc:
-            await _release_on_outage(rt, claims, exc)
-            raise
         if row is None:  # access lost since the cached check (the pass is spent: it must be shown again)
             rt.store_access.forget(staff_id, store_id)
             if await rt.store_access.lookup(db, staff_id, store_id) is None:
@@ -512,18 +389,6 @@ async def scan_pass(
         "benefits": benefits_for_tier(without_suspended(candidates, waiver_suspended), tier),
         "expires_at": expires_at,
     }
-
-
-async def _release_on_outage(rt: PassRuntime, claims: PassClaims, exc: Exception) -> None:
-    """The scan failed for an outage of the database after the replay guard spent its pass: un-spend it there.
-
-    Nothing was written (or, if the commit did happen before the connection was lost, the
-    database's ``spent_passes`` still refuses a replay and the scan's Idempotency-Key answers
-    it), so the client's retry with the same pass and key is served once the database is back,
-    instead of finding the pass spent by its own failed attempt.
-    """
-    if unavailable(exc) == DATABASE:
-        await rt.guard.release(claims)
 
 
 def _spent_already(exc: IntegrityError) -> bool:

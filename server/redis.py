@@ -15,8 +15,8 @@ second when connections are refused) and the request answers 503 with ``Retry-Af
 lists startup nodes, ``redis+cluster://[user:password@]host:port,host:port,…``; ``REDIS_CLUSTER=1``
 makes a plain ``redis://host:port`` URL a cluster's startup node too. The clients are then redis-py's
 own ``RedisCluster`` (async and sync), which follow the slots and fail-overs themselves. What the
-app keeps in Redis holds on a cluster because every command touches one key (the pass replay
-guard, partners' nonces, cached entry codes, WeChat's token) or the keys of one script
+app keeps in Redis holds on a cluster because every command touches one key (partners'
+nonces, cached entry codes, WeChat's token) or the keys of one script
 (``limits``' moving windows: one key per script) or one pipeline on one key (the throttle's known
 addresses): nothing spans slots, so no hash tag is needed today. A future command over several
 keys must put them in one slot with a hash tag (``xinyi:{resident-id}:…``); ``same_slot`` checks it.

@@ -78,7 +78,7 @@ def serve(args: argparse.Namespace, settings: Settings, with_db: WithDb) -> int:
     if args.workers > 1 and not settings.redis_url:
         print(
             "refusing --workers > 1 without REDIS_URL: the in-process store would give each worker its own "
-            "replay guard, lockout and caches. Set REDIS_URL or use one worker.",
+            "lockout, throttle and caches. Set REDIS_URL or use one worker.",
             file=sys.stderr,
         )
         return 2

@@ -1,8 +1,7 @@
 """The app on a real Redis Cluster of three masters (``REDIS_URL=redis+cluster://…``), over HTTP.
 
 Each key the app keeps in Redis is exercised here on the cluster: the login throttle's moving
-windows and known addresses (``limits``' cluster storage), the pass replay guard (one key per pass
-id, on whichever node holds its slot), partners' signed-request nonces, WeChat's access token
+windows and known addresses (``limits``' cluster storage), partners' signed-request nonces, WeChat's access token
 (the sync client) and the redemption's idempotency. The cluster (``bench/_replication.py``) is
 started once for this module on spare ports and removed after it; without ``redis-server`` the
 module is skipped, except under ``REDIS_CLUSTER_TEST=1`` (CI), where that is an error.
@@ -97,7 +96,7 @@ async def test_a_pass_scans_once_then_is_a_replay_and_redeems_once_per_key(clien
     assert (state["redeemed_count"], state["remaining"]) == (1, 4)
 
 
-async def test_passes_spent_on_every_node_are_each_refused_again(client):
+async def test_passes_spent_are_each_refused_again_whatever_the_cluster_forgets(client):
     shop = await f.make_shop(client)
     tokens = []
     for seed in range(70, 76):
@@ -105,9 +104,7 @@ async def test_passes_spent_on_every_node_are_each_refused_again(client):
         tokens.append((await f.issue_pass(client, resident["headers"]))["token"])
     for token in tokens:
         assert (await f.make_scan(client, shop["cashier"], token, f.store(shop))).status_code == 201
-    used = [k async for k in _keys(client.app.ctx.redis, "*")]
-    assert used  # the replay guard's keys live on the cluster
-    await _flush(client.app.ctx.redis)  # a failover that lost them: PostgreSQL still refuses a replay
+    await _flush(client.app.ctx.redis)  # a failover that lost everything: PostgreSQL refuses a replay
     for token in tokens:
         again = await f.make_scan(client, shop["cashier"], token, f.store(shop))
         assert again.status_code == 409 and again.json()["error"]["code"] == "PASS_ALREADY_USED"
