@@ -104,7 +104,10 @@ def http_request(
         lines.append(f"Authorization: {auth}")
     if body is not None:
         lines.append("Content-Type: application/json")
-    lines.append(f"Content-Length: {len(payload)}")
+    if (
+        body is not None or method != "GET"
+    ):  # a GET says nothing of a body (Sanic logs an error per GET that does)
+        lines.append(f"Content-Length: {len(payload)}")
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
