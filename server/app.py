@@ -12,6 +12,7 @@ from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic_ext import Extend
+from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
 from server import docs, listen, observability, openapi, replica, workers
@@ -138,7 +139,9 @@ def create_frame_app(ctx: FrameContext, *, name: str) -> Sanic:
     app.config.HTTP_AUTO_HEAD = False
     app.config.HTTP_AUTO_OPTIONS = False
     app.config.HTTP_AUTO_TRACE = False
-    Extend(app)
+    # Only the OpenAPI extension: dependency injection (unused here) would dispatch a signal on
+    # every request, and health, templating and logging are done by the app itself.
+    Extend(app, built_in_extensions=False, extensions=[OpenAPIExtension])
     openapi.install(app)  # the document's title and description, operations tagged by audience
     app.blueprint(ops_bp)
     app.error_handler.add(Exception, _render_error)
