@@ -10,6 +10,7 @@ offers and residents who consented and bound an identity.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -44,14 +45,17 @@ class CpuMeter:
     the figures it skews. ``busy`` is time spent running anything (user, system, interrupts).
     With ``server_sid`` (the session of ``xinyi serve``: its main process and workers), the CPU
     time of the server, PostgreSQL, Redis and this load generator is kept apart as well, so a
-    figure can say what one operation cost each of them.
+    figure can say what one operation cost each of them. With ``database`` too, PostgreSQL's
+    backends serving other databases (someone's test run on the same PostgreSQL) are left out;
+    its shared background processes (WAL writer, checkpointer, …) are counted.
     """
 
     FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
     TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
 
-    def __init__(self, server_sid: int | None = None) -> None:
+    def __init__(self, server_sid: int | None = None, *, database: str | None = None) -> None:
         self._server_sid = server_sid
+        self._database = database
         self._start = self._machine()
         self._start_groups = self._groups()
 
@@ -85,7 +89,7 @@ class CpuMeter:
                 "server"
                 if sid == self._server_sid
                 else "PostgreSQL"
-                if comm.startswith("postgres")
+                if comm.startswith("postgres") and self._serves_database(pid)
                 else "Redis"
                 if comm.startswith("redis")
                 else "load generator"
@@ -95,6 +99,18 @@ class CpuMeter:
             if group:
                 found[pid] = (group, ticks)
         return found
+
+    def _serves_database(self, pid: int) -> bool:
+        """Whether a PostgreSQL process works for this meter's database (or for all: the background ones)."""
+        if self._database is None:
+            return True
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return False
+        match = _BACKEND_TITLE.match(title) or _AUTOVACUUM_TITLE.match(title)
+        return match is None or match.group(1) == self._database
 
     def shares(self) -> dict[str, float] | None:
         """Share of all CPU time since the meter was made, per field (None off Linux)."""
@@ -123,7 +139,14 @@ class CpuMeter:
         """CPU seconds of the ``count`` busiest processes of ``group`` since the meter was made, busiest first."""
         return sorted((seconds for g, seconds in self._spent() if g == group), reverse=True)[:count]
 
-    def summary(self, *, operations: int = 0, unit: str = "op", workers: int = 0) -> str:
+    def summary(
+        self,
+        *,
+        operations: int = 0,
+        unit: str = "op",
+        workers: int = 0,
+        groups: dict[str, float] | None = None,
+    ) -> str:
         """One line: the machine's busy/idle/steal shares; with ``operations``, CPU ms per operation by group;
         with ``workers``, how the server's CPU time split over its busiest processes (its workers)."""
         s = self.shares()
@@ -131,13 +154,20 @@ class CpuMeter:
             return "CPU shares unknown (no /proc/stat)"
         busy = s["user"] + s["nice"] + s["system"] + s["irq"] + s["softirq"]
         line = f"CPU busy {busy:.0%}, idle {s['idle'] + s['iowait']:.0%}, stolen by the host {s['steal']:.0%}"
-        if operations and (groups := self.seconds_by_group()):
+        if groups is None:
+            groups = self.seconds_by_group()
+        if operations and groups:
             per = ", ".join(f"{g} {t / operations * 1000:.2f}" for g, t in sorted(groups.items()))
             line += f"; CPU ms per {unit}: {per}"
         if workers > 1 and (spent := self.busiest("server", workers)) and sum(spent):
             split = " / ".join(f"{t / sum(spent):.0%}" for t in spent)
             line += f"; the server's {workers} workers' shares of its CPU: {split}"
         return line
+
+
+# ``postgres: 15/main: user database 127.0.0.1(5432) idle`` and ``postgres: autovacuum worker database``
+_BACKEND_TITLE = re.compile(r"^postgres: (?:[^:]*: )?\S+ (\S+) (?:\S+\(\d+\)|\[local\])")
+_AUTOVACUUM_TITLE = re.compile(r"^postgres: (?:[^:]*: )?autovacuum worker (\S+)")
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ What it does, from the repository root (``.venv/bin/python bench/bench_redeem.py
    measured with ``wrk`` when it is installed (before, between and after the ledger runs), and
    every ratio is taken against the highest trivial figure, so neither a slow load generator nor
    a quieter moment can flatter the ratios;
-5. then offers scan → redeem pairs open-loop at 70 % of the measured peak pair rate for
+5. then offers scan → redeem pairs open-loop at 50 % of the measured peak pair rate for
    ``OPEN_LOOP_S`` seconds, after ``WARMUP_S`` at the same rate that are not counted (as the
    closed loops have): pairs start on a fixed schedule whatever the answers, and latency
    counts from the scheduled start, so queueing shows;
@@ -28,8 +28,17 @@ What it does, from the repository root (``.venv/bin/python bench/bench_redeem.py
    ``redeemed_count``), prints every figure with its target, stops the server and drops the database.
 
 Everything shares the machine's CPUs (server workers, PostgreSQL, Redis and this load
-generator), as in ``bench_scan``. Targets (issue 6): redemption ≥ 10 % of the trivial
-endpoint's requests per second, pair ≥ 5 %, open-loop p99 ≤ 50 ms.
+generator), as in ``bench_scan``. Targets (issue 20, restated for such a machine): scan ≥ 13 %
+of the trivial endpoint's requests per second, redemption ≥ 10 %, pair ≥ 5 %, open-loop p99
+≤ 50 ms at 50 % of the peak pair rate.
+
+Beside every figure it prints the CPU milliseconds one operation cost the server, PostgreSQL
+(the backends of its database and the shared background processes) and Redis together, read
+from ``/proc``, and that cost as a multiple of the trivial request's in the same run: unlike a
+rate or a latency, it does not depend on who else shares the host. Targets: scan ≤ 0.9 ms,
+pair ≤ 2.6 ms, set where the trivial request cost 0.18 ms; a slower CPU raises every cost
+alike, so the multiples (scan ≤ 5.0×, pair ≤ 14.4× the trivial request) are printed and judged
+too.
 """
 
 from __future__ import annotations
@@ -57,10 +66,17 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "5"))
 WARMUP_S = 1.5
 OPEN_LOOP_S = float(os.environ.get("BENCH_OPEN_LOOP_S", "10"))
-OPEN_LOOP_SHARE = 0.70
+OPEN_LOOP_SHARE = 0.50
 MAX_IN_FLIGHT = 512
 RESIDENTS = 40
-TARGETS = {"redeem": 0.10, "pair": 0.05, "open_loop_p99_ms": 50.0}
+TARGETS = {"scan": 0.13, "redeem": 0.10, "pair": 0.05, "open_loop_p99_ms": 50.0}
+# CPU milliseconds one operation costs the server, PostgreSQL and Redis together (issue 20), and
+# the same as a multiple of the trivial request's cost in the same run: the issue set the
+# milliseconds where the trivial request cost 0.18 ms, so on a slower CPU only the multiple
+# still compares like with like (0.9 / 0.18 = 5.0, 2.6 / 0.18 = 14.4).
+CPU_TARGETS_MS = {"scan": 0.9, "pair": 2.6}
+CPU_TARGETS_TIMES_TRIVIAL = {"scan": 5.0, "pair": 14.4}
+SERVED_BY = ("server", "PostgreSQL", "Redis")
 
 
 # --- a small keep-alive HTTP/1.1 client ---------------------------------------------------------
@@ -120,6 +136,12 @@ class Figure:
     latencies: list[float] = field(default_factory=list)
     codes: dict[str, int] = field(default_factory=dict)
     cpu: str = ""  # where the machine's CPU time went while it was measured (CpuMeter.summary)
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per operation by group
+
+    @property
+    def served_cpu_ms(self) -> float:
+        """CPU ms per operation of the server, PostgreSQL and Redis together (not the load generator)."""
+        return sum(self.cpu_ms.get(group, 0.0) for group in SERVED_BY)
 
     @property
     def rate(self) -> float:
@@ -140,13 +162,29 @@ class Figure:
         self.codes[code] = self.codes.get(code, 0) + 1
 
 
+DATABASE: list[str] = []  # the server's database, set by main(): PostgreSQL's CPU is counted for it alone
+
+
 def measure_cpu_after(delay_s: float, server_sid: int):
-    """A CpuMeter started ``delay_s`` from now (after a warm-up); call the result with the operations done for its summary."""
+    """A CpuMeter started ``delay_s`` from now (after a warm-up).
+
+    Call the result with the operations done and a ``Figure``: it sets the figure's summary
+    line and its CPU milliseconds per operation by group.
+    """
     meters: list[CpuMeter] = []
-    asyncio.get_running_loop().call_later(delay_s, lambda: meters.append(CpuMeter(server_sid)))
-    return lambda operations, unit: (
-        meters[0].summary(operations=operations, unit=unit, workers=WORKERS) if meters else ""
+    database = DATABASE[0] if DATABASE else None
+    asyncio.get_running_loop().call_later(
+        delay_s, lambda: meters.append(CpuMeter(server_sid, database=database))
     )
+
+    def read(operations: int, unit: str, figure: Figure) -> None:
+        if not meters or not operations:
+            return
+        spent = meters[0].seconds_by_group()
+        figure.cpu = meters[0].summary(operations=operations, unit=unit, workers=WORKERS, groups=spent)
+        figure.cpu_ms = {g: t / operations * 1000 for g, t in spent.items()}
+
+    return read
 
 
 @contextmanager
@@ -196,7 +234,7 @@ async def closed_loop(
     with quiet_collector():
         await asyncio.gather(*(worker(c) for c in conns))
     figure.seconds = min(time.perf_counter(), stop_at) - measure_from
-    figure.cpu = meter(figure.done + figure.failed, unit)
+    meter(figure.done + figure.failed, unit, figure)
     for c in conns:
         c.close()
     return figure
@@ -335,13 +373,21 @@ async def measure(world: World, base_url: str) -> int:
         f"ratios against {base:.0f} req/s):"
     )
 
-    def line(label: str, f: Figure, target: float | None, unit: str = "req/s") -> None:
+    trivial_ms = t.served_cpu_ms
+    verdicts: list[str] = []
+
+    def line(
+        label: str, f: Figure, target: float | None, unit: str = "req/s", cpu_key: str | None = None
+    ) -> None:
         ratio = f.rate / base
         verdict = "" if target is None else ("  OK" if ratio >= target else f"  MISSED (target {target:.0%})")
+        if target is not None:
+            verdicts.append(f"{label}: {verdict.strip()}")
         print(
             f"  {label:<40} {f.rate:>8.0f} {unit:<7} {ratio:>6.1%} of trivial  p50 {f.pct(50):6.2f} ms  "
             f"p99 {f.pct(99):6.2f} ms  failures {f.failed}{' ' + str(f.codes) if f.codes else ''}{verdict}"
         )
+        print(f"  {'':<40} {cpu_line(f, trivial_ms, cpu_key, verdicts)}")
         print(f"  {'':<40} {f.cpu}")
 
     line("GET /healthz (trivial, this client)", t, None)
@@ -351,9 +397,9 @@ async def measure(world: World, base_url: str) -> int:
             f"  {'GET /healthz (trivial, wrk -t1 -c32)':<40} {max(trivial_wrk):>8.0f} req/s  "
             f"(before, between and after the ledger runs: {figures})"
         )
-    line("POST /merchant/scans (fresh pass each)", s, None)
+    line("POST /merchant/scans (fresh pass each)", s, TARGETS["scan"], cpu_key="scan")
     line("POST /merchant/redemptions (alone)", r, TARGETS["redeem"])
-    line("scan → redeem pair", p, TARGETS["pair"], unit="pairs/s")
+    line("scan → redeem pair", p, TARGETS["pair"], unit="pairs/s", cpu_key="pair")
     verdict = (
         "OK"
         if o.pct(99) <= TARGETS["open_loop_p99_ms"]
@@ -365,8 +411,32 @@ async def measure(world: World, base_url: str) -> int:
         f"{o.done} done, {o.failed} failed{' ' + str(o.codes) if o.codes else ''}, latency from the scheduled start: "
         f"p50 {o.pct(50):.2f} ms  p99 {o.pct(99):.2f} ms  max {max(o.latencies, default=0) * 1000:.1f} ms  {verdict}"
     )
+    print(f"  {'':<40} {cpu_line(o, trivial_ms, None, verdicts)}")
     print(f"  {'':<40} {o.cpu}")
+    verdicts.append(f"open-loop p99: {verdict}")
+    print("targets: " + "; ".join(verdicts))
     return world.redeemed
+
+
+def cpu_line(f: Figure, trivial_ms: float, key: str | None, verdicts: list[str]) -> str:
+    """CPU ms per operation of the server, PostgreSQL and Redis, against the trivial request's (with targets for ``key``)."""
+    if not f.cpu_ms:
+        return "CPU per operation unknown (no /proc)"
+    total = f.served_cpu_ms
+    parts = ", ".join(f"{g} {f.cpu_ms.get(g, 0.0):.2f}" for g in SERVED_BY)
+    times = total / trivial_ms if trivial_ms else float("nan")
+    text = (
+        f"CPU {total:.2f} ms per operation ({parts}) = {times:.1f}× the trivial request's {trivial_ms:.2f} ms"
+    )
+    if key is not None:
+        ms, multiple = CPU_TARGETS_MS[key], CPU_TARGETS_TIMES_TRIVIAL[key]
+        absolute = "OK" if total <= ms else "MISSED"
+        relative = "OK" if times <= multiple else "MISSED"
+        text += f"  [≤ {ms:g} ms: {absolute}; ≤ {multiple:g}× trivial: {relative}]"
+        verdicts.append(
+            f"{key} CPU {total:.2f} ms ≤ {ms:g}: {absolute}, {times:.1f}× ≤ {multiple:g}×: {relative}"
+        )
+    return text
 
 
 async def open_loop(world: World, rate: float) -> Figure:
@@ -423,7 +493,7 @@ async def open_loop(world: World, rate: float) -> Figure:
         tasks.append(asyncio.create_task(one(token, due)))
     await asyncio.gather(*tasks)
     figure.seconds = OPEN_LOOP_S
-    figure.cpu = meter(figure.done + figure.failed, "pair")
+    meter(figure.done + figure.failed, "pair", figure)
     for c in idle:
         c.close()
     if opened > 2 * CONNECTIONS:
@@ -482,6 +552,7 @@ def main() -> int:
     except ImportError:  # pragma: no cover
         pass
     with served("xinyi_bench_redeem", redis_url=REDIS_URL, workers=WORKERS) as server:
+        DATABASE.append(server.database)
         seeded = seed(server.base, server.env, residents=RESIDENTS)
         world = World(
             port=server.port,

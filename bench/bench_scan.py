@@ -18,8 +18,16 @@ What it does, from the repository root (``.venv/bin/python bench/bench_scan.py``
 5. measures the CPU time of one pass PNG (``render_qr_png``) on a real pass;
 6. prints every figure beside the trivial endpoint's, stops the server and drops the database.
 
-Targets (issue 5): scans ≥ 12 % of ``/healthz``, pass issuance without image ≥ 20 %, one PNG
-≤ 10 ms of CPU.
+Beside every ratio it prints the CPU milliseconds one request cost the server, PostgreSQL (the
+backends of its database and the shared background processes) and Redis together, read from
+``/proc`` around each wrk run (wrk's own CPU is not counted), and that cost as a multiple of
+the trivial request's in the same round: unlike a rate, it does not depend on who else shares
+the host.
+
+Targets (issue 20, restated for a machine where everything shares two vCPUs): scans ≥ 13 % of
+``/healthz``, pass issuance without image ≥ 25 %, a scan's CPU ≤ 0.9 ms (set where the trivial
+request cost 0.18 ms; on a slower CPU every cost rises alike, so ≤ 5.0× the trivial request's is
+judged too), one PNG ≤ 10 ms of CPU.
 """
 
 from __future__ import annotations
@@ -35,8 +43,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from _harness import Seeded, seed, served
+from _harness import CpuMeter, Seeded, seed, served
 
 from passes.qr import qr_modules, render_qr_png
 
@@ -48,7 +57,10 @@ WARMUP_S = 2
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 RESIDENTS = 40
 PNG_RENDERS = 200
-TARGETS = {"pass": 0.20, "scan": 0.12}
+TARGETS = {"pass": 0.25, "scan": 0.13}
+SCAN_CPU_TARGET_MS = 0.9
+SCAN_CPU_TARGET_TIMES_TRIVIAL = 5.0  # 0.9 ms where the trivial request cost 0.18 ms
+SERVED_BY = ("server", "PostgreSQL", "Redis")
 
 ISSUE_LUA = r"""
 local auths = {}
@@ -256,13 +268,24 @@ def main() -> int:
         load.trivial(WARMUP_S)
         load.issue(WARMUP_S)
         load.scan(WARMUP_S)
+
+        def metered(run: Callable[[int], dict[str, float]]) -> dict[str, Any]:
+            """One measured run, with the CPU ms per request of the server, PostgreSQL and Redis."""
+            meter = CpuMeter(server.pid, database=server.database)
+            figures: dict[str, Any] = dict(run(DURATION_S))
+            spent = meter.seconds_by_group()
+            done = max(int(figures["requests"]), 1)
+            figures["cpu_ms"] = {g: spent.get(g, 0.0) / done * 1000 for g in SERVED_BY}
+            figures["cpu"] = meter.summary(operations=done, workers=WORKERS, groups=spent)
+            return figures
+
         rounds = []
         for _ in range(ROUNDS):
             rounds.append(
                 {
-                    "trivial": load.trivial(DURATION_S),
-                    "issue": load.issue(DURATION_S),
-                    "scan": load.scan(DURATION_S),
+                    "trivial": metered(load.trivial),
+                    "issue": metered(load.issue),
+                    "scan": metered(load.scan),
                 }
             )
         last_token = load.tokens[-1]
@@ -281,6 +304,31 @@ def main() -> int:
                 f"  {label:<40} {middle['rps']:>7.0f} req/s  median {median:>6.1%} of trivial (rounds: {each})  "
                 f"p50 {middle['p50']} p99 {middle['p99']}  failures {failed}{verdict}"
             )
+            if target is not None:
+                verdicts.append(f"{label} {median:.1%} ≥ {target:.0%}: {verdict.strip()}")
+            costs = sorted(sum(r[key]["cpu_ms"].values()) for r in rounds)
+            times = sorted(
+                sum(r[key]["cpu_ms"].values()) / sum(r["trivial"]["cpu_ms"].values()) for r in rounds
+            )
+            cost, multiple = costs[len(costs) // 2], times[len(times) // 2]
+            parts = ", ".join(f"{g} {middle['cpu_ms'][g]:.2f}" for g in SERVED_BY)
+            line = (
+                f"  {'':<40} CPU {cost:.2f} ms per request (median of {' '.join(f'{c:.2f}' for c in costs)}; "
+                f"middle round: {parts}) = {multiple:.1f}× the trivial request's"
+            )
+            if key == "scan":
+                absolute = "OK" if cost <= SCAN_CPU_TARGET_MS else "MISSED"
+                relative = "OK" if multiple <= SCAN_CPU_TARGET_TIMES_TRIVIAL else "MISSED"
+                line += (
+                    f"  [≤ {SCAN_CPU_TARGET_MS:g} ms: {absolute}; ≤ {SCAN_CPU_TARGET_TIMES_TRIVIAL:g}× trivial: "
+                    f"{relative}]"
+                )
+                verdicts.append(f"scan CPU {cost:.2f} ms ≤ {SCAN_CPU_TARGET_MS:g}: {absolute}")
+                verdicts.append(f"{multiple:.1f}× trivial ≤ {SCAN_CPU_TARGET_TIMES_TRIVIAL:g}×: {relative}")
+            print(line)
+            print(f"  {'':<40} {middle['cpu']}")
+
+        verdicts: list[str] = []
 
         print("results (ratios are to /healthz measured in the same round):")
         show("GET /healthz (trivial)", "trivial", None)
@@ -291,6 +339,8 @@ def main() -> int:
             f"  one pass PNG: {png_ms:.2f} ms CPU (QR version {version}, {png_bytes} bytes, token "
             f"{len(last_token)} chars)  {verdict}"
         )
+        verdicts.append(f"PNG {png_ms:.2f} ms ≤ 10: {verdict}")
+        print("targets: " + "; ".join(verdicts))
         return 0
 
 
