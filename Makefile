@@ -31,9 +31,12 @@ migrate: $(STAMP)
 	$(BIN)/xinyi migrate
 
 ## make test: the whole suite. Uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set (CI), else SQLite + in-process store.
+## It runs in PYTEST_WORKERS processes (pytest-xdist; each has its own database and Redis database, see
+## tests/conftest.py), whole test files to a worker; PYTEST_WORKERS=0 (or empty) runs it in one process.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/xinyi makemigrations --check
-	$(BIN)/pytest -q -m "not processes"
+	$(BIN)/pytest -q -m "not processes" $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile)
 
 ## make test-processes: the tests that start their own servers, Chromium, a replica, a Redis Cluster (CI runs both)
 test-processes: $(STAMP)

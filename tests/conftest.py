@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from sanic import Sanic
@@ -26,9 +26,58 @@ from tests_support import AppClient
 from server.settings import Settings, load_settings
 from server.wechat_sandbox import WeChatSandbox
 
+# Redis databases that others on this machine use, which no pytest-xdist worker may take (it flushes its
+# database before every test): 0 the database of any client that names none, 8 interactive use,
+# 11 tests/contract/run_schemathesis.py, 12 .ci/walkthrough.sh, 13 and 14 the benchmarks (bench/),
+# 15 tests/server/test_wechat.py (keys of its own there, never flushed).
+RESERVED_REDIS_DBS = frozenset({0, 8, 11, 12, 13, 14, 15})
+REDIS_DATABASES = 16  # Redis's default `databases 16`: indexes 0-15
+
+
+def worker_redis_url(url: str, worker: str | None) -> str:
+    """The Redis URL of one pytest-xdist worker (``PYTEST_XDIST_WORKER``: gw0, gw1, …).
+
+    Every test flushes its Redis database first (``_reset_redis``), so two workers on one database
+    would wipe each other's keys: each worker gets a database of its own. gw0, and a run without
+    xdist, keep the database that ``url`` names; gwN takes the Nth free index counting up from it,
+    wrapping round within 0-15 and skipping the reserved ones above (for db 9: gw1 → 10, gw2 → 1,
+    gw3 → 2 …; nine workers at most). A URL without Redis, or a Redis Cluster (database 0 only),
+    is returned as it is for gw0 and is a usage error for any other worker.
+    """
+    n = int(worker.removeprefix("gw")) if worker and worker.startswith("gw") else 0
+    if not url or n == 0:
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    db_in_query = next((v for k, v in query if k == "db"), None)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise pytest.UsageError(
+            f"REDIS_URL {parts.scheme}://… has one database only: run the tests in one process (PYTEST_WORKERS=0)"
+        )
+    base = int(db_in_query or (parts.path.strip("/") if parts.scheme != "unix" else "") or 0)
+    free = [
+        db % REDIS_DATABASES
+        for db in range(base + 1, base + REDIS_DATABASES)
+        if db % REDIS_DATABASES not in RESERVED_REDIS_DBS
+    ]
+    if n > len(free):
+        raise pytest.UsageError(
+            f"{n + 1} pytest-xdist workers, but only {len(free) + 1} Redis databases for them"
+        )
+    db = str(free[n - 1])
+    if db_in_query is not None or parts.scheme == "unix":
+        query = [(k, v) for k, v in query if k != "db"] + [("db", db)]
+        return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"  # keeps unix:///path
+    return urlunsplit((parts.scheme, parts.netloc, "/" + db, parts.query, parts.fragment))
+
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DATABASE_URL = os.environ.get("DATABASE_URL") or ""
-REDIS_URL = os.environ.get("REDIS_URL") or ""
+# Every reader of REDIS_URL in the tests goes through here: the settings below, and, through the
+# environment set here, the tests that read os.environ or hand it to processes they start.
+REDIS_URL = worker_redis_url(os.environ.get("REDIS_URL") or "", os.environ.get("PYTEST_XDIST_WORKER"))
+if REDIS_URL:
+    os.environ["REDIS_URL"] = REDIS_URL
 USES_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
 
 if IN_CI and not (USES_POSTGRES and REDIS_URL):
