@@ -532,6 +532,36 @@ async def commit_latency(database_url: str, count: int = 2000) -> Figure:
     return figure
 
 
+async def round_trip_cost(database_url: str, count: int = 3000) -> tuple[float, float]:
+    """CPU µs one ``SELECT 1`` round trip costs the PostgreSQL backend and this client (asyncpg), idle otherwise.
+
+    No statement costs PostgreSQL less than this (waking, reading, answering); on a virtual
+    machine whose system calls and wake-ups are dear it is most of a small statement's cost, so
+    it is printed beside the per-operation figures as this machine's floor.
+    """
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        for _ in range(200):
+            await conn.fetchval("SELECT 1")
+        backend, client = _process_ticks(pid), time.process_time()
+        for _ in range(count):
+            await conn.fetchval("SELECT 1")
+        backend_s = (_process_ticks(pid) - backend) / os.sysconf("SC_CLK_TCK")
+        return backend_s / count * 1e6, (time.process_time() - client) / count * 1e6
+    finally:
+        await conn.close()
+
+
+def _process_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        raw = f.read()
+    rest = raw[raw.rindex(")") + 2 :].split()
+    return int(rest[11]) + int(rest[12])  # utime + stime
+
+
 # --- the server and its data ----------------------------------------------------------------------
 
 
@@ -572,6 +602,12 @@ def main() -> int:
             f"  PostgreSQL durable commit (one-row INSERT, {probe.done} in a row, nothing else running): "
             f"p50 {probe.pct(50):.2f} ms  p99 {probe.pct(99):.2f} ms  p99.9 {probe.pct(99.9):.2f} ms  "
             f"max {max(probe.latencies) * 1000:.1f} ms"
+        )
+        backend_us, client_us = asyncio.run(round_trip_cost(server.database_url))
+        print(
+            f"  one round trip to PostgreSQL (SELECT 1, nothing else running): {backend_us:.0f} µs of the "
+            f"backend's CPU and {client_us:.0f} µs of the client's (asyncpg): this machine's floor under every "
+            "statement (a scan makes one, a redemption one)"
         )
         redeemed = asyncio.run(measure(world, server.base))
 
