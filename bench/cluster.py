@@ -20,7 +20,7 @@ repeat of it with the first answer). Each answer says which host served it (``X-
 
 The load: ``LANES`` cashier lanes (a resident gets a pass, the cashier scans it and redeems an
 offer, every scan and redemption with an ``Idempotency-Key``; a dropped connection or a 5xx is
-retried by the client with the same key) and a reader (the owner's ``/merchant/stats``, a
+retried by the client with the same key, and a pass asked for again) and a reader (the owner's ``/merchant/stats``, a
 regulator's offer and scan listings, ``/admin/stats`` when it exists: reads the replica may
 serve). Phases of ``PHASE_S`` each: both hosts; app2 killed (SIGKILL of its processes: a host
 that dies); the replica stopped too. Then the ledger is checked against what clients were told.
@@ -29,7 +29,8 @@ Printed: requests per host, 5xx answers (and the requests in flight when app2 di
 lost (never answered, or answered wrongly, after the client's retries), the retried requests and
 whether they succeeded, reads served while the replica was down, which database served the reads
 (``xinyi_replica_reads_total`` of each host), and the ledger check. Exit status 1 if a target is
-missed. Everything (namespaces, bridge, processes, folders) is removed on the way out, also on
+missed (the hosts' and nginx's logs are then kept, and every 5xx printed). Everything
+(namespaces, bridge, processes, folders) is removed on the way out, also on
 failure or Ctrl-C.
 """
 
@@ -310,6 +311,7 @@ class Run:
     in_flight_at_kill: int = 0
     redeemed: dict[str, str] = field(default_factory=dict)  # Idempotency-Key -> redemption id
     wrong: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # every 5xx: phase, operation, status, host, body
 
     async def call(
         self,
@@ -326,7 +328,9 @@ class Run:
         record = Call(op, self.phase)
         self.calls.append(record)
         deadline = time.monotonic() + GIVE_UP_S
-        idempotent = method == "GET" or key is not None
+        # Safe to send again: a GET, a POST with an Idempotency-Key (one effect), and a pass
+        # issuance, which changes nothing (a pass not shown is never used): the mini-program asks again.
+        idempotent = method == "GET" or key is not None or op == "pass"
         self.in_flight += 1
         try:
             while True:
@@ -336,6 +340,11 @@ class Run:
                     record.attempts.append((0, ""))
                 else:
                     record.attempts.append((r.status_code, r.headers.get("X-Upstream", "")))
+                    if r.status_code >= 500:
+                        upstream = r.headers.get("X-Upstream", "")
+                        self.errors.append(
+                            f"{self.phase}: {op} {r.status_code} from {upstream or 'nginx'}: {r.text[:160]}"
+                        )
                     if r.status_code < 500:
                         record.final = r.status_code
                         return r
@@ -571,6 +580,8 @@ def report(
     print(f"ledger: {'matches' if ok_ledger else 'MISMATCH'} ({ledger_text})")
     if run.wrong:
         print(f"answered wrongly ({len(run.wrong)}): " + "; ".join(run.wrong[:5]))
+    for error in run.errors[:10]:
+        print(f"5xx: {error}")
     both = totals["host:app1"] > 0 and totals["host:app2"] > 0
     targets = {
         "both hosts serve": both,
@@ -650,6 +661,11 @@ def main() -> int:
         print(f"load: {LANES} cashier lanes + 1 reader, {PHASE_S:.0f} s per phase", flush=True)
         ok = asyncio.run(drive(pg, redis, apps, world, base))
         print(f"\n{'all targets met' if ok else 'TARGETS MISSED'} in {time.monotonic() - started:.0f} s")
+        if not ok:  # the hosts' logs and nginx's error log, for whoever looks into it
+            kept = Path(tempfile.mkdtemp(prefix="xinyi-cluster-logs-"))
+            for log in root.rglob("*.log"):
+                shutil.copy(log, kept / f"{log.parent.name}-{log.name}")
+            print(f"logs kept in {kept}")
         return 0 if ok else 1
     finally:
         if lb is not None:
