@@ -335,9 +335,9 @@ async def verify_pass(
     """``pass:verify``: whether a pass is good, with the live tier and the resident's reference for this partner.
 
     The check and the spending are the merchant scan's own (``passes.service.check_pass``: the
-    same keys, the same replay guard in Redis), so a pass spent here is spent for merchants and
-    the other way round. A bad pass is an answer, not an error: ``valid: false`` with the scan's
-    code. A Redis outage is still a 503: never a verification without the replay check.
+    same keys, the same ``spent_passes`` key in PostgreSQL), so a pass spent here is spent for
+    merchants and the other way round. A bad pass is an answer, not an error: ``valid: false``
+    with the scan's code. A database outage is a 503: never a verification without the check.
     """
     from credit.service import live_tier
     from passes.exceptions import PassAlreadyUsed, PassExpired, PassInvalid
