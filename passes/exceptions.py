@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from server.errors import AppError, Conflict, NotFound, ServiceUnavailable
 
 if TYPE_CHECKING:
-    from passes.tokens import PassClaims
+    from passes.claims import PassClaims
 
 
 class PassInvalid(AppError):

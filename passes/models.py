@@ -74,9 +74,10 @@ class SpentPass(Model):
     This primary key is the one check: the scan spends the pass in the statement that logs it,
     and a replay fails here (no Redis in front of it: asking Redis first was a second round trip
     that decided nothing the key does not).
-    A row is needed only while its pass could still verify (``expires_at``: the pass's expiry
-    plus the verification leeway); rows older than that are purged every minute, so the table
-    holds the passes of the last few minutes and its index stays small for the hot path.
+    A row is needed only while its pass could still verify (``expires_at``: the pass's expiry,
+    or its offline life when it has one, plus the verification leeway); rows older than that
+    are purged every minute, so the table holds the passes of that window (up to about half a
+    day with offline scanning) and no more.
     """
 
     jti = fields.CharField(max_length=32, primary_key=True)

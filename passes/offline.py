@@ -25,25 +25,20 @@ from tortoise.expressions import Q
 
 from coupons.service import scan_candidates
 from passes.keys import PASS_PURPOSE, VERIFY_LEEWAY_S, open_key
-from passes.models import PassKey, Scan, SpentPass
-from passes.service import SCAN_TTL_S, PassRuntime, spent_until_of
+from passes.models import PassKey, Scan
+from passes.service import SCAN_COLUMNS, SCAN_TTL_S, SPEND_ALONE_SQL, SPEND_SQL, PassRuntime, spent_until_of
 from passes.tokens import PassClaims, PassSigningKey, verify_pass_token
 from server.crypto import FieldCipher
 
-_COLUMNS = (
-    "id, merchant_id, store_id, staff_id, resident_id, outcome, reason, tier, jti, offers, idempotency_key, "
-    "request_hash, created_at, expires_at"
-)
-_SPEND = f"INSERT INTO {SpentPass._meta.db_table} (jti, expires_at) VALUES ($7, $11)"
+_SPEND = SPEND_SQL.format(jti="$7", until="$11")
 _VALUES = "$1, $2, $3, $4, $5, 'accepted', NULL, $6, $7, $8, NULL, NULL, $9, $10"
 _SPEND_AND_LOG_SQL = (
     f"WITH spent AS ({_SPEND} RETURNING jti)\n"
-    f"INSERT INTO {Scan._meta.db_table} ({_COLUMNS}) SELECT {_VALUES} FROM spent"
+    f"INSERT INTO {Scan._meta.db_table} ({SCAN_COLUMNS}) SELECT {_VALUES} FROM spent"
 )
-_SPEND_ALONE_SQL = f"INSERT INTO {SpentPass._meta.db_table} (jti, expires_at) VALUES ($1, $2)"
-_LOG_SQL = f"INSERT INTO {Scan._meta.db_table} ({_COLUMNS}) VALUES ({_VALUES})"
+_LOG_SQL = f"INSERT INTO {Scan._meta.db_table} ({SCAN_COLUMNS}) VALUES ({_VALUES})"
 _REFUSED_SQL = f"""
-INSERT INTO {Scan._meta.db_table} ({_COLUMNS})
+INSERT INTO {Scan._meta.db_table} ({SCAN_COLUMNS})
 VALUES ($1, $2, $3, $4, $5, 'refused', $6, NULL, $7, NULL, NULL, NULL, $8, NULL)
 """
 _MINE_SQL = f"SELECT 1 AS mine FROM {Scan._meta.db_table} WHERE id = $1 AND jti = $2 AND outcome = 'accepted'"
@@ -113,7 +108,7 @@ async def log_offline_scan(
         )
         try:
             if db.sqlite:
-                await db.execute(_SPEND_ALONE_SQL, claims.jti, spent_until_of(claims))
+                await db.execute(SPEND_ALONE_SQL, claims.jti, spent_until_of(claims))
                 await db.execute(_LOG_SQL, *values)
             else:
                 await db.execute(_SPEND_AND_LOG_SQL, *values, spent_until_of(claims))

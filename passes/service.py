@@ -95,7 +95,7 @@ SELECT st.merchant_id,
 FROM {Staff._meta.db_table} st WHERE st.id = $1 AND st.is_active
 """
 
-_SCAN_COLUMNS = (
+SCAN_COLUMNS = (
     "id, merchant_id, store_id, staff_id, resident_id, outcome, reason, tier, jti, offers, idempotency_key, "
     "request_hash, created_at, expires_at"
 )
@@ -109,14 +109,14 @@ def _accepted_scan_sql(*, spend: bool) -> str:
 
     Spent in the statement, a replay of a pass that Redis no longer remembers fails on the spent
     pass's primary key and nothing is logged as accepted. SQLite has no data-modifying WITH: there
-    the pass is spent just before (``_SPEND_ALONE_SQL``), its writers are serialised anyway.
+    the pass is spent just before (``SPEND_ALONE_SQL``), its writers are serialised anyway.
     """
     spent, spent_from = (
-        (f"WITH spent AS ({_SPEND_SQL.format(jti='$5', until='$11')} RETURNING jti)\n", "spent, ")
+        (f"WITH spent AS ({SPEND_SQL.format(jti='$5', until='$11')} RETURNING jti)\n", "spent, ")
         if spend
         else ("", "")
     )
-    return f"""{spent}INSERT INTO {Scan._meta.db_table} ({_SCAN_COLUMNS})
+    return f"""{spent}INSERT INTO {Scan._meta.db_table} ({SCAN_COLUMNS})
 SELECT $1, st.merchant_id, $2, st.id, $4, 'accepted', NULL, {live_tier_sql("$4")}, $5, $6, $7, $8, $9, $10
 FROM {spent_from}{Staff._meta.db_table} st
 WHERE st.id = $3 AND st.is_active
@@ -127,16 +127,17 @@ RETURNING merchant_id, tier, {suspended_sql("$4")} AS waiver_suspended
 """
 
 
-# Spending a pass: on its own for SQLite's scan and a partner's verification that consumes it.
-_SPEND_SQL = "INSERT INTO " + SpentPass._meta.db_table + " (jti, expires_at) VALUES ({jti}, {until})"
-_SPEND_ALONE_SQL = _SPEND_SQL.format(jti="$1", until="$2")
+# Spending a pass: in the scan's statement, on its own for SQLite's scan and a partner's verification
+# that consumes it, and in the offline uploads' statements (``passes.offline``).
+SPEND_SQL = "INSERT INTO " + SpentPass._meta.db_table + " (jti, expires_at) VALUES ({jti}, {until})"
+SPEND_ALONE_SQL = SPEND_SQL.format(jti="$1", until="$2")
 _SPEND_AND_SCAN_SQL = _accepted_scan_sql(spend=True)
 _ACCEPTED_SCAN_SQL = _accepted_scan_sql(spend=False)
 _SPENT_SQL = f"SELECT 1 AS spent FROM {SpentPass._meta.db_table} WHERE jti = $1"
 
 
 _INSERT_REFUSED_SQL = f"""
-INSERT INTO {Scan._meta.db_table} ({_SCAN_COLUMNS})
+INSERT INTO {Scan._meta.db_table} ({SCAN_COLUMNS})
 VALUES ($1, $2, $3, $4, $5, 'refused', $6, NULL, $7, NULL, NULL, NULL, $8, NULL)
 """
 
@@ -214,7 +215,7 @@ async def check_pass(rt: PassRuntime, token: str, *, now: datetime, consume: boo
     if consume:
         try:  # the primary key of spent_passes is the one check of single use
             async with rt.db.connection() as db:
-                await db.execute(_SPEND_ALONE_SQL, claims.jti, spent_until_of(claims))
+                await db.execute(SPEND_ALONE_SQL, claims.jti, spent_until_of(claims))
         except IntegrityError:
             raise PassAlreadyUsed() from None
     elif await _spent(rt, claims.jti):
@@ -349,7 +350,7 @@ async def scan_pass(
         )
         try:
             if db.sqlite:
-                await db.execute(_SPEND_ALONE_SQL, claims.jti, spent_until)
+                await db.execute(SPEND_ALONE_SQL, claims.jti, spent_until)
                 row = await db.fetchrow(_ACCEPTED_SCAN_SQL, *values)
             else:
                 row = await db.fetchrow(_SPEND_AND_SCAN_SQL, *values, spent_until)

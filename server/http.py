@@ -28,9 +28,8 @@ def request_id(request: Request) -> str:
     rid = getattr(request.ctx, "request_id", None)
     if rid is None:
         incoming = request.headers.get("x-request-id", "")
-        rid = (
-            incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(16)
-        )  # uuid4().hex's shape, a fifth of its CPU
+        # a new id: secrets.token_hex(16) has uuid4().hex's shape for a fifth of its CPU
+        rid = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(16)
         request.ctx.request_id = rid
     return rid
 
